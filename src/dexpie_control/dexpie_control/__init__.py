@@ -1,0 +1,1 @@
+"""Hand controller: joint and velocity limits, rate limits, NaN rejection, watchdog; node hand_controller."""

@@ -1,0 +1,1 @@
+"""Action representations, the chunked generative policy and asynchronous chunk scheduling; node policy_server."""

@@ -1,0 +1,1 @@
+"""Glove retargeting, spacemouse integration with a clutch, the intervention arbiter; node intervention_arbiter."""
