@@ -1,0 +1,109 @@
+"""Episode metadata as rosbag2 `custom_data` (string key -> string value in metadata.yaml).
+
+rosbag2 only stores strings there. Scalars are written as plain text so `ros2 bag info`
+and a text editor show them readably; name lists are JSON arrays. Every key is prefixed with
+"dexpie." so the metadata cannot collide with keys other tools add.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+from .schema import FORMAT_VERSION, OUTCOME_NAMES, EpisodeFormatError, EpisodeMeta
+
+KEY_PREFIX = "dexpie."
+KEY_FORMAT_VERSION = KEY_PREFIX + "format_version"
+KEY_EPISODE_ID = KEY_PREFIX + "episode_id"
+KEY_TASK = KEY_PREFIX + "task"
+KEY_STAGE = KEY_PREFIX + "stage"
+KEY_SEED = KEY_PREFIX + "seed"
+KEY_OUTCOME = KEY_PREFIX + "outcome"
+KEY_OUTCOME_NAME = KEY_PREFIX + "outcome_name"  # for humans reading metadata.yaml
+KEY_JOINT_NAMES = KEY_PREFIX + "joint_names"
+KEY_OBJECT_NAMES = KEY_PREFIX + "object_names"
+KEY_CONTROL_DT = KEY_PREFIX + "control_dt"
+KEY_CAMERAS = KEY_PREFIX + "cameras"
+KEY_NOTE = KEY_PREFIX + "note"
+KEY_NUM_TICKS = KEY_PREFIX + "num_ticks"
+
+REQUIRED_KEYS = (
+    KEY_FORMAT_VERSION,
+    KEY_EPISODE_ID,
+    KEY_TASK,
+    KEY_STAGE,
+    KEY_SEED,
+    KEY_OUTCOME,
+    KEY_JOINT_NAMES,
+    KEY_OBJECT_NAMES,
+    KEY_CONTROL_DT,
+    KEY_CAMERAS,
+)
+
+
+def encode_custom_data(
+    meta: EpisodeMeta, episode_id: str, outcome: int, num_ticks: int
+) -> dict[str, str]:
+    return {
+        KEY_FORMAT_VERSION: FORMAT_VERSION,
+        KEY_EPISODE_ID: episode_id,
+        KEY_TASK: meta.task,
+        KEY_STAGE: meta.stage,
+        KEY_SEED: str(meta.seed),
+        KEY_OUTCOME: str(int(outcome)),
+        KEY_OUTCOME_NAME: OUTCOME_NAMES.get(int(outcome), "unknown"),
+        KEY_JOINT_NAMES: json.dumps(list(meta.joint_names)),
+        KEY_OBJECT_NAMES: json.dumps(list(meta.object_names)),
+        # repr() of a float round-trips exactly.
+        KEY_CONTROL_DT: repr(meta.control_dt),
+        KEY_CAMERAS: json.dumps(list(meta.cameras)),
+        KEY_NOTE: meta.note,
+        KEY_NUM_TICKS: str(int(num_ticks)),
+    }
+
+
+def _name_list(path: Path, custom_data: Mapping[str, str], key: str) -> tuple[str, ...]:
+    try:
+        names = json.loads(custom_data[key])
+    except json.JSONDecodeError as exc:
+        raise EpisodeFormatError(path, f"metadata {key} is not a JSON list: {exc}") from None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise EpisodeFormatError(path, f"metadata {key} must be a list of strings")
+    return tuple(names)
+
+
+def decode_custom_data(
+    path: Path, custom_data: Mapping[str, str] | None
+) -> tuple[EpisodeMeta, str, int, str]:
+    """Return (meta, episode_id, outcome, format_version) or raise EpisodeFormatError."""
+    if not custom_data:
+        raise EpisodeFormatError(path, "missing episode metadata (no custom_data in metadata.yaml)")
+    missing = [key for key in REQUIRED_KEYS if key not in custom_data]
+    if missing:
+        raise EpisodeFormatError(path, f"missing episode metadata keys {missing}")
+    format_version = custom_data[KEY_FORMAT_VERSION]
+    if format_version != FORMAT_VERSION:
+        raise EpisodeFormatError(
+            path, f"unsupported format version {format_version!r} (reader: {FORMAT_VERSION!r})"
+        )
+    try:
+        seed = int(custom_data[KEY_SEED])
+        outcome = int(custom_data[KEY_OUTCOME])
+        control_dt = float(custom_data[KEY_CONTROL_DT])
+    except ValueError as exc:
+        raise EpisodeFormatError(path, f"malformed episode metadata: {exc}") from None
+    try:
+        meta = EpisodeMeta(
+            task=custom_data[KEY_TASK],
+            stage=custom_data[KEY_STAGE],
+            seed=seed,
+            joint_names=_name_list(path, custom_data, KEY_JOINT_NAMES),
+            object_names=_name_list(path, custom_data, KEY_OBJECT_NAMES),
+            cameras=_name_list(path, custom_data, KEY_CAMERAS),
+            control_dt=control_dt,
+            note=custom_data.get(KEY_NOTE, ""),
+        )
+    except ValueError as exc:
+        raise EpisodeFormatError(path, f"invalid episode metadata: {exc}") from None
+    return meta, custom_data[KEY_EPISODE_ID], outcome, format_version
