@@ -32,11 +32,11 @@ if [ ! -x "$VENV/bin/python" ]; then
   log "creating virtual environment $VENV"
   "$PY" -m venv "$VENV"
 fi
-req_hash=$(hash_of "$ROOT/requirements.txt")
+req_hash=$(hash_of "$ROOT"/requirements/*.txt)
 if ! stamp_ok requirements "$req_hash"; then
   log "installing Python dependencies (first time: about a minute)"
   "$VENV/bin/python" -m pip install -q --upgrade pip setuptools wheel
-  "$VENV/bin/python" -m pip install -q -r "$ROOT/requirements.txt"
+  "$VENV/bin/python" -m pip install -q -r "$ROOT/requirements/ros-wheels.txt" -r "$ROOT/requirements/python.txt"
   stamp_set requirements "$req_hash"
   rm -f "$STAMPS/cmake-fix" "$STAMPS/msgs" "$STAMPS/python-packages"
 fi
