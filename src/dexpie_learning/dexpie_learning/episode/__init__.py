@@ -1,0 +1,111 @@
+"""The DexPIE episode format: one rosbag2/MCAP bag per episode, written and read without ROS.
+
+    writer = EpisodeWriter(root, EpisodeMeta(task="relocate", stage="init", seed=3,
+                                             joint_names=names, control_dt=1 / 30))
+    writer.write_tick(stamp_ns, q, qd, command, source=SOURCE_POLICY)
+    path = writer.close(OUTCOME_SUCCESS)
+    episodes, errors = load_episodes(root)
+
+Pure core: imports neither rclpy nor any message package (rosbags only).
+"""
+
+from .layout import (
+    EpisodeDirState,
+    episode_dir_state,
+    mark_incomplete,
+    recover_partial_episodes,
+)
+from .loader import episode_dirs, load_episodes
+from .reader import read_episode
+from .schema import (
+    EDGE_HANDBACK,
+    EDGE_HOLD,
+    EDGE_NONE,
+    EDGE_TAKEOVER,
+    EVENT_END,
+    EVENT_INCOMPLETE,
+    EVENT_STAGE,
+    EVENT_START,
+    FORMAT_VERSION,
+    OUTCOME_ABORTED,
+    OUTCOME_FAILURE,
+    OUTCOME_NAMES,
+    OUTCOME_SUCCESS,
+    OUTCOME_UNKNOWN,
+    REASON_BUTTON,
+    REASON_DEVICE_MOTION,
+    REASON_EPISODE_BOUNDARY,
+    REASON_ESTOP,
+    REASON_HUMAN_IDLE,
+    REASON_NONE,
+    REASON_STALE_INPUT,
+    SOURCE_HUMAN,
+    SOURCE_POLICY,
+    SOURCE_SAFETY_HOLD,
+    TOPIC_ACTION_CHUNK,
+    TOPIC_EPISODE_EVENTS,
+    TOPIC_HAND_COMMAND,
+    TOPIC_INTERVENTION_STATE,
+    TOPIC_JOINT_STATES,
+    TOPIC_OBJECT_STATE,
+    TOPIC_POLICY_COMMAND,
+    ActionChunkRecord,
+    Episode,
+    EpisodeFormatError,
+    EpisodeMeta,
+    IncompleteEpisodeError,
+    camera_topic,
+)
+from .typestore import MessageDefinitionsNotFound, episode_typestore
+from .writer import EpisodeWriter, new_episode_id
+
+__all__ = [
+    "ActionChunkRecord",
+    "EDGE_HANDBACK",
+    "EDGE_HOLD",
+    "EDGE_NONE",
+    "EDGE_TAKEOVER",
+    "EVENT_END",
+    "EVENT_INCOMPLETE",
+    "EVENT_STAGE",
+    "EVENT_START",
+    "Episode",
+    "EpisodeDirState",
+    "EpisodeFormatError",
+    "EpisodeMeta",
+    "EpisodeWriter",
+    "FORMAT_VERSION",
+    "IncompleteEpisodeError",
+    "MessageDefinitionsNotFound",
+    "OUTCOME_ABORTED",
+    "OUTCOME_FAILURE",
+    "OUTCOME_NAMES",
+    "OUTCOME_SUCCESS",
+    "OUTCOME_UNKNOWN",
+    "REASON_BUTTON",
+    "REASON_DEVICE_MOTION",
+    "REASON_EPISODE_BOUNDARY",
+    "REASON_ESTOP",
+    "REASON_HUMAN_IDLE",
+    "REASON_NONE",
+    "REASON_STALE_INPUT",
+    "SOURCE_HUMAN",
+    "SOURCE_POLICY",
+    "SOURCE_SAFETY_HOLD",
+    "TOPIC_ACTION_CHUNK",
+    "TOPIC_EPISODE_EVENTS",
+    "TOPIC_HAND_COMMAND",
+    "TOPIC_INTERVENTION_STATE",
+    "TOPIC_JOINT_STATES",
+    "TOPIC_OBJECT_STATE",
+    "TOPIC_POLICY_COMMAND",
+    "camera_topic",
+    "episode_dir_state",
+    "episode_dirs",
+    "episode_typestore",
+    "load_episodes",
+    "mark_incomplete",
+    "new_episode_id",
+    "read_episode",
+    "recover_partial_episodes",
+]
