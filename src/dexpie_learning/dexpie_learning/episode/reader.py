@@ -64,6 +64,8 @@ _DAMAGED_BAG_ERRORS = (
     IndexError,
     KeyError,
     UnicodeDecodeError,
+    OverflowError,
+    MemoryError,  # a garbage record length makes rosbags try to read exabytes
 )
 
 
