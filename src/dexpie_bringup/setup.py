@@ -18,6 +18,7 @@ setup(
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
+            "dexpie-experiment = dexpie_bringup.experiment:main",
         ],
     },
 )
