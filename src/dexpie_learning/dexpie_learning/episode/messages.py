@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 from rosbags.typesys.store import Typestore
 
+from .joint_state_cdr import joint_state_codec
 from .schema import (
     ACTION_CHUNK_TYPE,
     EPISODE_EVENT_TYPE,
@@ -56,6 +57,9 @@ class MessageFactory:
         position: np.ndarray,
         velocity: np.ndarray | None = None,
     ) -> bytes:
+        codec = joint_state_codec(tuple(names), velocity is not None)
+        if codec is not None:
+            return codec.encode(stamp_ns, position, velocity)
         message = self._joint_state(
             header=self.header(stamp_ns),
             name=list(names),

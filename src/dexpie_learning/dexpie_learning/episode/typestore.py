@@ -52,9 +52,15 @@ def find_dexpie_msg_dir() -> Path:
 
 
 @functools.cache
+def jazzy_typestore() -> Typestore:
+    """The ROS 2 Jazzy types. Cached: building a typestore takes ~0.1 s."""
+    return get_typestore(Stores.ROS2_JAZZY)
+
+
+@functools.cache
 def episode_typestore() -> Typestore:
-    """Jazzy types + dexpie_msgs types. Cached: building a typestore generates code."""
-    typestore = get_typestore(Stores.ROS2_JAZZY)
+    """Jazzy types + dexpie_msgs types (registered into the cached Jazzy store, a superset)."""
+    typestore = jazzy_typestore()
     msg_dir = find_dexpie_msg_dir()
     definitions = {}
     for name in DEXPIE_MESSAGE_NAMES:
