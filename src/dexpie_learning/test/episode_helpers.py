@@ -60,13 +60,19 @@ def write_random_episode(
         "command": rng.normal(size=(num_ticks, J)),
         "policy_command": rng.normal(size=(num_ticks, J)),
         "object_state": rng.normal(size=(num_ticks, K)),
-        "images": {c: rng.integers(0, 256, (num_ticks, 4, 6, 3), dtype=np.uint8) for c in meta.cameras},
-        "source": np.where((np.arange(num_ticks) // 10) % 2 == 1, SOURCE_HUMAN, SOURCE_POLICY).astype(np.uint8),
+        "images": {
+            c: rng.integers(0, 256, (num_ticks, 4, 6, 3), dtype=np.uint8) for c in meta.cameras
+        },
+        "source": np.where(
+            (np.arange(num_ticks) // 10) % 2 == 1, SOURCE_HUMAN, SOURCE_POLICY
+        ).astype(np.uint8),
         "chunks": [],
     }
     # Human ticks carry no policy proposal: the reader fills NaN there.
     written["policy_command"][written["source"] == SOURCE_HUMAN] = np.nan
-    written["intervention_id"] = np.cumsum(np.diff(written["source"], prepend=0) == 1).astype(np.uint32)
+    written["intervention_id"] = np.cumsum(np.diff(written["source"], prepend=0) == 1).astype(
+        np.uint32
+    )
     with EpisodeWriter(root, meta, episode_id=episode_id) as writer:
         for t in range(num_ticks):
             human = written["source"][t] == SOURCE_HUMAN

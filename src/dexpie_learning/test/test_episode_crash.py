@@ -15,8 +15,7 @@ from episode_helpers import write_random_episode
 
 from dexpie_learning import episode as ep
 
-_WRITE_FOREVER = textwrap.dedent(
-    """
+_WRITE_FOREVER = textwrap.dedent("""
     import sys
     import numpy as np
     from dexpie_learning.episode import EpisodeMeta, EpisodeWriter
@@ -32,8 +31,7 @@ _WRITE_FOREVER = textwrap.dedent(
         tick += 1
         if tick == 300:
             print("mid-episode", flush=True)
-    """
-)
+    """)
 
 
 def _digest(folder: Path) -> dict[str, str]:
@@ -80,3 +78,16 @@ def test_sigkill_mid_episode_leaves_finished_episodes_intact(tmp_path: Path) -> 
     # A new episode can still be written next to the wreck.
     write_random_episode(tmp_path, "finished_3", num_ticks=5, seed=3)
     assert len(ep.load_episodes(tmp_path)[0]) == 3
+
+
+def test_leftover_staging_of_a_published_episode_is_ignored_and_removed(tmp_path: Path) -> None:
+    # A writer killed between publishing its bag (rename) and removing its staging folder.
+    write_random_episode(tmp_path, "published", num_ticks=5)
+    leftover = tmp_path / "published.partial"
+    leftover.mkdir()
+    (leftover / "writer.lock").touch()
+    assert ep.episode_dir_state(leftover) is ep.EpisodeDirState.PUBLISHED_LEFTOVER
+    episodes, errors = ep.load_episodes(tmp_path)
+    assert [e.episode_id for e in episodes] == ["published"] and errors == []
+    assert ep.recover_partial_episodes(tmp_path) == []
+    assert not leftover.exists()

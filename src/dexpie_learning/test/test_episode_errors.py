@@ -32,7 +32,12 @@ def _expect_error(path: Path, *fragments: str) -> ep.EpisodeFormatError:
 
 def test_missing_required_topic(good_bag: Path, tmp_path: Path) -> None:
     bad = tmp_path / "no_intervention"
-    rewrite_bag(good_bag, bad, custom_data=custom_data_of(good_bag), drop_topics=(ep.TOPIC_INTERVENTION_STATE,))
+    rewrite_bag(
+        good_bag,
+        bad,
+        custom_data=custom_data_of(good_bag),
+        drop_topics=(ep.TOPIC_INTERVENTION_STATE,),
+    )
     _expect_error(bad, "missing required topic", ep.TOPIC_INTERVENTION_STATE)
 
 
@@ -50,7 +55,9 @@ def test_garbage_file(good_bag: Path, tmp_path: Path) -> None:
     shutil.copytree(good_bag, bad)
     mcap = bad / "good.mcap"
     data = bytearray(mcap.read_bytes())
-    data[100:-100] = np.random.default_rng(1).integers(0, 256, len(data) - 200, dtype=np.uint8).tobytes()
+    data[100:-100] = (
+        np.random.default_rng(1).integers(0, 256, len(data) - 200, dtype=np.uint8).tobytes()
+    )
     mcap.write_bytes(bytes(data))
     _expect_error(bad)
 

@@ -70,7 +70,9 @@ def test_reader_falls_back_to_generic_deserialization(tmp_path: Path) -> None:
             message.header.frame_id = "hand_base"  # type: ignore[attr-defined]
         return message
 
-    rewrite_bag(written["path"], with_frame, edit=set_frame_id, custom_data=custom_data_of(written["path"]))
+    rewrite_bag(
+        written["path"], with_frame, edit=set_frame_id, custom_data=custom_data_of(written["path"])
+    )
     slow, fast = ep.read_episode(with_frame), ep.read_episode(written["path"])
     for field in ("joint_positions", "joint_velocities", "command", "object_state", "stamp_ns"):
         np.testing.assert_array_equal(getattr(slow, field), getattr(fast, field))

@@ -33,7 +33,9 @@ def test_round_trip_preserves_every_stream(tmp_path: Path) -> None:
     np.testing.assert_array_equal(episode.joint_positions, written["q"])
     np.testing.assert_array_equal(episode.joint_velocities, written["qd"])
     np.testing.assert_array_equal(episode.command, written["command"])
-    np.testing.assert_array_equal(episode.policy_command, written["policy_command"])  # NaN == NaN here
+    np.testing.assert_array_equal(
+        episode.policy_command, written["policy_command"]
+    )  # NaN == NaN here
     np.testing.assert_array_equal(episode.object_state, written["object_state"])
     np.testing.assert_array_equal(episode.source, written["source"])
     assert episode.source.dtype == np.uint8
@@ -85,7 +87,9 @@ def test_demo_episode_without_policy_objects_or_cameras(tmp_path: Path) -> None:
     with ep.EpisodeWriter(tmp_path, meta, episode_id="demo") as writer:
         for t in range(5):
             q = np.full(len(JOINTS), t, dtype=float)
-            writer.write_tick(START_NS + t * 1000, q, q, q, source=ep.SOURCE_HUMAN, intervention_id=1)
+            writer.write_tick(
+                START_NS + t * 1000, q, q, q, source=ep.SOURCE_HUMAN, intervention_id=1
+            )
         path = writer.close(ep.OUTCOME_FAILURE, note="operator dropped it")
     episode = ep.read_episode(path)
     assert episode.policy_command is None and episode.object_state is None

@@ -39,11 +39,17 @@ def _tick(writer: ep.EpisodeWriter, stamp: int = START_NS, **changes: object) ->
         (dict(joint_positions=np.zeros(4)), r"joint_positions has shape \(4,\), expected \(5,\)"),
         (dict(joint_velocities=np.zeros((5, 1))), "joint_velocities has shape"),
         (dict(command=[0, 0, np.nan, 0, 0]), r"command contains NaN/Inf at \['ff_j1'\]"),
-        (dict(joint_positions=[np.inf, 0, 0, 0, 0]), r"joint_positions contains NaN/Inf at \['wrist_x'\]"),
+        (
+            dict(joint_positions=[np.inf, 0, 0, 0, 0]),
+            r"joint_positions contains NaN/Inf at \['wrist_x'\]",
+        ),
         (dict(policy_command=[0, 0, 0, 0, np.nan]), "policy_command contains NaN/Inf"),
         (dict(object_state=np.zeros(2)), "object_state has shape"),
         (dict(object_state=None), "object_state is required"),
-        (dict(images={"front": GOOD["images"]["front"], "wrist": GOOD["images"]["front"]}), r"unknown camera\(s\) \['wrist'\]"),
+        (
+            dict(images={"front": GOOD["images"]["front"], "wrist": GOOD["images"]["front"]}),
+            r"unknown camera\(s\) \['wrist'\]",
+        ),
         (dict(images={}), "images missing for configured camera"),
         (dict(images={"front": np.zeros((4, 6, 3), dtype=np.float32)}), "must be uint8 HxWx3"),
         (dict(images={"front": np.zeros((4, 6), dtype=np.uint8)}), "must be uint8 HxWx3"),
@@ -87,7 +93,9 @@ def test_chunk_validation(writer: ep.EpisodeWriter) -> None:
     with pytest.raises(ValueError, match="both must have horizon rows"):
         writer.write_chunk(START_NS, 0, START_NS, np.zeros(J), np.zeros((2, 2)), np.zeros((3, J)))
     with pytest.raises(ValueError, match="chunk actions contains NaN"):
-        writer.write_chunk(START_NS, 0, START_NS, np.zeros(J), np.full((3, 2), np.nan), np.zeros((3, J)))
+        writer.write_chunk(
+            START_NS, 0, START_NS, np.zeros(J), np.full((3, 2), np.nan), np.zeros((3, J))
+        )
 
 
 def test_close_validation(tmp_path: Path, writer: ep.EpisodeWriter) -> None:

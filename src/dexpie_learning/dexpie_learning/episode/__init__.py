@@ -13,6 +13,7 @@ from .layout import (
     EpisodeDirState,
     episode_dir_state,
     mark_incomplete,
+    new_episode_id,
     recover_partial_episodes,
 )
 from .loader import episode_dirs, load_episodes
@@ -57,7 +58,7 @@ from .schema import (
     camera_topic,
 )
 from .typestore import MessageDefinitionsNotFound, episode_typestore
-from .writer import EpisodeWriter, new_episode_id
+from .writer import EpisodeWriter
 
 __all__ = [
     "ActionChunkRecord",

@@ -28,9 +28,7 @@ class MissingTypeDefinitions(ValueError):
 
 
 def definitions_key(connections: Iterable[Connection]) -> DefinitionKey:
-    return tuple(
-        sorted({(c.msgtype, c.msgdef.format.name, c.msgdef.data) for c in connections})
-    )
+    return tuple(sorted({(c.msgtype, c.msgdef.format.name, c.msgdef.data) for c in connections}))
 
 
 @functools.lru_cache(maxsize=16)

@@ -79,7 +79,9 @@ class JointStateCodec:
             0, position_marker, velocity_marker if self.with_velocity else None
         )
         position_offset = raw.find(position_marker.astype("<f8").tobytes())
-        velocity_offset = raw.find(velocity_marker.astype("<f8").tobytes()) if self.with_velocity else -1
+        velocity_offset = (
+            raw.find(velocity_marker.astype("<f8").tobytes()) if self.with_velocity else -1
+        )
         if position_offset < 0 or (self.with_velocity and velocity_offset < 0):
             raise RuntimeError("cannot locate JointState arrays in rosbags' serialization")
         return position_offset, velocity_offset
@@ -96,7 +98,9 @@ class JointStateCodec:
         if decoded is None or decoded[0] != stamp or not np.array_equal(decoded[1], position):
             raise RuntimeError("JointStateCodec cannot decode rosbags' serialization")
 
-    def encode(self, stamp_ns: int, position: np.ndarray, velocity: np.ndarray | None = None) -> bytes:
+    def encode(
+        self, stamp_ns: int, position: np.ndarray, velocity: np.ndarray | None = None
+    ) -> bytes:
         buffer = bytearray(self._template)
         _STAMP.pack_into(buffer, _STAMP_OFFSET, *divmod(stamp_ns, 1_000_000_000))
         count = len(self.names)

@@ -24,6 +24,10 @@ import enum
 import fcntl
 import logging
 import os
+import re
+import shutil
+import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 
 from .schema import IncompleteEpisodeError
@@ -40,7 +44,18 @@ class EpisodeDirState(enum.Enum):
     BEING_WRITTEN = "being_written"  # .partial with a live writer holding the lock
     ABANDONED = "abandoned"  # .partial whose writer died
     INCOMPLETE = "incomplete"  # .incomplete, set aside
+    # .partial left behind by a writer that died after publishing its bag but before
+    # removing the staging directory: holds no data, safe to delete.
+    PUBLISHED_LEFTOVER = "published_leftover"
     NOT_AN_EPISODE = "not_an_episode"
+
+
+def new_episode_id(task: str, stage: str) -> str:
+    """Sortable by time, readable, unique: 20260124T101500Z_relocate_init_3f2a9c1d."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    task = re.sub(r"[^A-Za-z0-9\-]+", "-", task)
+    stage = re.sub(r"[^A-Za-z0-9\-]+", "-", stage)
+    return f"{stamp}_{task}_{stage}_{uuid.uuid4().hex[:8]}"
 
 
 def staging_dir(root: Path, episode_id: str) -> Path:
@@ -89,7 +104,13 @@ def _writer_is_alive(staging: Path) -> bool:
 
 def episode_dir_state(path: Path) -> EpisodeDirState:
     if path.name.endswith(PARTIAL_SUFFIX):
-        return EpisodeDirState.BEING_WRITTEN if _writer_is_alive(path) else EpisodeDirState.ABANDONED
+        if _writer_is_alive(path):
+            return EpisodeDirState.BEING_WRITTEN
+        episode_id = path.name[: -len(PARTIAL_SUFFIX)]
+        published = (finished_bag_dir(path.parent, episode_id) / "metadata.yaml").is_file()
+        if published and not (path / episode_id).exists():
+            return EpisodeDirState.PUBLISHED_LEFTOVER
+        return EpisodeDirState.ABANDONED
     if path.name.endswith(INCOMPLETE_SUFFIX):
         return EpisodeDirState.INCOMPLETE
     if (path / "metadata.yaml").is_file():
@@ -131,6 +152,19 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def publish_staged_bag(root: Path, episode_id: str, durable: bool) -> Path:
+    """Move a closed bag from its staging directory to its finished name, atomically."""
+    bag_dir = staged_bag_dir(root, episode_id)
+    finished = finished_bag_dir(root, episode_id)
+    if durable:
+        fsync_tree(bag_dir)
+    # The one atomic step that turns a staged bag into a finished episode.
+    os.rename(bag_dir, finished)
+    if durable:
+        fsync_dir(root)
+    return finished
+
+
 def mark_incomplete(partial_path: Path | str) -> Path:
     """Move an abandoned `<id>.partial` staging directory to `<id>.incomplete`.
 
@@ -151,10 +185,18 @@ def mark_incomplete(partial_path: Path | str) -> Path:
 
 
 def recover_partial_episodes(root: Path | str) -> list[Path]:
-    """Set aside every abandoned `.partial` under `root` (live writers are left alone)."""
+    """Set aside every abandoned `.partial` under `root` as `.incomplete`; return the new paths.
+
+    Live writers are left alone; empty leftovers of published episodes are deleted.
+    """
     root = Path(root)
     moved = []
     for path in sorted(root.glob(f"*{PARTIAL_SUFFIX}")):
-        if path.is_dir() and episode_dir_state(path) is EpisodeDirState.ABANDONED:
+        if not path.is_dir():
+            continue
+        state = episode_dir_state(path)
+        if state is EpisodeDirState.ABANDONED:
             moved.append(mark_incomplete(path))
+        elif state is EpisodeDirState.PUBLISHED_LEFTOVER:
+            shutil.rmtree(path)
     return moved

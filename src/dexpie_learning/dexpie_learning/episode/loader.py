@@ -11,6 +11,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from .layout import EpisodeDirState, episode_dir_state
 from .reader import read_episode
 from .schema import Episode, EpisodeFormatError
 
@@ -39,7 +40,12 @@ def load_episodes(
     Unfinished episodes (`.partial`, `.incomplete`) are reported as IncompleteEpisodeError.
     progress: show a tqdm bar; default: only when there are many bags.
     """
-    paths = episode_dirs(folder)
+    paths = [
+        path
+        for path in episode_dirs(folder)
+        # An empty staging leftover next to its published episode is not a second episode.
+        if episode_dir_state(path) is not EpisodeDirState.PUBLISHED_LEFTOVER
+    ]
     show_bar = len(paths) >= PROGRESS_BAR_MIN_BAGS if progress is None else progress
     episodes: list[Episode] = []
     errors: list[EpisodeFormatError] = []
@@ -50,5 +56,7 @@ def load_episodes(
             LOG.warning("skipping episode: %s", error)
             errors.append(error)
     if errors:
-        LOG.warning("%d of %d episode bags in %s could not be loaded", len(errors), len(paths), folder)
+        LOG.warning(
+            "%d of %d episode bags in %s could not be loaded", len(errors), len(paths), folder
+        )
     return episodes, errors

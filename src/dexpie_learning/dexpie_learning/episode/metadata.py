@@ -60,7 +60,9 @@ def read_bag_info(path: Path) -> BagInfo:
         raise EpisodeFormatError(path, "metadata.yaml has no rosbag2_bagfile_information")
     custom = info.get("custom_data")
     return BagInfo(
-        custom_data={str(k): str(v) for k, v in custom.items()} if isinstance(custom, dict) else None,
+        custom_data=(
+            {str(k): str(v) for k, v in custom.items()} if isinstance(custom, dict) else None
+        ),
         storage_identifier=str(info.get("storage_identifier", "")),
         relative_file_paths=tuple(str(p) for p in info.get("relative_file_paths") or ()),
         compression_mode=str(info.get("compression_mode") or ""),

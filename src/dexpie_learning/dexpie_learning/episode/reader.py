@@ -23,7 +23,6 @@ from .joint_state_cdr import jazzy_joint_state_definition, joint_state_codec
 from .metadata import BagInfo, decode_custom_data, read_bag_info
 from .schema import (
     ACTION_CHUNK_TYPE,
-    CAMERA_TOPIC_PATTERN,
     EPISODE_EVENT_TYPE,
     EVENT_END,
     EVENT_INCOMPLETE,
@@ -212,7 +211,9 @@ def _chunk_record(path: Path, m: Any, stamp: int) -> ActionChunkRecord:
     )
 
 
-def _check_events(path: Path, events: Stream, episode_id: str, outcome: int) -> list[tuple[int, str]]:
+def _check_events(
+    path: Path, events: Stream, episode_id: str, outcome: int
+) -> list[tuple[int, str]]:
     """Validate START/END against the metadata; return (stamp, stage) of STAGE events."""
     values: list[Any] = events.values
     kinds = [e.event for e in values]
@@ -220,8 +221,9 @@ def _check_events(path: Path, events: Stream, episode_id: str, outcome: int) -> 
         raise IncompleteEpisodeError(path, "the bag was marked incomplete by its writer")
     if kinds.count(EVENT_START) != 1 or kinds.count(EVENT_END) != 1:
         raise EpisodeFormatError(
-            path, f"expected one START and one END event, got {kinds.count(EVENT_START)} and "
-            f"{kinds.count(EVENT_END)}"
+            path,
+            f"expected one START and one END event, got {kinds.count(EVENT_START)} and "
+            f"{kinds.count(EVENT_END)}",
         )
     for event in values:
         if event.episode_id != episode_id:

@@ -37,7 +37,6 @@ def camera_topic(camera_name: str) -> str:
     return f"/camera/{camera_name}/image_raw"
 
 
-CAMERA_TOPIC_PATTERN = re.compile(r"^/camera/(?P<name>[^/]+)/image_raw$")
 IMAGE_ENCODING = "rgb8"
 
 # ---- message types ------------------------------------------------------------------------

@@ -70,7 +70,9 @@ def decode_rgb8(path: Path, topic: str, message: object) -> np.ndarray:
     """sensor_msgs/Image rgb8 -> HxWx3 uint8 (a view on the message buffer)."""
     encoding = message.encoding  # type: ignore[attr-defined]
     if encoding != IMAGE_ENCODING:
-        raise EpisodeFormatError(path, f"{topic}: encoding {encoding!r}, expected {IMAGE_ENCODING!r}")
+        raise EpisodeFormatError(
+            path, f"{topic}: encoding {encoding!r}, expected {IMAGE_ENCODING!r}"
+        )
     height, width, step = message.height, message.width, message.step  # type: ignore[attr-defined]
     data = np.asarray(message.data, dtype=np.uint8)  # type: ignore[attr-defined]
     if step < width * 3 or data.size != height * step:

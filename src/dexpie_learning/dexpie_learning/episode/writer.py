@@ -6,14 +6,12 @@ messages to plain values at its edge). See layout.py for the staging/rename prot
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
-import re
 import shutil
-import uuid
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -57,14 +55,6 @@ _EDGES = (0, 1, 2, 3)
 _REASONS = (0, 1, 2, 3, 4, 5, 6)
 
 
-def new_episode_id(meta: EpisodeMeta) -> str:
-    """Sortable by time, readable, unique: 20260124T101500Z_relocate_init_3f2a9c1d."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    task = re.sub(r"[^A-Za-z0-9\-]+", "-", meta.task)
-    stage = re.sub(r"[^A-Za-z0-9\-]+", "-", meta.stage)
-    return f"{stamp}_{task}_{stage}_{uuid.uuid4().hex[:8]}"
-
-
 class EpisodeWriter:
     """Write one episode. Call write_tick once per control tick, then close(outcome).
 
@@ -83,7 +73,7 @@ class EpisodeWriter:
         """durable: fsync the bag before publishing it (survives power loss, not only a kill)."""
         self.root_dir = Path(root_dir)
         self.meta = meta
-        self.episode_id = episode_id or new_episode_id(meta)
+        self.episode_id = episode_id or layout.new_episode_id(meta.task, meta.stage)
         if not EPISODE_ID_PATTERN.match(self.episode_id):
             raise ValueError(
                 f"episode_id {self.episode_id!r} must match {EPISODE_ID_PATTERN.pattern}"
@@ -143,7 +133,12 @@ class EpisodeWriter:
 
     # ---- events --------------------------------------------------------------------------
     def _write_event(
-        self, stamp_ns: int, event: int, stage: str, outcome: int = OUTCOME_UNKNOWN, detail: str = ""
+        self,
+        stamp_ns: int,
+        event: int,
+        stage: str,
+        outcome: int = OUTCOME_UNKNOWN,
+        detail: str = "",
     ) -> None:
         data = self._messages.episode_event(
             stamp_ns,
@@ -197,11 +192,15 @@ class EpisodeWriter:
         velocities = finite_vector("joint_velocities", joint_velocities, joints)
         hand_command = finite_vector("command", command, joints)
         proposed = (
-            None if policy_command is None else finite_vector("policy_command", policy_command, joints)
+            None
+            if policy_command is None
+            else finite_vector("policy_command", policy_command, joints)
         )
         if self.meta.object_names:
             if object_state is None:
-                raise ValueError(f"object_state is required (object names {list(self.meta.object_names)})")
+                raise ValueError(
+                    f"object_state is required (object names {list(self.meta.object_names)})"
+                )
             objects = finite_vector("object_state", object_state, self.meta.object_names)
         elif object_state is not None and len(object_state) > 0:
             raise ValueError("object_state given but the episode has no object_names")
@@ -229,7 +228,9 @@ class EpisodeWriter:
             )
         for name, pixels in frames.items():
             self._image_shapes[name] = pixels.shape
-            self._write(camera_topic(name), IMAGE_TYPE, stamp_ns, make.image_rgb8(stamp_ns, name, pixels))
+            self._write(
+                camera_topic(name), IMAGE_TYPE, stamp_ns, make.image_rgb8(stamp_ns, name, pixels)
+            )
         if proposed is not None:
             self._write(
                 TOPIC_POLICY_COMMAND,
@@ -308,7 +309,12 @@ class EpisodeWriter:
             cfg_scale=float(cfg_scale),
         )
         self._ensure_started(chunk.stamp_ns)
-        self._write(TOPIC_ACTION_CHUNK, ACTION_CHUNK_TYPE, chunk.stamp_ns, self._messages.action_chunk(chunk))
+        self._write(
+            TOPIC_ACTION_CHUNK,
+            ACTION_CHUNK_TYPE,
+            chunk.stamp_ns,
+            self._messages.action_chunk(chunk),
+        )
 
     def write_stage(self, stamp_ns: int, stage: str) -> None:
         """Record that the task reached a named stage."""
@@ -325,23 +331,24 @@ class EpisodeWriter:
         outcome = enum_value("outcome", outcome, FINAL_OUTCOMES)
         if self.num_ticks == 0:
             self.abort("closed without any control tick")
-            raise ValueError(f"episode {self.episode_id} has no control ticks; set aside as incomplete")
+            raise ValueError(
+                f"episode {self.episode_id} has no control ticks; set aside as incomplete"
+            )
         if note is not None:
             self.meta = dataclasses.replace(self.meta, note=note)
         end_stamp = self._last_stamp_ns if stamp_ns is None else unsigned("stamp_ns", stamp_ns, 63)
-        self._write_event(end_stamp, EVENT_END, self.meta.stage, outcome=outcome, detail=self.meta.note)
-        for key, value in encode_custom_data(self.meta, self.episode_id, outcome, self.num_ticks).items():
+        self._write_event(
+            end_stamp, EVENT_END, self.meta.stage, outcome=outcome, detail=self.meta.note
+        )
+        for key, value in encode_custom_data(
+            self.meta, self.episode_id, outcome, self.num_ticks
+        ).items():
             self._bag.set_custom_data(key, value)
         self._bag.close()
         self._closed = True
-        bag_dir = layout.staged_bag_dir(self.root_dir, self.episode_id)
-        if self._durable:
-            layout.fsync_tree(bag_dir)
-        # The one atomic step that turns a staged bag into a finished episode.
-        os.rename(bag_dir, self.finished_path)
-        if self._durable:
-            layout.fsync_dir(self.root_dir)
-        self._remove_staging()
+        layout.publish_staged_bag(self.root_dir, self.episode_id, durable=self._durable)
+        layout.release_writer_lock(self._lock_fd)
+        shutil.rmtree(self._staging, ignore_errors=True)
         return self.finished_path
 
     def abort(self, reason: str) -> Path:
@@ -350,23 +357,24 @@ class EpisodeWriter:
         self._closed = True
         try:
             if self._last_stamp_ns is not None:
-                self._write_event(self._last_stamp_ns, EVENT_INCOMPLETE, self.meta.stage, detail=reason)
-            for key, value in encode_custom_data(self.meta, self.episode_id, OUTCOME_UNKNOWN, self.num_ticks).items():
+                self._write_event(
+                    self._last_stamp_ns, EVENT_INCOMPLETE, self.meta.stage, detail=reason
+                )
+            for key, value in encode_custom_data(
+                self.meta, self.episode_id, OUTCOME_UNKNOWN, self.num_ticks
+            ).items():
                 self._bag.set_custom_data(key, value)
             self._bag.set_custom_data("dexpie.incomplete_reason", reason)
             self._bag.close()
         except Exception:  # the bag may be the reason we abort; keep what is on disk
             LOG.exception("could not close the bag of aborted episode %s", self.episode_id)
-            self._bag.abort()
+            with contextlib.suppress(Exception):
+                self._bag.abort()
         layout.release_writer_lock(self._lock_fd)
         target = layout.incomplete_dir(self.root_dir, self.episode_id)
         os.rename(self._staging, target)
         LOG.warning("episode %s set aside as incomplete (%s): %s", self.episode_id, reason, target)
         return target
-
-    def _remove_staging(self) -> None:
-        layout.release_writer_lock(self._lock_fd)
-        shutil.rmtree(self._staging, ignore_errors=True)
 
     @property
     def closed(self) -> bool:
