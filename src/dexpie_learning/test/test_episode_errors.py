@@ -170,3 +170,12 @@ def test_open_writer_is_reported_as_being_written(tmp_path: Path) -> None:
     path = writer.close(ep.OUTCOME_SUCCESS)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["live"]
     assert ep.read_episode(path).num_ticks == 1
+
+
+def test_garbled_metadata_yaml(good_bag: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "good"
+    shutil.copytree(good_bag, bad)
+    (bad / "metadata.yaml").write_text("rosbag2_bagfile_information: [unclosed\n  - : :")
+    _expect_error(bad, "metadata.yaml is not valid YAML")
+    (bad / "metadata.yaml").write_text("just a string")
+    _expect_error(bad, "no rosbag2_bagfile_information")

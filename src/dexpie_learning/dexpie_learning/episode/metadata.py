@@ -51,10 +51,13 @@ class BagInfo:
 def read_bag_info(path: Path) -> BagInfo:
     """Parse `<bag>/metadata.yaml` (rosbags parses custom_data but does not expose it)."""
     text = (path / "metadata.yaml").read_text(encoding="utf-8")
-    if _FastYamlLoader is not None:
-        document = _fast_yaml_load(text, Loader=_FastYamlLoader)
-    else:
-        document = YAML(typ="safe").load(text)
+    try:
+        if _FastYamlLoader is not None:
+            document = _fast_yaml_load(text, Loader=_FastYamlLoader)
+        else:
+            document = YAML(typ="safe").load(text)
+    except Exception as exc:  # PyYAML and ruamel raise unrelated error classes
+        raise EpisodeFormatError(path, f"metadata.yaml is not valid YAML: {exc}") from None
     info = document.get("rosbag2_bagfile_information") if isinstance(document, dict) else None
     if not isinstance(info, dict):
         raise EpisodeFormatError(path, "metadata.yaml has no rosbag2_bagfile_information")
