@@ -96,6 +96,7 @@ class HandTask(abc.ABC):
         self._renderer = None
         self.target = self.controller.joint_positions(self.data)
         self.tick = 0
+        self.diverged = False
         self.seed = 0
         self.rng = np.random.default_rng(0)
 
@@ -150,6 +151,7 @@ class HandTask(abc.ABC):
         mujoco.mj_forward(self.model, self.data)
         self.target = self.controller.clip(self.controller.joint_positions(self.data))
         self.tick = 0
+        self.diverged = False
         return self.observe()
 
     def step(self, target: np.ndarray) -> Observation:
@@ -160,9 +162,14 @@ class HandTask(abc.ABC):
         if not np.all(np.isfinite(target)):
             raise ValueError("target contains NaN or Inf")
         self.target = self.controller.clip(target)
+        bad_before = self.data.warning[mujoco.mjtWarning.mjWARN_BADQACC].number
         for _ in range(self.n_substeps):
             self.controller.apply(self.data, self.target)
             mujoco.mj_step(self.model, self.data)
+        # MuJoCo resets the state silently when the physics blows up; an episode that saw
+        # that is over (and a failure), never continued from a teleported state.
+        if self.data.warning[mujoco.mjtWarning.mjWARN_BADQACC].number > bad_before:
+            self.diverged = True
         self.tick += 1
         return self.observe()
 
@@ -184,7 +191,8 @@ class HandTask(abc.ABC):
 
     @property
     def timed_out(self) -> bool:
-        return self.tick >= self.spec.max_episode_steps
+        """The episode is over without success: step limit reached or the physics diverged."""
+        return self.tick >= self.spec.max_episode_steps or self.diverged
 
     def snapshot(self, stage: str | None = None) -> Snapshot:
         size = mujoco.mj_stateSize(self.model, _STATE_SPEC)
@@ -205,6 +213,7 @@ class HandTask(abc.ABC):
         mujoco.mj_forward(self.model, self.data)
         self.target = snapshot.target.copy()
         self.tick = 0 if reset_tick else snapshot.tick
+        self.diverged = False
         self.seed = snapshot.seed
         self.rng = np.random.default_rng(self.seed)
         return self.observe()
