@@ -6,6 +6,7 @@ import pytest
 from dexpie_sim.operator_rollout import run_operator_episode
 from dexpie_sim.registry import make_operator, make_task
 from dexpie_sim.stages import StageLibrary
+from dexpie_sim.tasks.door import CAMERA
 
 
 @pytest.fixture(scope="module")
@@ -128,8 +129,9 @@ def test_operator_wants_takeover_when_stalled(task):
     assert wanted
 
 
-def test_render_returns_an_image(task):
+@pytest.mark.parametrize("camera", [CAMERA, "fixed"])
+def test_render_returns_an_image(task, camera):
     task.reset(0)
-    image = task.render("fixed")
+    image = task.render(camera)
     assert image.shape == (task.image_size, task.image_size, 3) and image.dtype == np.uint8
     assert image.std() > 0

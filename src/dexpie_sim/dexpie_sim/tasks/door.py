@@ -8,11 +8,16 @@ Scene: Adroit's door model (gymnasium-robotics, Apache-2.0), edited with `mujoco
   dragging it, which the arm can follow all the way.
 - The latch bolt sits behind the door; a strike plate on the frame behind the bolt now keeps
   the door shut until the lever is turned past ~1.05 rad (the bolt then rises above it).
-  The latch keeps its stock friction (no return spring): once turned it stays turned.
+  The latch has friction and no return spring (as in the stock model): once turned it stays
+  turned. Its friction is lower than the stock 5 N m so that the hand's press (~25 N at the
+  lever) turns it.
+- The lever stands 0.16 m off the door's face (stock: 0.1) so the fingers fit in front of it.
 - The forearm gets two more slides (ARTx: world x, ARTy: world z) with the same affine
   actuators as Adroit relocate's arm, and a longer ARTz (world y), so the hand can follow the
   lever and the door. Arm = ARTx ARTy ARTz ARRx ARRy ARRz (spacemouse); the 24 hand joints
   (wrist WRJ1/WRJ0 and the fingers) follow the glove.
+
+Cameras: "door_view" (hand, lever and the door's swing) and the stock "fixed" one.
 
 Randomised from the seed: the door frame's position (x, y, z) and the latch and hinge
 friction (`body_pos`, `dof_frictionloss`; snapshots carry both).
@@ -57,8 +62,8 @@ ARM_SLIDE_DAMPING = 20.0
 # Stock hinges have 20 N m s/rad, which caps the forearm's roll (small inertia, so a small
 # servo torque) at ~0.4 rad/s: too slow to turn a lever by hand.
 ARM_HINGE_DAMPING = 5.0
-# Stiffer arm servo than the default (omega 30 rad/s instead of 20): turning the lever takes
-# ~30 N at the palm, which the default gains only give after a 2-3 cm lag.
+# The controller's damping term is explicit and scaled by the diagonal inertia only; with
+# the lighter hinge damping above, the default kd = 40 makes the coupled arm unstable.
 ARM_GAINS = PDGains(kp=400.0, kd=30.0)
 # Strike plate on the frame, behind the bolt (frame coordinates, metres): the bolt clears its
 # top edge once the lever is turned past ~1.05 rad.
@@ -68,6 +73,9 @@ STRIKE_HALF_SIZE = (0.05, 0.03, 0.105)
 ARM_START_SLIDES = (0.1, 0.3, -0.12)         # ARTx, ARTy, ARTz at the start (m)
 ARM_START_JITTER = 0.03                       # m, uniform +- on each start slide
 LEVER_STANDOFF = 0.21                         # m, lever axis in front of the door's mid-plane
+CAMERA = "door_view"
+CAMERA_POS = (-0.55, -0.75, 0.95)
+CAMERA_TARGET = (0.2, 0.05, 0.35)
 FRAME_JITTER = np.array([0.05, 0.04, 0.04])   # m, uniform +- on the frame's x, y, z
 LATCH_FRICTION_RANGE = (2.0, 3.5)             # N m (stock: 5)
 HINGE_FRICTION_RANGE = (1.5, 2.5)             # N m (stock: 2)
@@ -105,7 +113,19 @@ def build_door_model() -> mujoco.MjModel:
     spec.body("frame").add_geom(name="strike", type=mujoco.mjtGeom.mjGEOM_BOX, pos=list(STRIKE_POS),
                                 size=list(STRIKE_HALF_SIZE), rgba=[0.45, 0.45, 0.5, 1.0],
                                 friction=[0.2, 0.005, 0.0001])   # smooth metal plate
+    # A camera that sees the hand, the lever and the door's swing (the stock ones look at
+    # the table).
+    spec.worldbody.add_camera(name=CAMERA, pos=list(CAMERA_POS), xyaxes=list(_look_at(CAMERA_POS, CAMERA_TARGET)))
     return spec.compile()
+
+
+def _look_at(position, target) -> np.ndarray:
+    """Camera `xyaxes` (right, up) for a camera at `position` looking at `target`."""
+    forward = np.asarray(target, float) - np.asarray(position, float)
+    forward /= np.linalg.norm(forward)
+    right = np.cross(forward, [0.0, 0.0, 1.0])
+    right /= np.linalg.norm(right)
+    return np.concatenate([right, np.cross(right, forward)])
 
 
 class DoorTask(HandTask):
