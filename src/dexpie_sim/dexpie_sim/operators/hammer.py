@@ -6,8 +6,8 @@ The phase comes from the scene every tick:
   close the fingers around the handle, lift once the fingers and thumb touch it; a closed hand
   that touches nothing opens and rises again;
 - hammer held: bring its face above the nail head (rising first if it is low and off to the
-  side), then strike: down to a point below the nail head, back up once the face has met the
-  nail, down again, until the nail is in.
+  side), then strike: down towards a point below the nail head, back up once the face is on
+  the nail and the nail has stopped going in, down again, until the nail is in (1-3 blows).
 The only memory is the strike direction (hysteresis between "down" and "up"), the smoothed
 finger command and the takeover watch; all restart from the scene after `reset()`.
 
@@ -34,6 +34,7 @@ LIFT = 0.08                # lift target above the grasp height
 STRIKE_CLEARANCE = 0.045   # face above the nail head before a strike
 FOLLOW_THROUGH = 0.04      # strike aims this far below the nail head
 CONTACT_GAP = 0.012        # face-to-nail-head gap at which the face has met the nail
+NAIL_STALLED_SPEED = 0.02  # m/s: the nail has stopped going in under this blow
 XY_TOLERANCE = 0.01        # horizontal error that allows descending / striking
 FINGER_RATE = 0.15         # rad per tick: fingers close over ~0.3 s, like a person's
 NO_PROGRESS_TICKS = 90
@@ -71,6 +72,7 @@ class HammerOperator(SimOperator):
             grasp=d.site_xpos[t._grasp_site].copy(), face=t.face_pos(),
             hammer=t.hammer_pos(), handle_axis=d.xmat[t._hammer].reshape(3, 3)[:, 0].copy(),
             nail_head=t.nail_head_pos(), nail_depth=t.nail_depth,
+            nail_speed=float(d.qvel[t.model.jnt_dofadr[t.model.joint("nail_dir").id]]),
             touching=n_touching, thumb=thumb, on_table=on_table, held=t.is_held(),
             stage=t.stage_reached(), success=t.is_success(),
         )
@@ -130,8 +132,8 @@ class HammerOperator(SimOperator):
                 # Below the nail head and beside it: rise before moving across.
                 return face, np.array([face[0], face[1], above[2]]), None, self._closed
             return face, above, None, self._closed
-        if self._striking_down and gap < CONTACT_GAP:
-            self._striking_down = False                                     # met the nail: back up
+        if self._striking_down and gap < CONTACT_GAP and s["nail_speed"] < NAIL_STALLED_SPEED:
+            self._striking_down = False              # the blow has spent itself: back up
         elif not self._striking_down and gap > STRIKE_CLEARANCE - 0.01:
             self._striking_down = True
         if self._striking_down:

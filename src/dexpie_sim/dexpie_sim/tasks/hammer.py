@@ -52,7 +52,7 @@ class HammerTask(HandTask):
     spec = TaskSpec(
         name="hammer",
         stages=("init", "grasped", "aligned", "nail_started"),
-        max_episode_steps=270,
+        max_episode_steps=240,
         arm_joints=ARM_SLIDES + ARM_HINGES,
         finger_joints=FINGER_JOINTS,
         object_names=("hammer_x", "hammer_y", "hammer_z",
