@@ -1,0 +1,140 @@
+"""Deployment entry point: absolute joint state in, absolute joint-target chunk out.
+
+`PolicyRunner.predict_chunk` is what the asynchronous scheduler calls. It anchors the chunk at
+the observation-time joint positions, re-expresses the committed prefix (absolute targets the
+robot executes while this chunk is computed) relative to that anchor, feeds it as the clean
+prefix, and converts the generated chunk back to absolute targets.
+
+The training-side helpers live in `chunk_dataset` and `training` (re-exported here).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dexpie_policy.actions import ActionSpec, reanchor, to_absolute
+from dexpie_policy.checkpoint import check_compatible, load_policy
+from dexpie_policy.chunk_dataset import (ChunkDataset, EpisodeArrays, image_tensor,
+                                         make_training_batch)
+from dexpie_policy.flow import (ACTION_KEY, IMAGE_KEY_PREFIX, OBJECT_KEY, STATE_KEY,
+                                FlowMatchingPolicy)
+from dexpie_policy.normalization import NormalizationStats
+from dexpie_policy.training import train_policy
+
+__all__ = ["ChunkDataset", "EpisodeArrays", "PolicyRunner", "make_training_batch",
+           "train_policy"]
+
+
+class _PolicyDefault:
+    def __repr__(self):
+        return "<policy default>"
+
+
+# optimality=1.0 for a policy trained with the indicator, None (no indicator) for plain BC.
+POLICY_DEFAULT = _PolicyDefault()
+
+
+class PolicyRunner:
+    """A loaded policy plus its normalisation and action representation; numpy in and out.
+
+    torch_threads: intra-op threads (process-wide). 1 by default: the model is small and at
+    batch size 1 extra threads only add synchronisation, which on a busy 2-core machine turned
+    ~5 ms chunks into 100+ ms ones. None leaves the process setting alone.
+    """
+
+    def __init__(self, model: FlowMatchingPolicy, stats: NormalizationStats, spec: ActionSpec,
+                 torch_threads: int | None = 1):
+        check_compatible(model.config, stats, spec)
+        self.model, self.stats, self.spec = model.eval(), stats, spec
+        self.config = model.config
+        self.device = next(model.parameters()).device
+        if torch_threads is not None:
+            torch.set_num_threads(torch_threads)
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, device: str = "cpu",
+                        torch_threads: int | None = 1) -> "PolicyRunner":
+        model, stats, spec = load_policy(directory, device=device)
+        return cls(model, stats, spec, torch_threads=torch_threads)
+
+    @property
+    def horizon(self) -> int:
+        return self.config.horizon
+
+    @property
+    def joint_names(self) -> tuple[str, ...]:
+        return self.spec.joint_names
+
+    def predict_chunk(self, joint_positions: np.ndarray, object_state: np.ndarray | None = None,
+                      images: dict[str, np.ndarray] | None = None,
+                      prefix_targets: np.ndarray | None = None,
+                      optimality: float | None | _PolicyDefault = POLICY_DEFAULT,
+                      cfg_scale: float = 1.5,
+                      generator: torch.Generator | None = None) -> np.ndarray:
+        """One chunk of absolute joint targets (H, J).
+
+        joint_positions (J,): the observation-time state, which is the anchor q_ref.
+        object_state (K,) when the policy uses it; images camera -> (h, w, C) uint8 for each
+        configured camera. prefix_targets (d, J): absolute targets already committed for the
+        first d steps of this chunk (d may be 0 or None); the returned chunk's first d rows
+        are exactly these. optimality: the indicator s in [0, 1] to ask for (1.0 by default
+        for an indicator-conditioned policy), or None for the unconditioned/null model;
+        cfg_scale: guidance weight w (1 = no guidance; ignored without an indicator).
+        """
+        c = self.config
+        anchor = self._vector("joint_positions", joint_positions, c.state_dim)
+        observation = {STATE_KEY: self._tensor(self.stats.normalize(STATE_KEY, anchor))}
+        if c.object_dim:
+            if object_state is None:
+                raise ValueError(f"this policy needs object_state ({c.object_dim},)")
+            obj = self._vector("object_state", object_state, c.object_dim)
+            observation[OBJECT_KEY] = self._tensor(self.stats.normalize(OBJECT_KEY, obj))
+        elif object_state is not None:
+            raise ValueError("this policy was trained without object_state; pass None")
+        images = images or {}
+        if sorted(images) != sorted(c.camera_names):
+            raise ValueError(f"images must be given for exactly the cameras "
+                             f"{list(c.camera_names)}, got {sorted(images)}")
+        for name, frame in images.items():
+            expected = (*c.image_size, c.image_channels)
+            if np.shape(frame) != expected:
+                raise ValueError(f"image {name!r} must have shape {expected}, got "
+                                 f"{np.shape(frame)}")
+            observation[IMAGE_KEY_PREFIX + name] = image_tensor(frame)[None].to(self.device)
+
+        prefix_relative, prefix = None, None
+        if prefix_targets is not None and len(prefix_targets):
+            prefix_targets = np.asarray(prefix_targets, dtype=np.float64)
+            if prefix_targets.ndim != 2 or prefix_targets.shape[1] != c.state_dim or \
+                    len(prefix_targets) > c.horizon or not np.all(np.isfinite(prefix_targets)):
+                raise ValueError(f"prefix_targets must be finite (d <= {c.horizon}, "
+                                 f"{c.state_dim}), got {prefix_targets.shape}")
+            prefix_relative = reanchor(prefix_targets, anchor, self.spec)          # (d, D)
+            prefix = self._tensor(self.stats.normalize(ACTION_KEY, prefix_relative))
+
+        if optimality is POLICY_DEFAULT:
+            optimality = 1.0 if c.optimality_conditioning else None
+        normalized = self.model.sample(observation, prefix=prefix, optimality=optimality,
+                                       cfg_scale=cfg_scale, generator=generator)
+        actions = self.stats.unnormalize(ACTION_KEY, normalized[0].cpu().numpy().astype(np.float64))
+        if prefix_relative is not None:
+            # The model returned the prefix through float32; use the float64 original.
+            actions[:len(prefix_relative)] = prefix_relative
+        targets = to_absolute(actions, anchor, self.spec)                          # (H, J)
+        if prefix_targets is not None and len(prefix_targets):
+            # Committed targets are facts, not predictions: return them bit-exactly (the
+            # round trip through a relative pose is exact only to ~1e-12).
+            targets[:len(prefix_targets)] = prefix_targets
+        return targets
+
+    def _tensor(self, array: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(array, dtype=torch.float32, device=self.device)[None]
+
+    @staticmethod
+    def _vector(name: str, value, size: int) -> np.ndarray:
+        value = np.asarray(value, dtype=np.float64)
+        if value.shape != (size,) or not np.all(np.isfinite(value)):
+            raise ValueError(f"{name} must be finite with shape ({size},), got {value.shape}")
+        return value
