@@ -101,7 +101,7 @@ class ArmIK:
 @dataclass
 class _Watch:
     """What the watching human remembers between ticks."""
-    was_held: bool = False
+    in_hand: np.ndarray | None = None   # ball minus grasp point when it was first held
     rest: np.ndarray | None = None      # where the ball lay before it was grasped
     best_progress: float = -np.inf
     stalled_ticks: int = 0
@@ -115,6 +115,7 @@ class RelocateOperator(SimOperator):
     grasp_offset = np.array([0.0, -0.03, 0.005])  # ball centre -> grasp site when grasping
     hover = 0.08                 # m above the grasp pose while still far from the ball
     lift_height = 0.12           # m, ball bottom above the table before moving sideways
+    slip_distance = 0.025        # m the ball may shift in the hand before a human steps in
     knocked_distance = 0.04      # m the ball may be pushed on the table before a human steps in
     patience_ticks = 60          # ticks without progress before a human steps in
 
@@ -201,12 +202,17 @@ class RelocateOperator(SimOperator):
         knocked off its spot or off the table, or nothing has progressed for `patience_ticks`."""
         watch = self._watch
         ball, hand = scene["ball"], scene["grasp"]
-        held = self.is_held(scene) and ball[2] > BALL_RADIUS + 0.005
-        off_table = ball[2] < BALL_RADIUS - 0.02 or np.any(np.abs(ball[:2]) > TABLE_HALF_SIZE)
-        dropped = watch.was_held and not held and (scene["ball_velocity"][2] < -0.2
-                                                   or np.linalg.norm(ball - hand) > 0.07)
         on_table = ball[2] < BALL_RADIUS + 0.005
-        knocked = (not watch.was_held and on_table and watch.rest is not None
+        held = self.is_held(scene) and not on_table
+        if held and watch.in_hand is None:
+            watch.in_hand = ball - hand
+        if watch.rest is None and on_table and not held:
+            watch.rest = ball.copy()
+        off_table = ball[2] < BALL_RADIUS - 0.02 or np.any(np.abs(ball[:2]) > TABLE_HALF_SIZE)
+        # Slipping or dropped: the ball has moved in the hand since it was picked up.
+        slipped = (watch.in_hand is not None
+                   and np.linalg.norm(ball - hand - watch.in_hand) > self.slip_distance)
+        knocked = (watch.in_hand is None and watch.rest is not None
                    and np.linalg.norm(ball[:2] - watch.rest[:2]) > self.knocked_distance)
         # Progress: the hand closing in on the ball, then the ball closing in on the target.
         progress = -np.linalg.norm(scene["target"] - ball) - (0.0 if held else np.linalg.norm(ball - hand))
@@ -214,11 +220,7 @@ class RelocateOperator(SimOperator):
             watch.best_progress, watch.stalled_ticks = progress, 0
         else:
             watch.stalled_ticks += 1
-        if held:
-            watch.was_held = True
-        if watch.rest is None and on_table and not held:
-            watch.rest = ball.copy()
-        failing = off_table or dropped or knocked or watch.stalled_ticks > self.patience_ticks
+        failing = off_table or slipped or knocked or watch.stalled_ticks > self.patience_ticks
         if failing:
             self._watch = _Watch()  # a fresh look once the human has stepped in
         return bool(failing)

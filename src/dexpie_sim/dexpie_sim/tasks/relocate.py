@@ -6,6 +6,8 @@ joints (wrist WRJ1/WRJ0 and the fingers) follow the glove. The arm's slides cann
 hand (ARTy only raises it), so reaching the table needs the forearm pitched down (ARRx):
 a wrist twist is therefore mapped to all six arm joints.
 
+The one change to the stock scene: rolling friction between the ball and the table.
+
 Randomised from the seed: the ball's start on the table and the target position above it
 (both are model fields, `body_pos` / `site_pos`, so snapshots carry them), plus a small
 offset of the arm's start pose.
@@ -40,6 +42,7 @@ OBJECT_NAMES = ("ball_x", "ball_y", "ball_z", "ball_vx", "ball_vy", "ball_vz",
 
 BALL_RADIUS = 0.035
 TABLE_HALF_SIZE = 0.45
+BALL_ROLLING_FRICTION = 0.005    # m, ball on the table only (a rubber-mat table top)
 # Ranges of the seeded placement (world frame, metres). Slightly inside gymnasium's own
 # ranges: the far edge of its ball range (y = 0.3) is at the limit of the arm's reach.
 BALL_X_RANGE = (-0.15, 0.15)
@@ -72,7 +75,15 @@ class RelocateTask(HandTask):
     lifted_clearance = 0.08      # m, ball bottom above the table
 
     def _build_model(self) -> mujoco.MjModel:
-        return mujoco.MjModel.from_xml_path(str(adroit_xml("adroit_relocate.xml")))
+        spec = mujoco.MjSpec.from_file(str(adroit_xml("adroit_relocate.xml")))
+        # The stock ball has no rolling resistance on the table: a dropped or nudged ball
+        # rolls on until it falls off the table, which no human could recover. A wooden ball
+        # on a rubber-mat table top stops within a few cm: rolling friction on that one contact pair.
+        table_top = spec.body("table").geoms[0]
+        table_top.name = "table_top"
+        spec.add_pair(geomname1="sphere", geomname2="table_top", condim=6,
+                      friction=[1.0, 1.0, 0.005, BALL_ROLLING_FRICTION, BALL_ROLLING_FRICTION])
+        return spec.compile()
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
