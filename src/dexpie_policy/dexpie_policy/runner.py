@@ -77,7 +77,7 @@ class PolicyRunner:
 
         joint_positions (J,): the observation-time state, which is the anchor q_ref.
         object_state (K,) when the policy uses it; images camera -> (h, w, C) uint8 for each
-        configured camera. prefix_targets (d, J): absolute targets already committed for the
+        configured camera (unused object state and extra cameras are ignored). prefix_targets (d, J): absolute targets already committed for the
         first d steps of this chunk (d may be 0 or None); the returned chunk's first d rows
         are exactly these. optimality: the indicator s in [0, 1] to ask for (1.0 by default
         for an indicator-conditioned policy), or None for the unconditioned/null model;
@@ -86,19 +86,20 @@ class PolicyRunner:
         c = self.config
         anchor = self._vector("joint_positions", joint_positions, c.state_dim)
         observation = {STATE_KEY: self._tensor(self.stats.normalize(STATE_KEY, anchor))}
+        # Inputs the policy was not trained on (object state, extra cameras) are ignored: the
+        # same observation stream serves policies with different inputs. Missing ones raise.
         if c.object_dim:
             if object_state is None:
                 raise ValueError(f"this policy needs object_state ({c.object_dim},)")
             obj = self._vector("object_state", object_state, c.object_dim)
             observation[OBJECT_KEY] = self._tensor(self.stats.normalize(OBJECT_KEY, obj))
-        elif object_state is not None:
-            raise ValueError("this policy was trained without object_state; pass None")
         images = images or {}
-        if sorted(images) != sorted(c.camera_names):
-            raise ValueError(f"images must be given for exactly the cameras "
-                             f"{list(c.camera_names)}, got {sorted(images)}")
-        for name, frame in images.items():
-            expected = (*c.image_size, c.image_channels)
+        missing = [name for name in c.camera_names if name not in images]
+        if missing:
+            raise ValueError(f"this policy needs images from cameras {missing} "
+                             f"(got {sorted(images)})")
+        for name in c.camera_names:
+            frame, expected = images[name], (*c.image_size, c.image_channels)
             if np.shape(frame) != expected:
                 raise ValueError(f"image {name!r} must have shape {expected}, got "
                                  f"{np.shape(frame)}")

@@ -66,8 +66,11 @@ def test_input_checks_and_optimality_default():
         runner.predict_chunk(q[:5], obj)
     with pytest.raises(ValueError, match="needs object_state"):
         runner.predict_chunk(q)
-    with pytest.raises(ValueError, match="cameras"):
-        runner.predict_chunk(q, obj, images={"front": np.zeros((16, 16, 3), np.uint8)})
+    # Inputs the policy does not use are ignored (one observation stream, several policies).
+    np.testing.assert_array_equal(
+        runner.predict_chunk(q, obj, images={"front": np.zeros((16, 16, 3), np.uint8)},
+                             generator=torch.Generator().manual_seed(0)),
+        runner.predict_chunk(q, obj, generator=torch.Generator().manual_seed(0)))
     with pytest.raises(ValueError, match="prefix_targets"):
         runner.predict_chunk(q, obj, prefix_targets=np.zeros((9, 8)))
     bc_runner, _ = _runner(optimality_conditioning=False)
@@ -111,6 +114,12 @@ def test_image_policy_end_to_end(tmp_path):
     save_policy(tmp_path / "policy", model, dataset.stats, spec)
     runner = PolicyRunner.from_pretrained(tmp_path / "policy")
     images = {name: frames[0] for name, frames in dataset.images.items()}
+    with pytest.raises(ValueError, match=r"needs images from cameras \['wrist'\]"):
+        runner.predict_chunk(dataset.state[0], dataset.object_state[0],
+                             images={"front": images["front"]})
+    with pytest.raises(ValueError, match="image 'front' must have shape"):
+        runner.predict_chunk(dataset.state[0], dataset.object_state[0],
+                             images={**images, "front": images["front"][:8]})
     chunk = runner.predict_chunk(dataset.state[0], dataset.object_state[0], images=images,
                                  prefix_targets=dataset.state[1:3])
     assert chunk.shape == (8, 8) and np.all(np.isfinite(chunk))
