@@ -77,8 +77,9 @@ class PolicyRunner:
 
         joint_positions (J,): the observation-time state, which is the anchor q_ref.
         object_state (K,) when the policy uses it; images camera -> (h, w, C) uint8 for each
-        configured camera (unused object state and extra cameras are ignored). prefix_targets (d, J): absolute targets already committed for the
-        first d steps of this chunk (d may be 0 or None); the returned chunk's first d rows
+        configured camera (unused object state and extra cameras are ignored).
+        prefix_targets (d, J): absolute targets already committed for the first d steps of
+        this chunk (d may be 0 or None); the returned chunk's first d rows
         are exactly these. optimality: the indicator s in [0, 1] to ask for (1.0 by default
         for an indicator-conditioned policy), or None for the unconditioned/null model;
         cfg_scale: guidance weight w (1 = no guidance; ignored without an indicator).

@@ -68,7 +68,8 @@ def test_wrong_format_version(saved, tmp_path):
 def test_unknown_and_missing_config_keys(saved, tmp_path):
     directory = _copy(saved, tmp_path)
     _edit_json(directory / CONFIG_FILE, lambda d: d["config"].update(dropout_rate=0.1))
-    with pytest.raises(CheckpointError, match=r"config.json: unknown config keys: \['dropout_rate'\]"):
+    with pytest.raises(CheckpointError,
+                       match=r"config.json: unknown config keys: \['dropout_rate'\]"):
         load_policy(directory)
     _edit_json(directory / CONFIG_FILE, lambda d: [d["config"].pop("dropout_rate"),
                                                    d["config"].pop("horizon")])

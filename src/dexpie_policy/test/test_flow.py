@@ -178,4 +178,5 @@ def test_unconditioned_policy_rejects_optimality_and_inputs_are_checked():
     with pytest.raises(ValueError, match="prefix"):
         model.sample(_obs(), prefix=torch.zeros(2, 9, 5))
     with pytest.raises(ValueError, match="'observation.state' must have shape"):
-        model.sample({"observation.state": torch.zeros(1, 5), "observation.object": torch.zeros(1, 3)})
+        model.sample({"observation.state": torch.zeros(1, 5),
+                      "observation.object": torch.zeros(1, 3)})

@@ -40,8 +40,8 @@ def test_committed_prefix_is_reanchored_and_returned_exactly():
     np.testing.assert_allclose(captured["prefix"][0].numpy(), expected, atol=1e-6)
     assert captured["optimality"] == 1.0 and captured["cfg_scale"] == 1.5
     # Without a prefix the output is still a full chunk, and deterministic given the noise.
-    a = runner.predict_chunk(anchor, dataset.object_state[2], generator=torch.Generator().manual_seed(0))
-    b = runner.predict_chunk(anchor, dataset.object_state[2], generator=torch.Generator().manual_seed(0))
+    a, b = (runner.predict_chunk(anchor, dataset.object_state[2],
+                                 generator=torch.Generator().manual_seed(0)) for _ in range(2))
     assert a.shape == (8, 8) and np.array_equal(a, b)
 
 
