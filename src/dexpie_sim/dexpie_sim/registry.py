@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 
 from dexpie_sim.operators.base import OperatorConfig, SimOperator
-from dexpie_sim.tasks.base import HandTask
+from dexpie_sim.tasks.base import HandTask, TaskSpec
 
 # name -> ("module:TaskClass", "module:OperatorClass")
 _TASKS = {
@@ -26,6 +26,11 @@ def _entry(name: str):
     if name not in _TASKS:
         raise ValueError(f"unknown task {name!r}; known tasks: {list(_TASKS)}")
     return _TASKS[name]
+
+
+def task_spec(name: str) -> TaskSpec:
+    """The task's static description, without building its MuJoCo model."""
+    return _load(_entry(name)[0]).spec
 
 
 def make_task(name: str, **kwargs) -> HandTask:
