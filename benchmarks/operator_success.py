@@ -15,19 +15,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from dexpie_learning.evaluation import wilson_interval
 from dexpie_sim.operator_rollout import run_operator_episode
 from dexpie_sim.registry import TASK_NAMES, make_operator, make_task
 from dexpie_sim.stages import StageLibrary, StageUnreachableError
-
-
-def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    if n == 0:
-        return (0.0, 1.0)
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
 
 
 def main() -> None:

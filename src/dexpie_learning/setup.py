@@ -18,6 +18,9 @@ setup(
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
+            "train = dexpie_learning.train.cli:main",
+            "dexpie-train = dexpie_learning.train.cli:main",
+            "dexpie-evaluate = dexpie_learning.evaluate_cli:main",
         ],
     },
 )
