@@ -1,9 +1,11 @@
 """`dexpie-experiment`: the README's main job, in the MuJoCo twin on embedded defaults.
 
-Today it runs the first step of the DexPIE loop: the simulated operator (glove + spacemouse
-through the teleop core) demonstrates every task; each demonstration is one episode bag in
-`<out>/demos/<task>/`. Later steps (BC reference, DAgger rounds with interventions, critic,
-indicator-conditioned policy, evaluation) extend this same command.
+For every task: (1) the simulated operator (glove + spacemouse through the teleop core)
+demonstrates it, one episode bag per demonstration in `<out>/demos/<task>/`; (2) the BC
+reference policy (relative actions, training-time real-time chunking) is trained on those
+bags into `<out>/policies/<task>_bc/`; (3) it is evaluated without interventions from
+seeded initial states, executed asynchronously. Later steps of the DexPIE loop (DAgger
+rounds with interventions, critic, indicator-conditioned policy) extend this same command.
 """
 from __future__ import annotations
 
@@ -15,7 +17,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from dexpie_learning.evaluate_cli import REPORT_HEADER, format_report_row
+from dexpie_learning.evaluation import EvalConfig, evaluate_policy
 from dexpie_learning.sim_collection import record_operator_demo
+from dexpie_learning.train.bc import BCConfig, train_bc
+from dexpie_policy.runner import PolicyRunner
 from dexpie_sim.registry import TASK_NAMES, make_operator, make_task
 from dexpie_sim.stages import StageLibrary
 
@@ -26,13 +32,34 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="tasks to run (default: all)")
     parser.add_argument("--demos", type=int, default=20, help="operator demonstrations per task (default: 20)")
     parser.add_argument("--first-seed", type=int, default=0, help="seed of the first demonstration")
-    parser.add_argument("--out", type=Path, default=Path("runs/latest"), help="output folder (default: runs/latest)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="output folder (default: runs/<time>, linked as runs/latest)")
     parser.add_argument("--camera", action="append", default=[], metavar="NAME",
                         help="also record images from this camera (repeatable)")
+    parser.add_argument("--bc-steps", type=int, default=BCConfig.steps, help="BC optimisation steps")
+    parser.add_argument("--eval-episodes", type=int, default=50, help="evaluation episodes per task")
+    parser.add_argument("--latency-ticks", type=int, default=EvalConfig.latency_ticks,
+                        help="modelled inference latency d in control ticks")
+    parser.add_argument("--demos-only", action="store_true", help="stop after collecting demonstrations")
     args = parser.parse_args(argv)
-    if args.demos < 1:
-        parser.error(f"--demos must be >= 1, got {args.demos}")
+    for name in ("demos", "bc_steps", "eval_episodes"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     return args
+
+
+def run_folder(out: Path | None) -> Path:
+    """A fresh folder per run; runs/latest points at the newest."""
+    if out is not None:
+        return out
+    runs = Path("runs")
+    folder = runs / time.strftime("%Y%m%d-%H%M%S")
+    folder.mkdir(parents=True, exist_ok=False)
+    latest = runs / "latest"
+    if latest.is_symlink() or not latest.exists():
+        latest.unlink(missing_ok=True)
+        latest.symlink_to(folder.name)
+    return folder
 
 
 def collect_demos(task_name: str, n: int, first_seed: int, out: Path, cameras: tuple[str, ...]) -> dict:
@@ -63,15 +90,39 @@ def print_summary(rows: list[dict]) -> None:
               f"{r['human_steps']:>12} {r['intervention_fraction']:>13.2f}")
 
 
+def train_and_evaluate_bc(task_name: str, out: Path, args) -> dict:
+    """Step 2 and 3: the BC reference on this run's demonstrations, then its evaluation."""
+    checkpoint = out / "policies" / f"{task_name}_bc"
+    config = BCConfig(steps=args.bc_steps, cameras=tuple(args.camera))
+    print(f"\n[{task_name}] training the BC reference ({config.steps} steps) -> {checkpoint}")
+    train_bc([out / "demos" / task_name], checkpoint, config)
+    runner = PolicyRunner.from_pretrained(checkpoint)
+    task = make_task(task_name, cameras=tuple(args.camera))
+    report = evaluate_policy(runner, task, EvalConfig(episodes=args.eval_episodes,
+                                                      latency_ticks=args.latency_ticks))
+    task.close()
+    return {k: v for k, v in report.to_dict().items() if k != "results"} | {"checkpoint": str(checkpoint)}
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
-    print(f"DexPIE in the MuJoCo twin: tasks {args.tasks}, {args.demos} operator demos each -> {args.out}")
-    rows = [collect_demos(name, args.demos, args.first_seed, args.out, tuple(args.camera)) for name in args.tasks]
+    out = run_folder(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"DexPIE in the MuJoCo twin: tasks {args.tasks}, {args.demos} operator demos each -> {out}")
+    rows = [collect_demos(name, args.demos, args.first_seed, out, tuple(args.camera)) for name in args.tasks]
     print_summary(rows)
-    summary = args.out / "demos_summary.json"
-    summary.write_text(json.dumps(rows, indent=2))
-    print(f"\nepisode bags: {args.out / 'demos'}   summary: {summary}")
+    (out / "demos_summary.json").write_text(json.dumps(rows, indent=2))
+    if args.demos_only:
+        print(f"\nepisode bags: {out / 'demos'}")
+        return 0
+    reports = [train_and_evaluate_bc(name, out, args) for name in args.tasks]
+    (out / "bc_evaluation.json").write_text(json.dumps(reports, indent=2))
+    print(f"\nBC reference, {args.eval_episodes} evaluation episodes per task from seeded initial states, "
+          f"async execution, d = {args.latency_ticks} ticks:")
+    print(REPORT_HEADER)
+    for report in reports:
+        print(format_report_row(report))
+    print(f"\nresults: {out}  (episode bags in demos/, checkpoints and loss curves in policies/)")
     return 0
 
 

@@ -1,13 +1,15 @@
 """The README's main job, reduced: one demonstration per task end to end into bags."""
 import json
 
+import pytest
+
 from dexpie_bringup.experiment import main
 from dexpie_learning.episode import OUTCOME_SUCCESS, load_episodes
 from dexpie_sim.registry import TASK_NAMES
 
 
 def test_main_job_collects_readable_demos(tmp_path, capsys):
-    assert main(["--demos", "1", "--out", str(tmp_path)]) == 0
+    assert main(["--demos", "1", "--out", str(tmp_path), "--demos-only"]) == 0
     printed = capsys.readouterr().out
     rows = json.loads((tmp_path / "demos_summary.json").read_text())
     assert [r["task"] for r in rows] == list(TASK_NAMES)
@@ -23,7 +25,16 @@ def test_main_job_collects_readable_demos(tmp_path, capsys):
 
 
 def test_rejects_bad_demo_count(capsys):
-    import pytest
     with pytest.raises(SystemExit):
         main(["--demos", "0"])
     assert "--demos must be >= 1, got 0" in capsys.readouterr().err
+
+
+def test_main_job_trains_and_evaluates_the_bc_reference(tmp_path, capsys):
+    assert main(["--tasks", "relocate", "--demos", "2", "--bc-steps", "5", "--eval-episodes", "2",
+                 "--out", str(tmp_path)]) == 0
+    reports = json.loads((tmp_path / "bc_evaluation.json").read_text())
+    assert [r["task"] for r in reports] == ["relocate"] and reports[0]["episodes"] == 2
+    assert (tmp_path / "policies" / "relocate_bc" / "model.safetensors").is_file()
+    assert (tmp_path / "policies" / "relocate_bc" / "loss.png").is_file()
+    assert "BC reference" in capsys.readouterr().out

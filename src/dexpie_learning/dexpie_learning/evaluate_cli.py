@@ -13,14 +13,17 @@ from pathlib import Path
 from dexpie_learning.evaluation import EvalConfig, evaluate_policy
 
 
-def format_report_row(report) -> str:
-    lo, hi = report.ci95
-    steps = f"{report.mean_steps_success:.0f}" if report.mean_steps_success is not None else "-"
-    return (f"{report.task:<10} {report.mode:<12} {report.latency_ticks:>2} "
-            f"{report.successes:>4}/{report.episodes:<4} {report.success_rate:>6.2f} [{lo:.2f}, {hi:.2f}] "
-            f"{steps:>8} {report.mean_hold_fraction:>7.2f} {report.jump_ratio:>7.1f}")
+def format_report_row(report: dict) -> str:
+    """One table row of an `EvalReport.to_dict()`."""
+    lo, hi = report["ci95"]
+    steps = f"{report['mean_steps_success']:.0f}" if report["mean_steps_success"] is not None else "-"
+    return (f"{report['task']:<10} {report['mode']:<12} {report['latency_ticks']:>2} "
+            f"{report['successes']:>4}/{report['episodes']:<4} {report['success_rate']:>6.2f} [{lo:.2f}, {hi:.2f}] "
+            f"{steps:>8} {report['mean_hold_fraction']:>7.2f} {report['jump_ratio']:>7.1f}")
 
 
+# steps: mean length of successful episodes; hold: fraction of ticks the hand held for lack
+# of an action; jump: largest per-tick target step / median step (chunk-boundary jumps).
 REPORT_HEADER = (f"{'task':<10} {'mode':<12} {'d':>2} {'success':>9} {'rate':>6} {'95% CI':>12} "
                  f"{'steps':>8} {'hold':>7} {'jump':>7}")
 
@@ -50,7 +53,7 @@ def main(argv=None) -> int:
         parser.exit(2, f"dexpie-evaluate: error: {error}\n")
     print(REPORT_HEADER)
     for report in reports:
-        print(format_report_row(report))
+        print(format_report_row(report.to_dict()))
     if args.json:
         args.json.write_text(json.dumps([r.to_dict() for r in reports], indent=2))
     return 0

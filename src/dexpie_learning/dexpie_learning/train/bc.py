@@ -25,7 +25,7 @@ from dexpie_policy.runner import ChunkDataset, train_policy
 class BCConfig:
     """Training settings (validated; every field is saved with the checkpoint)."""
     horizon: int = 16
-    steps: int = 4000
+    steps: int = 2000
     batch_size: int = 256
     learning_rate: float = 3e-4
     seed: int = 0
