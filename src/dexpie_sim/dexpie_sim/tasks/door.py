@@ -36,15 +36,11 @@ import numpy as np
 
 from dexpie_sim.assets import adroit_xml
 from dexpie_sim.controller import PDGains
+from dexpie_sim.tasks.adroit import ADROIT_HAND_JOINTS, palm_twist_map
 from dexpie_sim.tasks.base import HandTask, TaskSpec
 
 ARM_JOINTS = ("ARTx", "ARTy", "ARTz", "ARRx", "ARRy", "ARRz")
-FINGER_JOINTS = ("WRJ1", "WRJ0",
-                 "FFJ3", "FFJ2", "FFJ1", "FFJ0",
-                 "MFJ3", "MFJ2", "MFJ1", "MFJ0",
-                 "RFJ3", "RFJ2", "RFJ1", "RFJ0",
-                 "LFJ4", "LFJ3", "LFJ2", "LFJ1", "LFJ0",
-                 "THJ4", "THJ3", "THJ2", "THJ1", "THJ0")
+FINGER_JOINTS = ADROIT_HAND_JOINTS
 OBJECT_NAMES = ("door_angle", "door_velocity", "latch_angle", "latch_velocity",
                 "handle_x", "handle_y", "handle_z",
                 "handle_from_palm_x", "handle_from_palm_y", "handle_from_palm_z",
@@ -229,23 +225,6 @@ class DoorTask(HandTask):
 
     # ---- teleoperation ----------------------------------------------------------------------------
     def twist_to_joint(self) -> np.ndarray:
-        """World twist of the hand (palm linear velocity, angular velocity) -> arm joint
-        velocities, linearised at the arm's zero pose.
-
-        The slides move the forearm along world x, z, y; the hinges turn it about its origin,
-        0.4 m behind the palm, so a rotation also swings the palm: the slides compensate with
-        -w x r so that the palm turns in place, as a spacemouse user expects.
-        """
-        d = mujoco.MjData(self.model)
-        mujoco.mj_kinematics(self.model, d)
-        ids = [self.model.joint(j).id for j in ARM_JOINTS]
-        slide_axes = np.array([d.xaxis[j] for j in ids[:3]])      # rows: world directions
-        hinge_axes = np.array([d.xaxis[j] for j in ids[3:]])
-        r = d.xpos[self.palm_body] - d.xanchor[ids[3]]
-        # Palm velocity v = S^T qs + w x r, w = H^T qh  =>  qh = H w, qs = S (v - w x r).
-        r_cross = np.array([[0, -r[2], r[1]], [r[2], 0, -r[0]], [-r[1], r[0], 0]])
-        out = np.zeros((6, 6))
-        out[:3, :3] = slide_axes
-        out[:3, 3:] = slide_axes @ r_cross        # -(w x r) = r x w
-        out[3:, 3:] = hinge_axes
-        return out
+        """World twist of the hand -> arm joint velocities. The slides move the forearm along
+        world x, z, y; see `palm_twist_map`."""
+        return palm_twist_map(self.model, ARM_JOINTS[:3], ARM_JOINTS[3:])

@@ -27,14 +27,12 @@ import mujoco
 import numpy as np
 
 from dexpie_sim.assets import adroit_xml
+from dexpie_sim.tasks.adroit import ADROIT_HAND_JOINTS
 from dexpie_sim.tasks.base import HandTask, TaskSpec
 
 ARM_SLIDES = ("ARTx", "ARTy", "ARTz")
 ARM_HINGES = ("ARRx", "ARRy")
-FINGER_JOINTS = ("WRJ1", "WRJ0",
-                 "FFJ3", "FFJ2", "FFJ1", "FFJ0", "MFJ3", "MFJ2", "MFJ1", "MFJ0",
-                 "RFJ3", "RFJ2", "RFJ1", "RFJ0", "LFJ4", "LFJ3", "LFJ2", "LFJ1", "LFJ0",
-                 "THJ4", "THJ3", "THJ2", "THJ1", "THJ0")
+FINGER_JOINTS = ADROIT_HAND_JOINTS
 # Slide ranges (m) relative to the stock forearm origin; world-aligned (see _build_model).
 SLIDE_RANGES = {"ARTx": (-0.35, 0.35), "ARTy": (-0.25, 0.45), "ARTz": (-0.25, 0.25)}
 

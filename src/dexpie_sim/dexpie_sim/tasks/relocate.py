@@ -26,15 +26,11 @@ import mujoco
 import numpy as np
 
 from dexpie_sim.assets import adroit_xml
+from dexpie_sim.tasks.adroit import ADROIT_HAND_JOINTS, palm_twist_map
 from dexpie_sim.tasks.base import HandTask, TaskSpec
 
 ARM_JOINTS = ("ARTx", "ARTy", "ARTz", "ARRx", "ARRy", "ARRz")
-FINGER_JOINTS = ("WRJ1", "WRJ0",
-                 "FFJ3", "FFJ2", "FFJ1", "FFJ0",
-                 "MFJ3", "MFJ2", "MFJ1", "MFJ0",
-                 "RFJ3", "RFJ2", "RFJ1", "RFJ0",
-                 "LFJ4", "LFJ3", "LFJ2", "LFJ1", "LFJ0",
-                 "THJ4", "THJ3", "THJ2", "THJ1", "THJ0")
+FINGER_JOINTS = ADROIT_HAND_JOINTS
 OBJECT_NAMES = ("ball_x", "ball_y", "ball_z", "ball_vx", "ball_vy", "ball_vz",
                 "target_x", "target_y", "target_z",
                 "ball_from_grasp_x", "ball_from_grasp_y", "ball_from_grasp_z",
@@ -173,24 +169,6 @@ class RelocateTask(HandTask):
 
     # ---- teleoperation ----------------------------------------------------------------------------
     def twist_to_joint(self) -> np.ndarray:
-        """World twist of the hand (linear velocity of the palm, angular velocity) -> arm joint
-        velocities, linearised at the arm's zero pose.
-
-        The slides are the forearm's frame axes (ARTx = -x, ARTy = +z, ARTz = +y in the world);
-        the hinges rotate about the forearm's origin, 0.43 m behind the palm, so a rotation also
-        swings the palm: the slides compensate with -w x r so that the palm turns in place.
-        """
-        d = mujoco.MjData(self.model)
-        mujoco.mj_kinematics(self.model, d)
-        arm_joint_ids = [mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_JOINT, j) for j in ARM_JOINTS]
-        slide_axes = np.array([d.xaxis[j] for j in arm_joint_ids[:3]])     # rows: world axes
-        hinge_axes = np.array([d.xaxis[j] for j in arm_joint_ids[3:]])
-        palm = d.xpos[mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_BODY, "palm")]
-        lever = palm - d.xanchor[arm_joint_ids[3]]
-        # Palm velocity v = S^T qs + w x lever, w = H^T qh  =>  qh = H w, qs = S (v - w x lever).
-        cross = np.array([[0, -lever[2], lever[1]], [lever[2], 0, -lever[0]], [-lever[1], lever[0], 0]])
-        out = np.zeros((6, 6))
-        out[:3, :3] = slide_axes
-        out[:3, 3:] = slide_axes @ cross          # -(w x lever) = lever x w = [lever]x w
-        out[3:, 3:] = hinge_axes
-        return out
+        """World twist of the hand -> arm joint velocities. The slides are the forearm's frame
+        axes (ARTx = -x, ARTy = +z, ARTz = +y in the world); see `palm_twist_map`."""
+        return palm_twist_map(self.model, ARM_JOINTS[:3], ARM_JOINTS[3:])
