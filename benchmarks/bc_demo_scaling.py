@@ -76,6 +76,7 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=50)
     parser.add_argument("--latency-ticks", type=int, default=2)
     parser.add_argument("--steps", type=int, default=BCConfig.steps)
+    parser.add_argument("--torch-threads", type=int, default=None, help="training threads (default: all cores)")
     parser.add_argument("--work", type=Path, default=Path("runs/bench_bc_scaling"))
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/bc_demo_scaling.json"))
     args = parser.parse_args()
@@ -90,7 +91,8 @@ def main() -> None:
             result_file = cell / "eval.json"
             if not result_file.exists():
                 start = time.perf_counter()
-                train_bc(folders[:k + 1], cell / "policy", config, progress=True)
+                train_bc(folders[:k + 1], cell / "policy", config, progress=True,
+                         torch_threads=args.torch_threads)
                 train_seconds = time.perf_counter() - start
                 runner = PolicyRunner.from_pretrained(cell / "policy")
                 cell_rows = []

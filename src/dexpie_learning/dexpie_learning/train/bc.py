@@ -9,9 +9,12 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+import torch
 
 from dexpie_learning.datasets import (DatasetError, check_consistent, load_episode_folders,
                                       to_episode_arrays)
@@ -77,8 +80,22 @@ def action_spec_for(task: str, joint_names: tuple[str, ...], config: BCConfig):
 
 
 def train_bc(demo_folders: list[Path], out_dir: Path, config: BCConfig = BCConfig(),
-             progress: bool = True) -> TrainResult:
-    """Train on every readable bag of `demo_folders`; write the checkpoint, loss CSV and PNG."""
+             progress: bool = True, torch_threads: int | None = None) -> TrainResult:
+    """Train on every readable bag of `demo_folders`; write the checkpoint, loss CSV and PNG.
+
+    torch_threads: intra-op threads while training (default: all cores). Set explicitly and
+    restored afterwards, because a PolicyRunner loaded earlier in the process pins torch to
+    one thread (right for batch-1 inference, 2x slower for training).
+    """
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(torch_threads or os.cpu_count() or 1)
+    try:
+        return _train_bc(demo_folders, out_dir, config, progress)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _train_bc(demo_folders: list[Path], out_dir: Path, config: BCConfig, progress: bool) -> TrainResult:
     start = time.perf_counter()
     episodes, errors = load_episode_folders(demo_folders, progress=progress)
     check_consistent(episodes)
