@@ -39,13 +39,16 @@ class EpisodeArrays:
 
     joint_positions (T, J) and command (T, J) absolute joint targets, in ActionSpec joint
     order; object_state (T, K) or None; images camera -> (T, h, w, C) uint8 or empty;
-    optimality (T,) indicator s_t in [0, 1] (NaN = unknown) or None (all unknown).
+    optimality (T,) indicator s_t in [0, 1] (NaN = unknown) or None (all unknown);
+    sample_weight (T,) >= 0, finite: multiplies the loss of the sample at each step (the
+    baselines' selection and weighting: 0 removes a sample, 2 counts it twice); None = all 1.
     """
     joint_positions: np.ndarray
     command: np.ndarray
     object_state: np.ndarray | None = None
     images: dict[str, np.ndarray] = field(default_factory=dict)
     optimality: np.ndarray | None = None
+    sample_weight: np.ndarray | None = None
 
     def __post_init__(self):
         steps = len(self.joint_positions)
@@ -66,6 +69,10 @@ class EpisodeArrays:
             s = np.asarray(self.optimality, dtype=np.float64)
             if s.shape != (steps,) or np.any((s < 0) | (s > 1)):
                 raise ValueError(f"optimality must be ({steps},) in [0, 1] or NaN")
+        if self.sample_weight is not None:
+            w = np.asarray(self.sample_weight, dtype=np.float64)
+            if w.shape != (steps,) or not np.all(np.isfinite(w)) or np.any(w < 0):
+                raise ValueError(f"sample_weight must be ({steps},), finite and >= 0")
 
 
 class ChunkDataset:
@@ -73,7 +80,7 @@ class ChunkDataset:
 
     state (N, J), object_state (N, K) or None, images camera -> (N, h, w, C) uint8,
     actions (N, H, D) in the representation (not normalised), action_is_pad (N, H) bool,
-    optimality (N,) float (NaN = unknown).
+    optimality (N,) float (NaN = unknown), sample_weight (N,) float >= 0 (1 = plain).
     """
 
     def __init__(self, episodes: list[EpisodeArrays], spec: ActionSpec, horizon: int):
@@ -82,7 +89,7 @@ class ChunkDataset:
         self.spec, self.horizon = spec, horizon
         cameras = sorted(episodes[0].images)
         has_object = episodes[0].object_state is not None
-        states, objects, actions, pads, optimality = [], [], [], [], []
+        states, objects, actions, pads, optimality, weights = [], [], [], [], [], []
         images = {name: [] for name in cameras}
         for number, episode in enumerate(episodes):
             if episode.joint_positions.shape[1] != spec.num_joints:
@@ -104,12 +111,15 @@ class ChunkDataset:
                 images[name].append(episode.images[name])
             optimality.append(np.full(steps, np.nan) if episode.optimality is None
                               else np.asarray(episode.optimality, dtype=np.float64))
+            weights.append(np.ones(steps) if episode.sample_weight is None
+                           else np.asarray(episode.sample_weight, dtype=np.float64))
         self.state = np.concatenate(states).astype(np.float64)
         self.object_state = np.concatenate(objects).astype(np.float64) if has_object else None
         self.images = {name: np.concatenate(frames) for name, frames in images.items()}
         self.actions = np.concatenate(actions)
         self.action_is_pad = np.concatenate(pads)
         self.optimality = np.concatenate(optimality)
+        self.sample_weight = np.concatenate(weights)
 
     def __len__(self) -> int:
         return len(self.state)
@@ -152,13 +162,18 @@ def make_training_batch(dataset: ChunkDataset, indices: np.ndarray, stats: Norma
                         padded_step_weight: float = DEFAULT_PADDED_STEP_WEIGHT
                         ) -> dict[str, torch.Tensor]:
     """Samples `indices` (B,) -> the model's batch dict: normalised float32 state/object/
-    action (B, H, D), images (B, C, h, w) in [0, 1], action_weight (B, H), optimality (B,)."""
+    action (B, H, D), images (B, C, h, w) in [0, 1], action_weight (B, H), optimality (B,).
+
+    The per-sample weight is folded into action_weight (B, H) = padding weight x sample
+    weight: the flow loss is the action_weight-weighted mean over the batch, so a sample of
+    weight 0 has no influence and a sample's gradient scales with its weight."""
     indices = np.asarray(indices)
     as_tensor = lambda array: torch.as_tensor(array, dtype=torch.float32)  # noqa: E731
     batch = {STATE_KEY: as_tensor(stats.normalize(STATE_KEY, dataset.state[indices])),
              ACTION_KEY: as_tensor(stats.normalize(ACTION_KEY, dataset.actions[indices])),
              ACTION_WEIGHT_KEY: as_tensor(np.where(dataset.action_is_pad[indices],
-                                                   padded_step_weight, 1.0)),
+                                                   padded_step_weight, 1.0)
+                                          * dataset.sample_weight[indices][:, None]),
              OPTIMALITY_KEY: as_tensor(dataset.optimality[indices])}
     if dataset.object_state is not None:
         batch[OBJECT_KEY] = as_tensor(stats.normalize(OBJECT_KEY, dataset.object_state[indices]))

@@ -24,7 +24,9 @@ def train_policy(samples: ChunkDataset, config: FlowPolicyConfig, steps: int,
     stats defaults to `samples.stats` (save that same object with the model). Pass `model`
     to continue training an existing policy (its config must equal `config`). Deterministic
     for a given seed on one machine: the initialisation, the batch indices, the noise, the
-    delays and the indicator dropout all come from `seed`.
+    delays and the indicator dropout all come from `seed`. Batches are drawn uniformly from
+    the samples of positive `sample_weight` (zero-weight samples would only dilute them);
+    the weights then scale each sample's loss.
     """
     if steps < 1 or batch_size < 1:
         raise ValueError(f"steps and batch_size must be positive, got {steps}, {batch_size}")
@@ -40,10 +42,15 @@ def train_policy(samples: ChunkDataset, config: FlowPolicyConfig, steps: int,
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     generator = torch.Generator().manual_seed(seed)
     index_rng = np.random.default_rng(seed)
+    # Unweighted datasets draw exactly as before (same batches for the same seed).
+    candidates = np.flatnonzero(samples.sample_weight > 0)
+    if len(candidates) == 0:
+        raise ValueError("every sample has weight 0: nothing to train on")
     losses: list[float] = []
     bar = tqdm(range(steps), desc="train policy", disable=not progress, leave=False)
     for _ in bar:
-        indices = index_rng.integers(0, len(samples), size=min(batch_size, len(samples)))
+        indices = candidates[index_rng.integers(0, len(candidates),
+                                                size=min(batch_size, len(candidates)))]
         batch = make_training_batch(samples, indices, stats, padded_step_weight)
         loss = model.compute_loss(batch, generator=generator)
         optimizer.zero_grad(set_to_none=True)
