@@ -1,0 +1,223 @@
+"""Training configurations: one frozen, validated dataclass per method.
+
+All policy-training methods share `PolicyTrainConfig` (model size, optimiser, data view,
+checkpointing); each method adds only what it needs. A config is built from defaults, then
+a YAML/JSON file (`--config file`), then command-line overrides; every value is validated at
+construction and a bad value or an unknown key is named in the error.
+
+    config = load_config(IWRConfig, "iwr.yaml", {"steps": 500})
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+
+from dexpie_policy.actions.spec import REPRESENTATIONS
+
+
+class TrainConfigError(ValueError):
+    """A configuration value, key or file that is not valid; the message names it."""
+
+
+def _check_field_types(config) -> None:
+    """Check every field against its annotation (int, float, bool, str, tuple[str, ...]);
+    ints are accepted for floats and lists for tuples (YAML/JSON give them)."""
+    hints = typing.get_type_hints(type(config))
+    for field in dataclasses.fields(config):
+        value, kind = getattr(config, field.name), hints[field.name]
+        if kind is bool:
+            ok = isinstance(value, bool)
+        elif kind is int:
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif kind is float:
+            ok = (isinstance(value, (int, float)) and not isinstance(value, bool)
+                  and math.isfinite(value))
+            if ok:
+                object.__setattr__(config, field.name, float(value))
+        elif kind is str:
+            ok = isinstance(value, str)
+        else:   # tuple[str, ...]
+            ok = isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
+            if ok:
+                object.__setattr__(config, field.name, tuple(value))
+        if not ok:
+            type_name = getattr(kind, "__name__", str(kind))
+            raise TrainConfigError(f"{field.name} must be of type {type_name}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class PolicyTrainConfig:
+    """Settings every policy-training method shares (saved with each checkpoint).
+
+    horizon: H actions per chunk. steps: optimisation steps. max_delay_steps: training-time
+    real-time chunking samples d ~ U{0..max_delay_steps}. save_every: steps between
+    resumable states in <out>/train_state/ (the last step is always saved).
+    padded_step_weight: loss weight of the repeated-last-command steps near episode ends.
+    """
+    horizon: int = 16
+    steps: int = 2000
+    batch_size: int = 256
+    learning_rate: float = 3e-4
+    weight_decay: float = 1e-4
+    grad_clip_norm: float = 1.0
+    seed: int = 0
+    hidden_size: int = 512
+    num_layers: int = 3
+    max_delay_steps: int = 4
+    padded_step_weight: float = 0.1
+    arm_representation: str = "relative_joint"
+    finger_representation: str = "absolute_joint"
+    use_object_state: bool = True
+    cameras: tuple[str, ...] = ()
+    save_every: int = 500
+
+    def __post_init__(self):
+        _check_field_types(self)
+        for name in ("horizon", "steps", "batch_size", "hidden_size", "num_layers",
+                     "save_every"):
+            value = getattr(self, name)
+            if value < 1:
+                raise TrainConfigError(f"{name} must be a positive integer, got {value!r}")
+        if self.seed < 0:
+            raise TrainConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
+        if not 0 <= self.max_delay_steps < self.horizon:
+            raise TrainConfigError(f"max_delay_steps must be in [0, horizon), got "
+                                   f"{self.max_delay_steps}")
+        if not 0 < self.learning_rate < 1:
+            raise TrainConfigError(f"learning_rate must be in (0, 1), got {self.learning_rate}")
+        for name in ("weight_decay", "padded_step_weight"):
+            if getattr(self, name) < 0:
+                raise TrainConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.grad_clip_norm <= 0:
+            raise TrainConfigError(f"grad_clip_norm must be > 0, got {self.grad_clip_norm}")
+        for name in ("arm_representation", "finger_representation"):
+            if getattr(self, name) not in REPRESENTATIONS:
+                raise TrainConfigError(f"{name} must be one of {REPRESENTATIONS}, got "
+                                       f"{getattr(self, name)!r}")
+
+
+@dataclass(frozen=True)
+class BCConfig(PolicyTrainConfig):
+    """Behaviour cloning on demonstrations (the reference policy)."""
+
+
+@dataclass(frozen=True)
+class HGDaggerConfig(PolicyTrainConfig):
+    """HG-DAgger: demonstrations + the human-operated ticks of rollouts, unweighted."""
+
+
+@dataclass(frozen=True)
+class FilteredBCConfig(PolicyTrainConfig):
+    """BC on the successful episodes (demos and rollouts) only."""
+
+
+@dataclass(frozen=True)
+class IWRConfig(PolicyTrainConfig):
+    """Intervention-weighted regression. human_to_policy_weight_ratio: total loss weight of
+    human-operated samples / total weight of policy samples (1 = IWR's equal balance)."""
+    human_to_policy_weight_ratio: float = 1.0
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.human_to_policy_weight_ratio <= 0:
+            raise TrainConfigError(f"human_to_policy_weight_ratio must be > 0, got "
+                                   f"{self.human_to_policy_weight_ratio}")
+
+
+@dataclass(frozen=True)
+class AWRConfig(PolicyTrainConfig):
+    """Advantage-weighted regression: w = min(exp(A / awr_temperature), max_weight),
+    normalised to mean 1. A is in the critic's normalised-return units (1 = L steps), so
+    0.05 = a chunk L/20 steps better than expected weighs e times more."""
+    awr_temperature: float = 0.05
+    max_weight: float = 20.0
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.awr_temperature <= 0:
+            raise TrainConfigError(f"awr_temperature must be > 0, got {self.awr_temperature}")
+        if self.max_weight < 1:
+            raise TrainConfigError(f"max_weight must be >= 1, got {self.max_weight}")
+
+
+@dataclass(frozen=True)
+class IndicatorPolicyConfig(PolicyTrainConfig):
+    """The DexPIE indicator-conditioned policy. optimality_dropout: p_drop (null condition in
+    training). deploy_optimality, cfg_scale: what the deployed policy is asked for (s = 1,
+    w = 1.5); recorded with the checkpoint for the runner."""
+    optimality_dropout: float = 0.3
+    deploy_optimality: float = 1.0
+    cfg_scale: float = 1.5
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not 0 <= self.optimality_dropout < 1:
+            raise TrainConfigError(f"optimality_dropout must be in [0, 1), got "
+                                   f"{self.optimality_dropout}")
+        if not 0 <= self.deploy_optimality <= 1:
+            raise TrainConfigError(f"deploy_optimality must be in [0, 1], got "
+                                   f"{self.deploy_optimality}")
+        if self.cfg_scale < 0:
+            raise TrainConfigError(f"cfg_scale must be >= 0, got {self.cfg_scale}")
+
+
+@dataclass(frozen=True)
+class BinaryIndicatorConfig(IndicatorPolicyConfig):
+    """RECAP-style baseline: the same conditioned policy trained on the label store's binary
+    indicator (1 for the top 40 % of samples by advantage, A_t >= q_0.6, or a fully human
+    window; else 0) instead of the continuous one."""
+
+
+def read_config_file(path: str | Path) -> dict:
+    """A YAML (.yaml/.yml) or JSON file holding one mapping of field -> value."""
+    path = Path(path)
+    if not path.is_file():
+        raise TrainConfigError(f"config file {path} does not exist")
+    text = path.read_text()
+    try:
+        if path.suffix in (".yaml", ".yml"):
+            import yaml
+            data = yaml.safe_load(text)
+        else:
+            data = json.loads(text)
+    except Exception as error:   # yaml and json raise different error types
+        raise TrainConfigError(f"config file {path}: cannot be parsed ({error})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise TrainConfigError(f"config file {path}: must hold a mapping, got "
+                               f"{type(data).__name__}")
+    return data
+
+
+def config_from_dict(cls, data: dict, source: str = "config"):
+    """cls(**data) with unknown keys named; construction errors re-raised as
+    TrainConfigError naming the source."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise TrainConfigError(f"{source}: unknown keys {unknown} for {cls.__name__} "
+                               f"(known: {sorted(known)})")
+    try:
+        return cls(**data)
+    except TrainConfigError as error:
+        raise TrainConfigError(f"{source}: {error}") from None
+
+
+def load_config(cls, path: str | Path | None = None, overrides: dict | None = None):
+    """Defaults <- file (if any) <- overrides (None values are ignored)."""
+    data = read_config_file(path) if path is not None else {}
+    source = f"config file {path}" if path is not None else "config"
+    config_from_dict(cls, data, source)   # name the file's own errors first
+    merged = {**data, **{k: v for k, v in (overrides or {}).items() if v is not None}}
+    return config_from_dict(cls, merged, source if not overrides else "config")
+
+
+def config_to_dict(config) -> dict:
+    """JSON-ready dict of a config (tuples as lists)."""
+    return {k: list(v) if isinstance(v, tuple) else v
+            for k, v in dataclasses.asdict(config).items()}

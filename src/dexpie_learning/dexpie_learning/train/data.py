@@ -1,0 +1,77 @@
+"""The training data of one run: demonstration and rollout bags, and what they cost a human.
+
+Human effort is counted in human-operated control steps: every tick of a demonstration plus
+every intervention tick (source = human) of a rollout. It is what a real deployment pays for
+and every training.json reports it, so methods can be compared at equal effort.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from dexpie_learning.datasets import DatasetError, check_consistent, load_episode_folders
+from dexpie_learning.episode import Episode, EpisodeFormatError
+
+
+@dataclass
+class TrainingData:
+    """Episodes in load order (demos first), whether each is a demonstration, the bags that
+    could not be read, and the folders they came from."""
+    episodes: list[Episode]
+    is_demo: list[bool]
+    skipped: list[EpisodeFormatError] = field(default_factory=list)
+    demo_folders: list[Path] = field(default_factory=list)
+    rollout_folders: list[Path] = field(default_factory=list)
+
+    @property
+    def task(self) -> str:
+        tasks = sorted({e.task for e in self.episodes})
+        if len(tasks) != 1:
+            raise DatasetError(f"one policy per task: the folders hold episodes of {tasks}")
+        return tasks[0]
+
+    @property
+    def episode_ids(self) -> list[str]:
+        return [e.episode_id for e in self.episodes]
+
+    def effort(self) -> dict:
+        return human_effort(self.episodes, self.is_demo)
+
+    def summary(self) -> dict:
+        return dict(demo_folders=[str(f) for f in self.demo_folders],
+                    rollout_folders=[str(f) for f in self.rollout_folders],
+                    demo_episodes=sum(self.is_demo),
+                    rollout_episodes=len(self.is_demo) - sum(self.is_demo),
+                    successful_episodes=sum(e.success for e in self.episodes),
+                    skipped_bags=[str(e) for e in self.skipped], human_effort=self.effort())
+
+
+def load_training_data(demo_folders: list[Path] = (), rollout_folders: list[Path] = (),
+                       progress: bool | None = None) -> TrainingData:
+    """Every readable bag of the folders; unreadable bags are reported (log + `skipped`)
+    and skipped. Raises DatasetError when nothing is readable or the episodes disagree."""
+    demo_folders, rollout_folders = list(demo_folders), list(rollout_folders)
+    if not demo_folders and not rollout_folders:
+        raise DatasetError("no data: give --demos and/or --rollouts folders")
+    demos, demo_errors = load_episode_folders(demo_folders, progress=progress)
+    rollouts, rollout_errors = load_episode_folders(rollout_folders, progress=progress)
+    data = TrainingData(demos + rollouts, [True] * len(demos) + [False] * len(rollouts),
+                        demo_errors + rollout_errors, demo_folders, rollout_folders)
+    check_consistent(data.episodes)
+    data.task  # noqa: B018 (raises on mixed tasks)
+    return data
+
+
+def human_effort(episodes: list[Episode], is_demo: list[bool]) -> dict:
+    """Human-operated control steps: demo_steps (all ticks of demonstrations),
+    intervention_steps (human ticks of rollouts), human_steps (their sum), robot_steps (policy or safety
+    hold) and total_steps."""
+    demo_steps = sum(e.num_ticks for e, demo in zip(episodes, is_demo) if demo)
+    intervention_steps = sum(int(np.count_nonzero(e.intervention))
+                             for e, demo in zip(episodes, is_demo) if not demo)
+    total = sum(e.num_ticks for e in episodes)
+    return dict(demo_steps=demo_steps, intervention_steps=intervention_steps,
+                human_steps=demo_steps + intervention_steps,
+                robot_steps=total - demo_steps - intervention_steps, total_steps=total)
