@@ -1,0 +1,173 @@
+"""`train` end to end on a few generated bags (tiny sizes): critic -> label -> DexPIE policy,
+every baseline, exact resume, an unreadable bag skipped and reported.
+
+Demonstrations are recorded by the simulated operator; "rollouts" are written directly with
+EpisodeWriter from the demos' states with mixed policy/human sources and both outcomes.
+"""
+import json
+import shutil
+
+import numpy as np
+import pytest
+from safetensors.torch import load_file
+
+from dexpie_learning.episode import (OUTCOME_FAILURE, OUTCOME_SUCCESS, SOURCE_HUMAN,
+                                     SOURCE_POLICY, EpisodeWriter, load_episodes)
+from dexpie_learning.labels import load_labels
+from dexpie_learning.sim_collection import record_operator_demo
+from dexpie_learning.train.cli import main as train_main
+from dexpie_policy.checkpoint import load_policy
+from dexpie_policy.runner import PolicyRunner
+from dexpie_sim.registry import make_operator, make_task
+from dexpie_sim.stages import StageLibrary
+
+TINY_POLICY = ["--steps", "6", "--batch-size", "16", "--hidden-size", "32", "--num-layers", "1",
+               "--horizon", "8", "--quiet", "--threads", "1"]
+TINY_CRITIC = ["--steps", "20", "--batch-size", "32", "--hidden-size", "32", "--num-layers", "1",
+               "--num-bins", "21", "--quiet"]
+# (demo to copy, human tick range, outcome)
+ROLLOUTS = [(0, (40, 70), OUTCOME_FAILURE), (1, None, OUTCOME_FAILURE),
+            (0, (20, 40), OUTCOME_SUCCESS)]
+
+
+def _write_rollout(folder, demo, human, outcome, seed):
+    rng = np.random.default_rng(seed)
+    ticks = demo.num_ticks
+    source = np.full(ticks, SOURCE_POLICY, np.uint8)
+    if human:
+        source[human[0]:human[1]] = SOURCE_HUMAN
+    with EpisodeWriter(folder, demo.meta) as writer:
+        for t in range(ticks):
+            is_human = source[t] == SOURCE_HUMAN
+            command = demo.command[t] + rng.normal(0, 0.01, demo.command.shape[1])
+            writer.write_tick(int(t * 33_333_333), demo.joint_positions[t],
+                              demo.joint_velocities[t], command,
+                              object_state=demo.object_state[t],
+                              policy_command=None if is_human else command,
+                              source=int(source[t]),
+                              edge=int(t > 0 and source[t] != source[t - 1]),
+                              intervention_id=1 if is_human else 0)
+        writer.close(outcome)
+
+
+@pytest.fixture(scope="module")
+def bags(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bags")
+    demos, rollouts = root / "demos", root / "rollouts"
+    task = make_task("relocate")
+    library = StageLibrary(task, make_operator("relocate", task, seed=0))
+    operator = make_operator("relocate", task, seed=1)
+    for seed in (0, 1):
+        assert record_operator_demo(library, operator, seed, demos).success
+    recorded, errors = load_episodes(demos)
+    assert not errors and len(recorded) == 2
+    for number, (demo, human, outcome) in enumerate(ROLLOUTS):
+        _write_rollout(rollouts, recorded[demo], human, outcome, seed=number)
+    return dict(demos=demos, rollouts=rollouts, demo_ticks=sum(e.num_ticks for e in recorded))
+
+
+def _data(bags, folder=None):
+    return ["--demos", str(bags["demos"]), "--rollouts", str(folder or bags["rollouts"])]
+
+
+@pytest.fixture(scope="module")
+def labelled(bags, tmp_path_factory):
+    """critic + label through the CLI; returns the critic folder."""
+    critic = tmp_path_factory.mktemp("critic")
+    assert train_main(["critic", *_data(bags), "--out", str(critic), *TINY_CRITIC]) == 0
+    assert train_main(["label", *_data(bags), "--critic", str(critic),
+                       "--labels", str(bags["rollouts"]), "--horizon", "8", "--quiet"]) == 0
+    return critic
+
+
+def test_critic_and_labels_are_written(bags, labelled):
+    summary = json.loads((labelled / "training.json").read_text())
+    assert summary["kind"] == "critic" and summary["episodes"] == 5
+    assert sorted(summary["halves"][0] + summary["halves"][1]) == sorted(
+        e.episode_id for folder in ("demos", "rollouts") for e in load_episodes(bags[folder])[0])
+    for name in ("critic_0", "critic_1", "loss.png", "values.png", "losses.csv"):
+        assert (labelled / name).exists(), name
+    episodes = load_episodes(bags["demos"])[0] + load_episodes(bags["rollouts"])[0]
+    labels = load_labels(bags["rollouts"], "dexpie",
+                         episode_lengths={e.episode_id: e.num_ticks for e in episodes})
+    assert labels.horizon == 8 and labels.extra["not_cross_fitted"] == []
+    for episode in episodes:
+        s = labels.episodes[episode.episode_id].optimality
+        assert s.shape == (episode.num_ticks,) and np.all((s >= 0) & (s <= 1))
+
+
+def test_dexpie_policy_trains_on_labels_and_loads(bags, labelled, tmp_path):
+    out = tmp_path / "dexpie"
+    assert train_main(["policy", *_data(bags), "--labels", str(bags["rollouts"]),
+                       "--out", str(out), *TINY_POLICY]) == 0
+    summary = json.loads((out / "training.json").read_text())
+    human = sum(b - a for _, (a, b), _ in [r for r in ROLLOUTS if r[1]])
+    assert summary["human_effort"] == dict(
+        demo_steps=bags["demo_ticks"], intervention_steps=human,
+        human_steps=bags["demo_ticks"] + human, robot_steps=summary["human_effort"]["robot_steps"],
+        total_steps=summary["human_effort"]["total_steps"])
+    assert summary["episodes"] == 5 and summary["deployment"] == dict(optimality=1.0,
+                                                                      cfg_scale=1.5)
+    assert summary["labels"]["horizon"] == 8 and summary["steps_done"] == 6
+    model, _, _ = load_policy(out)
+    assert model.config.optimality_conditioning and model.config.optimality_dropout == 0.3
+    runner = PolicyRunner.from_pretrained(out)
+    obs = make_task("relocate").reset(3)
+    chunk = runner.predict_chunk(obs.joint_positions, object_state=obs.object_state)
+    assert chunk.shape == (8, len(obs.joint_positions)) and np.all(np.isfinite(chunk))
+    metrics = (out / "metrics.csv").read_text().splitlines()
+    assert metrics[0] == "step,loss,lr,samples_per_s" and len(metrics) == 7
+
+
+@pytest.mark.parametrize("method, episodes, conditioned", [
+    ("hg-dagger", 4, False),        # 2 demos + the 2 rollouts with an intervention
+    ("iwr", 5, False), ("filtered-bc", 3, False),     # 2 demos + 1 successful rollout
+    ("awr", 5, False), ("binary-indicator", 5, True), ("bc", 2, False)])
+def test_baselines_train_and_load(bags, labelled, tmp_path, method, episodes, conditioned):
+    out = tmp_path / method
+    labels = (["--labels", str(bags["rollouts"])]
+              if method in ("awr", "binary-indicator") else [])
+    assert train_main([method, *_data(bags), *labels, "--out", str(out), *TINY_POLICY]) == 0
+    summary = json.loads((out / "training.json").read_text())
+    assert summary["method"] == method and summary["episodes"] == episodes
+    assert summary["human_effort"]["human_steps"] == bags["demo_ticks"] + 50
+    model, _, _ = load_policy(out)
+    assert model.config.optimality_conditioning == conditioned
+
+
+def test_resume_gives_the_same_model_as_an_uninterrupted_run(bags, labelled, tmp_path, capsys):
+    args = [*_data(bags), "--labels", str(bags["rollouts"]), *TINY_POLICY, "--save-every", "2"]
+    assert train_main(["policy", *args, "--out", str(tmp_path / "full")]) == 0
+    interrupted = tmp_path / "interrupted"
+    assert train_main(["policy", *args, "--out", str(interrupted), "--stop-after", "3"]) == 0
+    assert json.loads((interrupted / "train_state" / "state.json").read_text())["step"] == 3
+    assert train_main(["policy", *args, "--out", str(interrupted), "--resume"]) == 0
+    assert "resumed at step 3" in capsys.readouterr().out
+    full = load_file(str(tmp_path / "full" / "model.safetensors"))
+    resumed = load_file(str(interrupted / "model.safetensors"))
+    for name, tensor in full.items():
+        assert np.array_equal(tensor.numpy(), resumed[name].numpy()), name
+    losses = [json.loads((d / "training.json").read_text())["final_loss"]
+              for d in (tmp_path / "full", interrupted)]
+    assert losses[0] == losses[1]
+    optimizer = load_file(str(interrupted / "train_state" / "optimizer.safetensors"))
+    assert any(k.endswith(".exp_avg_sq") for k in optimizer)
+    # --resume refuses a state of another config, naming what differs.
+    with pytest.raises(SystemExit):
+        train_main(["policy", *args, "--out", str(interrupted), "--resume",
+                    "--learning-rate", "0.001"])
+    assert "different config (differs in ['learning_rate'])" in capsys.readouterr().err
+
+
+def test_an_unreadable_bag_is_skipped_and_reported(bags, tmp_path, capsys):
+    rollouts = tmp_path / "rollouts"
+    shutil.copytree(bags["rollouts"], rollouts, ignore=shutil.ignore_patterns("labels"))
+    victim = sorted(p for p in rollouts.iterdir() if p.is_dir())[0]
+    mcap = next(victim.glob("*.mcap"))
+    mcap.write_bytes(mcap.read_bytes()[:1000])          # truncated mid-write
+    out = tmp_path / "out"
+    assert train_main(["iwr", *_data(bags, rollouts), "--out", str(out), *TINY_POLICY]) == 0
+    assert "skipped 1 unreadable bags" in capsys.readouterr().out
+    summary = json.loads((out / "training.json").read_text())
+    assert len(summary["skipped_bags"]) == 1 and victim.name in summary["skipped_bags"][0]
+    assert summary["episodes"] == 4 and summary["rollout_episodes"] == 2
