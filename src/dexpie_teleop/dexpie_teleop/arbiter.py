@@ -116,6 +116,7 @@ class ArbiterOutput:
     human_idle_time: float   # seconds since the human last moved (0 when not in control)
     resume_policy: bool      # control went to the policy on this tick: reset the scheduler
     tick: int
+    transition: bool = False  # an edge tick or a tick of the blend that follows it
     detail: str = ""
 
 
@@ -209,13 +210,14 @@ class InterventionArbiter:
         else:
             edge, detail = self._hold_tick(now, measured, policy_fresh, devices_fresh, press)
 
+        transition = edge != EDGE_NONE or self._blend_from is not None
         command = self._command(now, edge, policy_command, reading)
         self._last_sent = command.copy()
         out = ArbiterOutput(command=command, source=self.source, edge=edge, reason=self.reason,
                             intervention_id=self.intervention_id,
                             human_idle_time=(now - self._idle_since) if self.source == SOURCE_HUMAN else 0.0,
                             resume_policy=edge != EDGE_NONE and self.source == SOURCE_POLICY,
-                            tick=self.tick, detail=detail)
+                            tick=self.tick, transition=transition, detail=detail)
         self.tick += 1
         return out
 

@@ -123,6 +123,8 @@ def test_no_jump_at_takeover_and_handback_and_both_sources_are_reached():
     np.testing.assert_allclose(out.command, bench.policy)
     assert max_step(bench.outputs) <= config.max_transition_step + 1e-12
     assert out.source == arb.SOURCE_POLICY  # the glove left where it was: no takeover back
+    flags = [o.transition for o in bench.outputs]
+    assert flags[1] and flags[2] and not flags[0] and not flags[-1]  # edge tick, then the blend
     # The blend really ramps (not a hold and a late switch): it starts moving right away.
     assert np.abs(bench.outputs[handback_at + 1].command - bench.outputs[handback_at].command).max() > 0.01
 
