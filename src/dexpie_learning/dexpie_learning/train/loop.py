@@ -177,8 +177,13 @@ def load_state(state_dir: Path, identity: dict, model: torch.nn.Module,
             raise ResumeError(
                 f"{state_dir} holds a training state with a different {key} (differs in "
                 f"{differing})")
-    model.load_state_dict(load_file(str(state_dir / "model.safetensors")), strict=True)
-    restore_optimizer_state(optimizer, load_file(str(state_dir / "optimizer.safetensors")))
+    try:
+        weights = load_file(str(state_dir / "model.safetensors"))
+        optimizer_state = load_file(str(state_dir / "optimizer.safetensors"))
+    except Exception as error:   # safetensors raises its own error types
+        raise ResumeError(f"{state_dir}: unreadable state files ({error})") from None
+    model.load_state_dict(weights, strict=True)
+    restore_optimizer_state(optimizer, optimizer_state)
     step = int(state["step"])
     return step, list(state["losses"])[:step], list(state["metrics"])[:step]
 
