@@ -10,15 +10,14 @@ error names the file, key or tensor at fault.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 
 from dexpie_policy.actions import ActionSpec, ActionSpecError
 from dexpie_policy.flow import POLICY_TYPE, ConfigError, FlowMatchingPolicy, FlowPolicyConfig
+from dexpie_policy.checkpoint_io import (load_checked_state_dict, read_json, read_weights,
+                                         save_weights, write_json)
 from dexpie_policy.normalization import NormalizationError, NormalizationStats
 
 FORMAT_VERSION = 1
@@ -51,17 +50,13 @@ def save_policy(directory: str | Path, model: FlowMatchingPolicy, stats: Normali
     check_compatible(model.config, stats, spec)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    # clone(): safetensors refuses non-contiguous or memory-sharing tensors.
-    tensors = {name: t.detach().cpu().contiguous().clone()
-               for name, t in model.state_dict().items()}
-    save_file(tensors, str(directory / WEIGHTS_FILE),
-              metadata={"format": "pt", "policy_type": POLICY_TYPE,
-                        "format_version": str(FORMAT_VERSION)})
-    _write_json(directory / CONFIG_FILE, {"format_version": FORMAT_VERSION,
+    save_weights(directory / WEIGHTS_FILE, model,
+                 {"format": "pt", "policy_type": POLICY_TYPE, "format_version": str(FORMAT_VERSION)})
+    write_json(directory / CONFIG_FILE, {"format_version": FORMAT_VERSION,
                                           "policy_type": POLICY_TYPE,
                                           "config": model.config.to_dict()})
-    _write_json(directory / NORMALIZATION_FILE, stats.to_dict())
-    _write_json(directory / ACTION_SPEC_FILE, spec.to_dict())
+    write_json(directory / NORMALIZATION_FILE, stats.to_dict())
+    write_json(directory / ACTION_SPEC_FILE, spec.to_dict())
     return directory
 
 
@@ -102,44 +97,14 @@ def load_policy(directory: str | Path, device: str | torch.device = "cpu"
         raise CheckpointError(f"{ACTION_SPEC_FILE} vs {CONFIG_FILE}: {error}") from None
 
     model = FlowMatchingPolicy(config)
-    tensors = _read_weights(directory / WEIGHTS_FILE)
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(tensors))
-    unexpected = sorted(set(tensors) - set(expected))
-    if missing or unexpected:
-        raise CheckpointError(f"{WEIGHTS_FILE}: tensors do not match the model built from "
-                              f"{CONFIG_FILE}: missing {missing}, unexpected {unexpected}")
-    for name, tensor in tensors.items():
-        if tensor.shape != expected[name].shape or tensor.dtype != expected[name].dtype:
-            raise CheckpointError(f"{WEIGHTS_FILE}: tensor {name!r} has shape "
-                                  f"{tuple(tensor.shape)} {tensor.dtype}, the model expects "
-                                  f"{tuple(expected[name].shape)} {expected[name].dtype}")
-        if not torch.all(torch.isfinite(tensor)):
-            raise CheckpointError(f"{WEIGHTS_FILE}: tensor {name!r} has non-finite values")
-    model.load_state_dict(tensors, strict=True)
+    load_checked_state_dict(model, _read_weights(directory / WEIGHTS_FILE), WEIGHTS_FILE,
+                            CONFIG_FILE, CheckpointError, "model")
     return model.to(device).eval(), stats, spec
 
 
-def _write_json(path: Path, data) -> None:
-    # Write then rename, so that a crash never leaves a half-written file under the real name.
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n")
-    tmp.replace(path)
-
-
 def _read_json(path: Path):
-    if not path.is_file():
-        raise CheckpointError(f"{path.name}: missing from policy directory {str(path.parent)!r}")
-    try:
-        return json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise CheckpointError(f"{path.name}: not valid JSON ({error})") from None
+    return read_json(path, CheckpointError, "policy")
 
 
 def _read_weights(path: Path) -> dict[str, torch.Tensor]:
-    if not path.is_file():
-        raise CheckpointError(f"{path.name}: missing from policy directory {str(path.parent)!r}")
-    try:
-        return load_file(str(path), device="cpu")
-    except (SafetensorError, OSError, ValueError, RuntimeError) as error:
-        raise CheckpointError(f"{path.name}: corrupt or not a safetensors file ({error})") from None
+    return read_weights(path, CheckpointError, "policy")

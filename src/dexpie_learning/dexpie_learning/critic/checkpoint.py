@@ -11,16 +11,15 @@ every error names the file, key or tensor at fault (same rules as dexpie_policy.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 
 from dexpie_learning.critic.configuration_critic import (CRITIC_TYPE, CriticConfig,
                                                          CriticConfigError)
 from dexpie_learning.critic.modeling_critic import DistributionalCritic
+from dexpie_policy.checkpoint_io import (load_checked_state_dict, read_json, read_weights,
+                                         save_weights, write_json)
 from dexpie_policy.normalization import NormalizationError, NormalizationStats
 
 FORMAT_VERSION = 1
@@ -42,17 +41,13 @@ def save_critic(directory: str | Path, critic: DistributionalCritic,
     critic.stats.validate(critic.config.feature_shapes())
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    # clone(): safetensors refuses non-contiguous or memory-sharing tensors.
-    tensors = {name: t.detach().cpu().contiguous().clone()
-               for name, t in critic.state_dict().items()}
-    save_file(tensors, str(directory / WEIGHTS_FILE),
-              metadata={"format": "pt", "critic_type": CRITIC_TYPE,
-                        "format_version": str(FORMAT_VERSION)})
-    _write_json(directory / CONFIG_FILE, {"format_version": FORMAT_VERSION,
+    save_weights(directory / WEIGHTS_FILE, critic,
+                 {"format": "pt", "critic_type": CRITIC_TYPE, "format_version": str(FORMAT_VERSION)})
+    write_json(directory / CONFIG_FILE, {"format_version": FORMAT_VERSION,
                                           "critic_type": CRITIC_TYPE,
                                           "config": critic.config.to_dict(),
                                           "metadata": metadata})
-    _write_json(directory / NORMALIZATION_FILE, critic.stats.to_dict())
+    write_json(directory / NORMALIZATION_FILE, critic.stats.to_dict())
     return directory
 
 
@@ -87,49 +82,14 @@ def load_critic(directory: str | Path, device: str | torch.device = "cpu"
     except NormalizationError as error:
         raise CriticCheckpointError(f"{NORMALIZATION_FILE}: {error}") from None
 
-    tensors = _read_weights(directory / WEIGHTS_FILE)
-    expected = critic.state_dict()
-    missing = sorted(set(expected) - set(tensors))
-    unexpected = sorted(set(tensors) - set(expected))
-    if missing or unexpected:
-        raise CriticCheckpointError(f"{WEIGHTS_FILE}: tensors do not match the critic built "
-                                    f"from {CONFIG_FILE}: missing {missing}, unexpected "
-                                    f"{unexpected}")
-    for name, tensor in tensors.items():
-        if tensor.shape != expected[name].shape or tensor.dtype != expected[name].dtype:
-            raise CriticCheckpointError(
-                f"{WEIGHTS_FILE}: tensor {name!r} has shape {tuple(tensor.shape)} "
-                f"{tensor.dtype}, the critic expects {tuple(expected[name].shape)} "
-                f"{expected[name].dtype}")
-        if not torch.all(torch.isfinite(tensor)):
-            raise CriticCheckpointError(f"{WEIGHTS_FILE}: tensor {name!r} has non-finite values")
-    critic.load_state_dict(tensors, strict=True)
+    load_checked_state_dict(critic, _read_weights(directory / WEIGHTS_FILE), WEIGHTS_FILE,
+                            CONFIG_FILE, CriticCheckpointError, "critic")
     return critic.to(device).eval(), metadata
 
 
-def _write_json(path: Path, data) -> None:
-    # Write then rename, so that a crash never leaves a half-written file under the real name.
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n")
-    tmp.replace(path)
-
-
 def _read_json(path: Path):
-    if not path.is_file():
-        raise CriticCheckpointError(f"{path.name}: missing from critic directory "
-                                    f"{str(path.parent)!r}")
-    try:
-        return json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise CriticCheckpointError(f"{path.name}: not valid JSON ({error})") from None
+    return read_json(path, CriticCheckpointError, "critic")
 
 
 def _read_weights(path: Path) -> dict[str, torch.Tensor]:
-    if not path.is_file():
-        raise CriticCheckpointError(f"{path.name}: missing from critic directory "
-                                    f"{str(path.parent)!r}")
-    try:
-        return load_file(str(path), device="cpu")
-    except (SafetensorError, OSError, ValueError, RuntimeError) as error:
-        raise CriticCheckpointError(f"{path.name}: corrupt or not a safetensors file "
-                                    f"({error})") from None
+    return read_weights(path, CriticCheckpointError, "critic")
