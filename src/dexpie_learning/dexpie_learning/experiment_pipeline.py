@@ -4,7 +4,10 @@ the same data -> evaluation without interventions from the same seeded initial s
 
 Every cell is cached under `work` and never recomputed; a crash or kill loses at most the
 cell in progress (bag folders, critics and labels are built in a `*.partial` folder and
-renamed when complete; policy training resumes from its last saved training state).
+renamed when complete; policy training resumes from its last saved training state). A cell
+is computed under a `<cell>.lock` file (holder's pid), so several processes can share one
+work folder (e.g. different `methods` orders): a process waits for a cell another live
+process is computing and then reads it; a lock left by a dead process is taken over.
 
     work/demos/                      operator demonstrations (seeds first_demo_seed..)
     work/bc_reference/policy, eval.json   BC on demos (round-1 rollout policy, `bc` row)
@@ -23,13 +26,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
+
+from dexpie_learning.cell_cache import (cell_lock, fresh_partial, read_json, torch_threads,
+                                        write_json)
 
 from dexpie_learning.train.config import config_to_dict
 from dexpie_learning.train.critic_label import (DEFAULT_LABEL_SET, CriticTrainConfig,
@@ -95,21 +99,6 @@ class PipelineConfig:
                                  num_bins=self.critic_num_bins, seed=self.train_seed)
 
 
-def _write_json(path: Path, data) -> None:
-    """Atomic: a reader never sees half a file (the file marks a finished cell)."""
-    tmp = path.with_suffix(".json.partial")
-    tmp.write_text(json.dumps(data, indent=2))
-    tmp.replace(path)
-
-
-def _fresh_partial(final: Path) -> Path:
-    """An empty `<final>.partial` folder to build a cell in (left-overs of a kill removed)."""
-    partial = final.with_name(final.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    return partial
-
-
 class ComparisonPipeline:
     def __init__(self, config: PipelineConfig, work: Path, progress: bool = True,
                  log=print):
@@ -132,7 +121,7 @@ class ComparisonPipeline:
                                  + ", ".join(f"{k}={cached.get(k)!r} (now {mine[k]!r})"
                                              for k in differ))
         else:
-            _write_json(path, mine)
+            write_json(path, mine)
 
     # ---- cells -------------------------------------------------------------------------
     @property
@@ -157,11 +146,19 @@ class ComparisonPipeline:
         final = self.demo_folder
         if (final / "complete.json").exists():
             return final
+        with cell_lock(final):
+            if (final / "complete.json").exists():
+                return final
+            partial = fresh_partial(final)
+            self._record_demos(partial)
+            partial.rename(final)
+        return final
+
+    def _record_demos(self, partial: Path) -> None:
         from dexpie_learning.sim_collection import record_operator_demo
         from dexpie_sim.registry import make_operator, make_task
         from dexpie_sim.stages import StageLibrary
         c = self.config
-        partial = _fresh_partial(final)
         task = make_task(c.task)
         library = StageLibrary(task, make_operator(c.task, task, seed=0))
         operator = make_operator(c.task, task, seed=1)
@@ -169,11 +166,9 @@ class ComparisonPipeline:
         self.log(f"[demos] {c.demos} operator demonstrations of {c.task}")
         episodes = [record_operator_demo(library, operator, seed, partial) for seed in seeds]
         task.close()
-        _write_json(partial / "complete.json", dict(
+        write_json(partial / "complete.json", dict(
             seeds=list(seeds), successes=sum(e.success for e in episodes),
             steps=sum(e.steps for e in episodes)))
-        partial.rename(final)
-        return final
 
     def train(self, method: str, rounds: int | None = None) -> Path:
         """Checkpoint folder of `method` trained on demos (+ rollouts of rounds 1..rounds)."""
@@ -186,28 +181,37 @@ class ComparisonPipeline:
                                                   for r in range(1, rounds + 1)]
         labels_dir = self.label(rounds) if method in ("awr", "binary-indicator",
                                                       "policy") else None
-        self.log(f"[train] {method} on {len(rollouts)} round(s) of rollouts -> {out}")
-        out.mkdir(parents=True, exist_ok=True)
-        train_method(method, self.config.train_config(method), out, demos, rollouts,
-                     labels_dir=labels_dir, progress=self.progress,
-                     torch_threads=self.config.torch_threads)
+        with cell_lock(out):
+            if (out / "training.json").exists():
+                return out
+            self.log(f"[train] {method} on {len(rollouts)} round(s) of rollouts -> {out}")
+            out.mkdir(parents=True, exist_ok=True)
+            train_method(method, self.config.train_config(method), out, demos, rollouts,
+                         labels_dir=labels_dir, progress=self.progress,
+                         torch_threads=self.config.torch_threads)
         return out
 
     def collect_round(self, round_index: int) -> Path:
         final = self.rollout_folder(round_index)
         if (final / "summary.json").exists():
             return final
+        policy_dir = (self.train(REFERENCE) if round_index == 1
+                      else self.train("policy", round_index - 1))
+        with cell_lock(final):
+            if not (final / "summary.json").exists():
+                self._collect_round(round_index, policy_dir, final)
+        return final
+
+    def _collect_round(self, round_index: int, policy_dir: Path, final: Path) -> None:
         from dexpie_learning.dagger import collect_dagger_round
         from dexpie_learning.dagger_report import summarize_round
         from dexpie_policy.runner import PolicyRunner
         from dexpie_sim.registry import task_spec
         c = self.config
-        policy_dir = (self.train(REFERENCE) if round_index == 1
-                      else self.train("policy", round_index - 1))
         runner = PolicyRunner.from_pretrained(policy_dir, torch_threads=c.torch_threads)
         first = c.first_rollout_seed + 1000 * (round_index - 1)
         seeds = list(range(first, first + c.rollouts))
-        partial = _fresh_partial(final)
+        partial = fresh_partial(final)
         self.log(f"[rollouts] round {round_index}: {c.rollouts} DAgger episodes with "
                  f"{policy_dir}")
         summaries = collect_dagger_round(runner, c.task, partial, seeds, stage_mix=c.stage_mix,
@@ -215,10 +219,9 @@ class ComparisonPipeline:
         for summary in summaries:   # bag paths as they will be once the folder is renamed
             summary.path = summary.path.replace(str(partial), str(final))
         report = summarize_round(c.task, summaries, task_spec(c.task).stages)
-        _write_json(partial / "summary.json", dict(report.to_dict(), policy=str(policy_dir),
+        write_json(partial / "summary.json", dict(report.to_dict(), policy=str(policy_dir),
                                                    seeds=seeds))
         partial.rename(final)
-        return final
 
     def train_critic(self, rounds: int) -> Path:
         final = self.critic_dir(rounds)
@@ -226,16 +229,21 @@ class ComparisonPipeline:
             return final
         demos = [self.collect_demos()]
         rollouts = [self.collect_round(r) for r in range(1, rounds + 1)]
-        partial = _fresh_partial(final)
+        with cell_lock(final):
+            if not (final / "training.json").exists():
+                self._train_critic(rounds, demos, rollouts, final)
+        return final
+
+    def _train_critic(self, rounds: int, demos: list, rollouts: list, final: Path) -> None:
+        partial = fresh_partial(final)
         self.log(f"[critic] cross-fitted critics on demos + {rounds} round(s)")
-        with _torch_threads(self.config.torch_threads):
+        with torch_threads(self.config.torch_threads):
             summary = train_critics(self.config.critic_config(), partial, demos, rollouts,
                                     progress=self.progress)
         self.log(f"[critic] held-out ranking accuracy "
                  f"{summary['diagnostics']['ranking_accuracy']:.3f} over "
                  f"{summary['diagnostics']['ranking_pairs']} pairs")
         partial.rename(final)
-        return final
 
     def label(self, rounds: int) -> Path:
         final = self.labels_dir(rounds)
@@ -244,26 +252,38 @@ class ComparisonPipeline:
         critic = self.train_critic(rounds)
         demos = [self.collect_demos()]
         rollouts = [self.collect_round(r) for r in range(1, rounds + 1)]
-        partial = _fresh_partial(final)
+        with cell_lock(final):
+            if not (final / "labels.json").exists():
+                self._label(rounds, critic, demos, rollouts, final)
+        return final
+
+    def _label(self, rounds: int, critic: Path, demos: list, rollouts: list,
+               final: Path) -> None:
+        partial = fresh_partial(final)
         self.log(f"[labels] advantages and indicators for {rounds} round(s)")
-        with _torch_threads(self.config.torch_threads):
+        with torch_threads(self.config.torch_threads):
             summary = label_episodes(critic, partial, DEFAULT_LABEL_SET,
                                      LabelConfig(horizon=self.config.horizon), demos, rollouts,
                                      progress=self.progress)
         summary["labels"] = summary["labels"].replace(str(partial), str(final))
-        _write_json(partial / "labels.json", summary)
+        write_json(partial / "labels.json", summary)
         partial.rename(final)
-        return final
 
     def evaluate(self, method: str) -> dict:
         cell = self.method_dir(method) / "eval.json"
         if cell.exists():
             return json.loads(cell.read_text())
+        policy_dir = self.train(method)
+        with cell_lock(cell):
+            if not cell.exists():
+                self._evaluate(method, policy_dir, cell)
+        return json.loads(cell.read_text())
+
+    def _evaluate(self, method: str, policy_dir: Path, cell: Path) -> None:
         from dexpie_learning.evaluation import EvalConfig, evaluate_policy
         from dexpie_policy.runner import PolicyRunner
         from dexpie_sim.registry import make_task
         c = self.config
-        policy_dir = self.train(method)
         training = json.loads((policy_dir / "training.json").read_text())
         deployment = training.get("deployment") or {}
         eval_config = EvalConfig(episodes=c.eval_episodes, first_seed=c.first_eval_seed,
@@ -279,10 +299,9 @@ class ComparisonPipeline:
         task.close()
         result = dict(report.to_dict(), method=method, eval_config=dataclasses.asdict(eval_config),
                       eval_seconds=time.perf_counter() - start)
-        _write_json(cell, result)
+        write_json(cell, result)
         self.log(f"[eval] {method}: {report.successes}/{report.episodes} "
                  f"[{report.ci95[0]:.2f}, {report.ci95[1]:.2f}]")
-        return result
 
     def run(self) -> dict:
         """Every cell in order: reference, rounds, critic + labels, DexPIE, then baselines
@@ -299,8 +318,8 @@ class ComparisonPipeline:
         rows = []
         for method in (REFERENCE, *METHODS):
             policy_dir = self.method_dir(method) / "policy"
-            training = _read_json(policy_dir / "training.json")
-            evaluation = _read_json(self.method_dir(method) / "eval.json")
+            training = read_json(policy_dir / "training.json")
+            evaluation = read_json(self.method_dir(method) / "eval.json")
             row = dict(method=method, trained=training is not None,
                        evaluated=evaluation is not None)
             if training is not None:
@@ -315,11 +334,11 @@ class ComparisonPipeline:
                     "episodes", "successes", "success_rate", "ci95", "mean_steps",
                     "mean_steps_success", "mean_hold_fraction", "jump_ratio", "eval_seconds")})
             rows.append(row)
-        critic = _read_json(self.critic_dir(c.rounds) / "training.json")
-        rounds = [_read_json(self.rollout_folder(r) / "summary.json")
+        critic = read_json(self.critic_dir(c.rounds) / "training.json")
+        rounds = [read_json(self.rollout_folder(r) / "summary.json")
                   for r in range(1, c.rounds + 1)]
         return dict(config=dataclasses.asdict(c), rows=rows,
-                    demos=_read_json(self.demo_folder / "complete.json"),
+                    demos=read_json(self.demo_folder / "complete.json"),
                     rounds=[None if r is None else {k: r[k] for k in (
                         "overall", "by_stage", "takeover_reasons", "handback_reasons",
                         "policy", "seeds")} for r in rounds],
@@ -336,7 +355,7 @@ class ComparisonPipeline:
         failed rollouts) and per tick source, the mean s_t, the share with s_t >= 0.5 and
         the mean advantage. None until the labels exist."""
         folder = self.labels_dir(self.config.rounds)
-        summary = _read_json(folder / "labels.json")
+        summary = read_json(folder / "labels.json")
         if summary is None:
             return None
         from dexpie_learning.episode import load_episodes
@@ -372,22 +391,3 @@ class ComparisonPipeline:
                               mean_advantage=float(a.mean()) if a.size else None)
         return dict(indicator=summary["indicator"], not_cross_fitted=summary["not_cross_fitted"],
                     episodes=summary["episodes"], groups=stats)
-
-
-def _read_json(path: Path):
-    return json.loads(path.read_text()) if path.exists() else None
-
-
-class _torch_threads:
-    """Set torch intra-op threads for a block and restore them (critic and labelling do not
-    take a thread count; on a loaded 2-core machine 1 thread is much faster than 2)."""
-
-    def __init__(self, threads: int):
-        self.threads = threads
-
-    def __enter__(self):
-        self.previous = torch.get_num_threads()
-        torch.set_num_threads(self.threads)
-
-    def __exit__(self, *exc):
-        torch.set_num_threads(self.previous)
