@@ -19,6 +19,7 @@ task's intermediate stages (`StageLibrary`), recorded in the episode's metadata.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,8 +39,9 @@ from dexpie_sim.operators.base import OperatorConfig, SimOperator
 from dexpie_sim.registry import make_operator, make_task
 from dexpie_sim.stages import StageLibrary, StageUnreachableError, stage_index
 from dexpie_sim.tasks.base import INIT_STAGE, HandTask
-from dexpie_teleop.arbiter import (EDGE_HANDBACK, EDGE_TAKEOVER, REASON_NAMES, SOURCE_POLICY,
-                                   ArbiterConfig, InterventionArbiter)
+from dexpie_teleop.arbiter import (EDGE_HANDBACK, EDGE_NONE, EDGE_TAKEOVER, REASON_NAMES,
+                                   SOURCE_POLICY, SOURCE_SAFETY_HOLD, ArbiterConfig,
+                                   InterventionArbiter)
 from dexpie_teleop.teleop import DeviceReading
 
 
@@ -215,7 +217,7 @@ def run_dagger_episode(setup: DaggerSetup, seed: int, stage: str, out_dir: Path)
                 operator.reset()  # plan afresh from the hand as it is (no memory of watching)
                 operator.begin_intervention(scene)
                 takeovers.append(REASON_NAMES[out.reason])
-            elif out.edge != 0 and operator.intervening:
+            elif out.edge != EDGE_NONE and operator.intervening:
                 operator.reset()  # back to watching, with a fresh look
             if out.resume_policy:
                 scheduler.reset()  # the policy resumes from the current state
@@ -243,7 +245,7 @@ def run_dagger_episode(setup: DaggerSetup, seed: int, stage: str, out_dir: Path)
     at_edges = steps[np.asarray(transitions[1:], bool)] if steps.size else steps
     return RolloutSummary(
         seed=seed, stage=stage, success=success, steps=len(sources),
-        human_steps=int(np.sum(sources == SOURCE_HUMAN)), hold_steps=int(np.sum(sources == 2)),
+        human_steps=int(np.sum(sources == SOURCE_HUMAN)), hold_steps=int(np.sum(sources == SOURCE_SAFETY_HOLD)),
         interventions=len(takeovers), intervention_lengths=intervention_lengths(sources == SOURCE_HUMAN),
         takeover_reasons=takeovers, handback_reasons=handbacks,
         max_transition_step=float(at_edges.max()) if at_edges.size else 0.0,
@@ -262,7 +264,7 @@ def collect_dagger_round(policy: Any, task_name: str, out_dir: Path | str, seeds
     "init" (noted in the summary).
     """
     config = DaggerConfig() if config is None else config
-    config = DaggerConfig(**{**config.__dict__, "stage_mix": stage_mix, "latency_ticks": latency_ticks})
+    config = dataclasses.replace(config, stage_mix=stage_mix, latency_ticks=latency_ticks)
     setup = make_dagger_setup(policy, task_name, config, operator_config, cameras)
     out_dir = Path(out_dir)
     summaries = []
