@@ -119,7 +119,10 @@ def markdown(report: dict) -> str:
     if labels is not None:
         ind = labels["indicator"]
         lines += ["", f"Indicator: q_0.6 = {ind['q_low']:.4f}, q_0.8 = {ind['q_high']:.4f}, "
-                  f"beta = {ind['beta']:.2e}{' (guarded)' if ind['beta_guarded'] else ''}.", "",
+                  f"beta = {ind['beta']:.2e}{' (guarded)' if ind['beta_guarded'] else ''}. "
+                  f"Critic smoothness: mean |V(o_t+1) - V(o_t)| = "
+                  f"{labels['value_step']['mean_abs']:.4f} per step (a return target moves "
+                  f"{labels['value_step']['target_per_step']:.4f}).", "",
                   "| data | ticks | mean s | share s >= 0.5 | mean advantage |",
                   "|---|---|---|---|---|"]
         for key, g in labels["groups"].items():

@@ -58,6 +58,8 @@ def test_every_cell_is_computed_with_effort_and_critic(finished):
     assert "ranking_accuracy" in report["critic"]["diagnostics"]
     groups = report["labels"]["groups"]
     assert groups["demos"]["ticks"] == demo_steps
+    assert report["labels"]["value_step"]["mean_abs"] >= 0
+    assert report["labels"]["value_step"]["target_per_step"] == 1 / 200   # relocate's L
     assert "| DexPIE" in (root / "out" / "cmp.md").read_text()
 
 

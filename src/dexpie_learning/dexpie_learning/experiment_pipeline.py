@@ -353,7 +353,7 @@ class ComparisonPipeline:
     def label_statistics(self) -> dict | None:
         """How the indicator splits the data: per group of episodes (demos, successful /
         failed rollouts) and per tick source, the mean s_t, the share with s_t >= 0.5 and
-        the mean advantage. None until the labels exist."""
+        the mean advantage; the critic's mean |V(o_t+1) - V(o_t)|. None without labels."""
         folder = self.labels_dir(self.config.rounds)
         summary = read_json(folder / "labels.json")
         if summary is None:
@@ -389,5 +389,9 @@ class ComparisonPipeline:
                               mean_optimality=float(s.mean()) if s.size else None,
                               share_optimality_ge_half=float((s >= 0.5).mean()) if s.size else None,
                               mean_advantage=float(a.mean()) if a.size else None)
+        # Critic noise: a return target moves 1/L per step; a jittery V makes A_t jitter.
+        steps = np.concatenate([np.abs(np.diff(e.values)) for e in labels.episodes.values()])
         return dict(indicator=summary["indicator"], not_cross_fitted=summary["not_cross_fitted"],
-                    episodes=summary["episodes"], groups=stats)
+                    episodes=summary["episodes"], groups=stats,
+                    value_step=dict(mean_abs=float(steps.mean()) if steps.size else None,
+                                    target_per_step=1.0 / labels.returns.max_episode_steps))
