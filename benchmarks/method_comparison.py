@@ -24,11 +24,17 @@ import shutil
 import sys
 from pathlib import Path
 
+from dexpie_learning.cell_cache import cell_lock, read_json, write_json
 from dexpie_learning.experiment_pipeline import (METHODS, REFERENCE, ComparisonPipeline,
                                                  PipelineConfig)
+from dexpie_policy.runner import PolicyRunner
 from dexpie_sim.registry import TASK_NAMES
 
 RESULTS = Path(__file__).resolve().parent / "results"
+# The DexPIE checkpoint evaluated under other conditions: does the indicator steer it?
+# (name -> (optimality asked for, None = the learned null condition; cfg_scale))
+CONDITIONS = {"s=1, w=1 (no guidance)": (1.0, 1.0), "s=0, w=1.5": (0.0, 1.5),
+              "null condition": (None, 1.0)}
 LABELS = {"bc": "BC (demos, reference)", "policy": "DexPIE (continuous s, w=1.5)",
           "hg-dagger": "HG-DAgger", "iwr": "IWR", "filtered-bc": "filtered BC",
           "binary-indicator": "binary indicator", "awr": "AWR"}
@@ -61,6 +67,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="JSON path; .md and .png (and _values/_indicators.png) beside it")
     parser.add_argument("--report-only", action="store_true",
                         help="compute nothing: table from the finished cells")
+    parser.add_argument("--diagnostics", action="store_true",
+                        help="also evaluate the DexPIE checkpoint under other conditions "
+                             "(s=1 without guidance, s=0, the null condition)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser.parse_args(argv)
 
@@ -74,6 +83,48 @@ def pipeline_config(args) -> PipelineConfig:
         horizon=args.horizon, critic_steps=args.critic_steps,
         critic_hidden_size=args.critic_hidden_size, critic_batch_size=args.critic_batch_size,
         critic_num_bins=args.critic_bins, torch_threads=args.torch_threads)
+
+
+class NullConditionRunner(PolicyRunner):
+    """A conditioned policy always sampled with the learned null condition (no indicator)."""
+
+    def predict_chunk(self, *args, optimality=None, cfg_scale=1.0, **kwargs):
+        return super().predict_chunk(*args, optimality=None, cfg_scale=1.0, **kwargs)
+
+
+def condition_cell(pipeline: ComparisonPipeline, name: str) -> Path:
+    slug = name.split(" (")[0].replace(", ", "_").replace("=", "").replace(" ", "_")
+    return pipeline.method_dir("policy") / f"eval_{slug}.json"
+
+
+def evaluate_conditions(pipeline: ComparisonPipeline, progress: bool) -> None:
+    """Cached cells: the DexPIE checkpoint on the same evaluation seeds under CONDITIONS."""
+    from dexpie_learning.evaluation import EvalConfig, evaluate_policy
+    from dexpie_policy.checkpoint import load_policy
+    from dexpie_sim.registry import make_task
+    c = pipeline.config
+    policy_dir = pipeline.train("policy")
+    for name, (optimality, cfg_scale) in CONDITIONS.items():
+        cell = condition_cell(pipeline, name)
+        with cell_lock(cell):
+            if cell.exists():
+                continue
+            eval_config = EvalConfig(episodes=c.eval_episodes, first_seed=c.first_eval_seed,
+                                     mode=c.eval_mode, latency_ticks=c.latency_ticks,
+                                     optimality=optimality, cfg_scale=cfg_scale)
+            runner_class = PolicyRunner if optimality is not None else NullConditionRunner
+            runner = runner_class(*load_policy(policy_dir), torch_threads=c.torch_threads)
+            task = make_task(c.task)
+            print(f"[eval] DexPIE checkpoint, {name}")
+            report = evaluate_policy(runner, task, eval_config, progress=progress)
+            task.close()
+            write_json(cell, dict({k: v for k, v in report.to_dict().items() if k != "results"},
+                                  condition=name, optimality=optimality, cfg_scale=cfg_scale))
+
+
+def condition_rows(pipeline: ComparisonPipeline) -> list[dict]:
+    rows = [read_json(condition_cell(pipeline, name)) for name in CONDITIONS]
+    return [r for r in rows if r is not None]
 
 
 def markdown(report: dict) -> str:
@@ -129,6 +180,13 @@ def markdown(report: dict) -> str:
             if g["ticks"]:
                 lines.append(f"| {key} | {g['ticks']} | {g['mean_optimality']:.3f} | "
                              f"{g['share_optimality_ge_half']:.3f} | {g['mean_advantage']:+.4f} |")
+    if report.get("conditions"):
+        lines += ["", "The DexPIE checkpoint on the same seeds under other conditions (does the "
+                  "indicator steer the policy?):", "",
+                  "| condition | success | rate | 95 % CI | mean steps |", "|---|---|---|---|---|"]
+        lines += [f"| {r['condition']} | {r['successes']}/{r['episodes']} | "
+                  f"{r['success_rate']:.2f} | [{r['ci95'][0]:.2f}, {r['ci95'][1]:.2f}] | "
+                  f"{r['mean_steps']:.1f} |" for r in report["conditions"]]
     missing = [r["method"] for r in report["rows"] if not r["evaluated"]]
     if missing:
         lines += ["", f"Missing cells (not finished): {', '.join(missing)}."]
@@ -168,6 +226,9 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     pipeline = ComparisonPipeline(pipeline_config(args), args.work, progress=not args.quiet)
     report = pipeline.report() if args.report_only else pipeline.run()
+    if args.diagnostics and not args.report_only:
+        evaluate_conditions(pipeline, progress=not args.quiet)
+    report["conditions"] = condition_rows(pipeline)
     text = markdown(report)
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)

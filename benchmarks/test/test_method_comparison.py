@@ -13,7 +13,7 @@ SCRIPT = Path(__file__).resolve().parents[1] / "method_comparison.py"
 TINY = ["--demos", "2", "--rollouts", "4", "--steps", "5", "--eval-episodes", "1",
         "--hidden-size", "32", "--num-layers", "1", "--batch-size", "16", "--horizon", "8",
         "--critic-steps", "5", "--critic-hidden-size", "32", "--critic-batch-size", "32",
-        "--critic-bins", "21", "--quiet"]
+        "--critic-bins", "21", "--quiet", "--diagnostics"]
 ALL_METHODS = ["bc", "policy", "hg-dagger", "iwr", "filtered-bc", "binary-indicator", "awr"]
 
 
@@ -61,6 +61,10 @@ def test_every_cell_is_computed_with_effort_and_critic(finished):
     assert report["labels"]["value_step"]["mean_abs"] >= 0
     assert report["labels"]["value_step"]["target_per_step"] == 1 / 200   # relocate's L
     assert "| DexPIE" in (root / "out" / "cmp.md").read_text()
+    conditions = {r["condition"]: r for r in report["conditions"]}
+    assert set(conditions) == set(_load_script().CONDITIONS)
+    assert conditions["null condition"]["optimality"] is None
+    assert all(r["episodes"] == 1 for r in conditions.values())
 
 
 def test_second_run_recomputes_nothing(finished, monkeypatch):
@@ -92,3 +96,16 @@ def test_report_only_names_missing_cells_and_other_settings_are_refused(finished
         (tmp_path / "eval.json").rename(eval_file)
     with pytest.raises(ValueError, match="rollouts=4"):
         script.main([*args, "--rollouts", "5", "--report-only"])
+
+
+def test_null_condition_runner_asks_for_the_null_model(monkeypatch):
+    script = _load_script()
+    seen = {}
+
+    def record(self, *args, **kwargs):
+        seen.update(kwargs)
+        return "chunk"
+    monkeypatch.setattr(script.PolicyRunner, "predict_chunk", record)
+    runner = object.__new__(script.NullConditionRunner)
+    assert runner.predict_chunk(None, optimality=1.0, cfg_scale=1.5) == "chunk"
+    assert seen == {"optimality": None, "cfg_scale": 1.0}
