@@ -76,6 +76,8 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=50)
     parser.add_argument("--latency-ticks", type=int, default=2)
     parser.add_argument("--steps", type=int, default=BCConfig.steps)
+    parser.add_argument("--report-only", action="store_true",
+                        help="compute nothing: report the cells already finished under --work")
     parser.add_argument("--torch-threads", type=int, default=None, help="training threads (default: all cores)")
     parser.add_argument("--work", type=Path, default=Path("runs/bench_bc_scaling"))
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/bc_demo_scaling.json"))
@@ -84,6 +86,10 @@ def main() -> None:
     config = BCConfig(steps=args.steps)
     rows = []
     for task_name in args.tasks:
+        if args.report_only:
+            rows += [row for n in budgets if (args.work / task_name / f"bc_{n:03d}" / "eval.json").exists()
+                     for row in json.loads((args.work / task_name / f"bc_{n:03d}" / "eval.json").read_text())]
+            continue
         folders = collect_increments(task_name, budgets, args.work / task_name / "demos")
         task = make_task(task_name)
         for k, n in enumerate(budgets):

@@ -25,12 +25,19 @@ from dexpie_policy.runner import PolicyRunner
 from dexpie_sim.registry import TASK_NAMES, make_operator, make_task
 from dexpie_sim.stages import StageLibrary
 
+# The BC reference's demonstration budget per task: where BC is clearly imperfect, which is
+# the situation DexPIE exists for (benchmarks/bc_demo_scaling.py measured BC success against
+# the number of demonstrations; see README "Benchmarks").
+REFERENCE_DEMOS = {"relocate": 20, "door": 5, "hammer": 10}
+
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="dexpie-experiment", description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", nargs="+", default=list(TASK_NAMES), choices=TASK_NAMES,
                         help="tasks to run (default: all)")
-    parser.add_argument("--demos", type=int, default=20, help="operator demonstrations per task (default: 20)")
+    parser.add_argument("--demos", type=int, default=None,
+                        help="operator demonstrations per task (default: each task's reference budget, "
+                             + ", ".join(f"{t} {n}" for t, n in REFERENCE_DEMOS.items()) + ")")
     parser.add_argument("--first-seed", type=int, default=0, help="seed of the first demonstration")
     parser.add_argument("--out", type=Path, default=None,
                         help="output folder (default: runs/<time>, linked as runs/latest)")
@@ -43,7 +50,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--demos-only", action="store_true", help="stop after collecting demonstrations")
     args = parser.parse_args(argv)
     for name in ("demos", "bc_steps", "eval_episodes"):
-        if getattr(args, name) < 1:
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     return args
 
@@ -108,8 +115,9 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     out = run_folder(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    print(f"DexPIE in the MuJoCo twin: tasks {args.tasks}, {args.demos} operator demos each -> {out}")
-    rows = [collect_demos(name, args.demos, args.first_seed, out, tuple(args.camera)) for name in args.tasks]
+    demos = {name: args.demos or REFERENCE_DEMOS[name] for name in args.tasks}
+    print(f"DexPIE in the MuJoCo twin: operator demos {demos} -> {out}")
+    rows = [collect_demos(name, demos[name], args.first_seed, out, tuple(args.camera)) for name in args.tasks]
     print_summary(rows)
     (out / "demos_summary.json").write_text(json.dumps(rows, indent=2))
     if args.demos_only:

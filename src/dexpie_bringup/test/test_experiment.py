@@ -38,3 +38,8 @@ def test_main_job_trains_and_evaluates_the_bc_reference(tmp_path, capsys):
     assert (tmp_path / "policies" / "relocate_bc" / "model.safetensors").is_file()
     assert (tmp_path / "policies" / "relocate_bc" / "loss.png").is_file()
     assert "BC reference" in capsys.readouterr().out
+
+
+def test_every_task_has_a_reference_demo_budget():
+    from dexpie_bringup.experiment import REFERENCE_DEMOS
+    assert set(REFERENCE_DEMOS) == set(TASK_NAMES) and all(n >= 1 for n in REFERENCE_DEMOS.values())
