@@ -206,10 +206,8 @@ def plot(report: dict, path: Path) -> None:
     colors = ["C2" if r["method"] == "policy" else "C7" if r["method"] == REFERENCE else "C0"
               for r in rows]
     ax.bar(x, rates, yerr=err, capsize=4, color=colors)
-    for i, r in enumerate(rows):
-        ax.text(i, 0.02, f"{r['human_effort']['human_steps']}\nhuman\nsteps", ha="center",
-                va="bottom", fontsize=7, color="white")
     ax.set_xticks(list(x), [LABELS.get(r["method"], r["method"]).replace(" (", "\n(")
+                            + f"\n{r['human_effort']['human_steps']} human steps"
                             for r in rows], fontsize=7)
     ax.set_ylim(0, 1.02)
     ax.set_ylabel("success rate (95% Wilson CI)")
