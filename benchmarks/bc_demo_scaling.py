@@ -49,6 +49,7 @@ def plot(rows: list[dict], path: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
     tasks = sorted({r["task"] for r in rows})
     fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.4), dpi=110, squeeze=False)
     for ax, task in zip(axes[0], tasks):
@@ -61,6 +62,9 @@ def plot(rows: list[dict], path: Path) -> None:
         ax.set_title(f"BC on {task}")
         ax.set_xlabel("operator demonstrations")
         ax.set_xscale("log")
+        ax.set_xticks(sorted({r["demos"] for r in rows if r["task"] == task}))
+        ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        ax.minorticks_off()
         ax.set_ylim(0, 1.02)
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("success rate (95% CI)")
