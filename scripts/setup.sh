@@ -35,8 +35,11 @@ fi
 req_hash=$(hash_of "$ROOT"/requirements/*.txt)
 if ! stamp_ok requirements "$req_hash"; then
   log "installing Python dependencies (first time: about a minute)"
-  "$VENV/bin/python" -m pip install -q --upgrade pip setuptools wheel
-  "$VENV/bin/python" -m pip install -q -r "$ROOT/requirements/ros-wheels.txt" -r "$ROOT/requirements/python.txt"
+  mkdir -p "$STAMPS"
+  # pip's chatter goes to a log, shown only if the install fails.
+  { "$VENV/bin/python" -m pip install -q --upgrade pip setuptools wheel &&
+    "$VENV/bin/python" -m pip install -q -r "$ROOT/requirements/ros-wheels.txt" -r "$ROOT/requirements/python.txt"
+  } >"$STAMPS/pip-requirements.log" 2>&1 || { cat "$STAMPS/pip-requirements.log" >&2; exit 1; }
   stamp_set requirements "$req_hash"
   rm -f "$STAMPS/cmake-fix" "$STAMPS/msgs" "$STAMPS/python-packages"
 fi
@@ -90,7 +93,9 @@ if ! stamp_ok python-packages "$py_hash"; then
   log "installing the workspace's Python packages (editable)"
   args=()
   for p in "${PY_PACKAGES[@]}"; do args+=(-e "$ROOT/src/$p"); done
-  "$VENV/bin/python" -m pip install -q --no-deps --no-build-isolation "${args[@]}"
+  mkdir -p "$STAMPS"
+  "$VENV/bin/python" -m pip install -q --no-deps --no-build-isolation "${args[@]}" \
+    >"$STAMPS/pip-workspace.log" 2>&1 || { cat "$STAMPS/pip-workspace.log" >&2; exit 1; }
   # ament index markers and package.xml, as colcon would install them, so ament_index
   # (and `ros2 run` on a full install) finds the packages.
   for p in "${PY_PACKAGES[@]}"; do
