@@ -18,7 +18,7 @@ from dexpie_learning.critic.configuration_critic import CriticConfig
 from dexpie_learning.critic.data import CriticEpisode
 from dexpie_policy.flow import OBJECT_KEY, STATE_KEY
 # The same per-camera CNN as the policy: one image pipeline to maintain and to benchmark.
-from dexpie_policy.flow.modeling_flow import ImageEncoder
+from dexpie_policy.flow.modeling_flow import ImageEncoder, checked_feature
 from dexpie_policy.normalization import NormalizationStats
 
 
@@ -86,12 +86,5 @@ class DistributionalCritic(nn.Module):
         return np.concatenate(values)
 
 
-def _feature(batch: dict[str, torch.Tensor], key: str, shape: tuple[int, ...]) -> torch.Tensor:
-    """batch[key], checked to be (B, *shape); errors name the key."""
-    if key not in batch:
-        raise KeyError(f"observation is missing {key!r} (has {sorted(batch)})")
-    value = batch[key]
-    if value.ndim != len(shape) + 1 or tuple(value.shape[1:]) != tuple(shape):
-        raise ValueError(f"{key!r} must have shape (B, {', '.join(map(str, shape))}), got "
-                         f"{tuple(value.shape)}")
-    return value
+def _feature(observation: dict[str, torch.Tensor], key: str, shape: tuple[int, ...]) -> torch.Tensor:
+    return checked_feature(observation, key, shape, container="observation")

@@ -111,11 +111,11 @@ class FlowMatchingPolicy(nn.Module):
     def encode_observation(self, observation: dict[str, torch.Tensor]) -> torch.Tensor:
         """Observation dict (see module docstring) -> (B, hidden)."""
         c = self.config
-        parts = [_feature(observation, STATE_KEY, (c.state_dim,))]
+        parts = [checked_feature(observation, STATE_KEY, (c.state_dim,))]
         if c.object_dim:
-            parts.append(_feature(observation, OBJECT_KEY, (c.object_dim,)))
+            parts.append(checked_feature(observation, OBJECT_KEY, (c.object_dim,)))
         for name, key in zip(c.camera_names, c.image_keys()):
-            images = _feature(observation, key, (c.image_channels, *c.image_size))
+            images = checked_feature(observation, key, (c.image_channels, *c.image_size))
             parts.append(self.image_encoders[name](images))
         return self.obs_encoder(torch.cat(parts, dim=-1))
 
@@ -175,7 +175,7 @@ class FlowMatchingPolicy(nn.Module):
         loss: at inference they are the committed prefix, not something to predict.
         """
         c = self.config
-        actions = _feature(batch, ACTION_KEY, (c.horizon, c.action_dim))
+        actions = checked_feature(batch, ACTION_KEY, (c.horizon, c.action_dim))
         batch_size, device = actions.shape[0], actions.device
         if delay_steps is None:
             delay_steps = torch.randint(0, c.max_delay_steps + 1, (batch_size,),
@@ -272,10 +272,11 @@ class FlowMatchingPolicy(nn.Module):
         return x
 
 
-def _feature(batch: dict[str, torch.Tensor], key: str, shape: tuple[int, ...]) -> torch.Tensor:
-    """batch[key], checked to be (B, *shape); errors name the key."""
+def checked_feature(batch: dict[str, torch.Tensor], key: str, shape: tuple[int, ...],
+                    container: str = "batch") -> torch.Tensor:
+    """batch[key], checked to be (B, *shape); errors name the key (and `container`)."""
     if key not in batch:
-        raise KeyError(f"batch is missing {key!r} (has {sorted(batch)})")
+        raise KeyError(f"{container} is missing {key!r} (has {sorted(batch)})")
     value = batch[key]
     if value.ndim != len(shape) + 1 or tuple(value.shape[1:]) != tuple(shape):
         raise ValueError(f"{key!r} must have shape (B, {', '.join(map(str, shape))}), got "
