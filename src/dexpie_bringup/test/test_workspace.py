@@ -8,7 +8,7 @@ import pytest
 from catkin_pkg.package import parse_package
 
 SRC = Path(__file__).resolve().parents[2]
-PACKAGES = ["dexpie_msgs", "dexpie_policy", "dexpie_teleop", "dexpie_control", "dexpie_learning",
+PACKAGES = ["dexpie_msgs", "dexpie_common", "dexpie_policy", "dexpie_teleop", "dexpie_control", "dexpie_learning",
             "dexpie_sim", "dexpie_bringup"]
 PYTHON_PACKAGES = PACKAGES[1:]
 
@@ -62,5 +62,6 @@ def test_python_imports_of_a_package_are_declared(name):
     workspace_imports = {m for m in imported if m in PACKAGES and m != name}
     assert workspace_imports <= declared, f"undeclared: {sorted(workspace_imports - declared)}"
     ros_imports = {m for m in imported if m in {"rclpy", "sensor_msgs", "geometry_msgs", "std_msgs",
-                                                  "visualization_msgs", "std_srvs"}}
+                                                  "visualization_msgs", "std_srvs", "rcl_interfaces",
+                                                  "builtin_interfaces"}}
     assert ros_imports <= declared, f"undeclared: {sorted(ros_imports - declared)}"

@@ -1,0 +1,1 @@
+"""Node plumbing shared by every DexPIE node (parameters, conversions, entry point)."""

@@ -1,0 +1,23 @@
+from setuptools import find_packages, setup
+
+package_name = "dexpie_common"
+
+setup(
+    name=package_name,
+    version="0.1.0",
+    packages=find_packages(exclude=["test"]),
+    data_files=[
+        ("share/ament_index/resource_index/packages", ["resource/" + package_name]),
+        ("share/" + package_name, ["package.xml"]),
+    ],
+    install_requires=["setuptools"],
+    zip_safe=True,
+    maintainer="DexPIE developers",
+    maintainer_email="dev@dexpie.org",
+    description="Node plumbing shared by every DexPIE node: declared parameters, message conversions, node entry point.",
+    license="Apache-2.0",
+    entry_points={
+        "console_scripts": [
+        ],
+    },
+)
