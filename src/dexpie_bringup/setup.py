@@ -1,3 +1,5 @@
+from glob import glob
+
 from setuptools import find_packages, setup
 
 package_name = "dexpie_bringup"
@@ -9,6 +11,9 @@ setup(
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/" + package_name]),
         ("share/" + package_name, ["package.xml"]),
+        ("share/" + package_name + "/launch", glob("launch/*.launch.py")),
+        ("share/" + package_name + "/config", glob("config/*.yaml")),
+        ("share/" + package_name + "/rviz", glob("rviz/*.rviz")),
     ],
     install_requires=["setuptools"],
     zip_safe=True,
@@ -19,6 +24,8 @@ setup(
     entry_points={
         "console_scripts": [
             "dexpie-experiment = dexpie_bringup.experiment:main",
+            "dexpie-launch = dexpie_bringup.launcher:main",
+            "dexpie-episodes = dexpie_bringup.episodes:main",
         ],
     },
 )

@@ -1,0 +1,148 @@
+"""`dexpie-episodes`: run recorded episodes on a running graph (twin or robot).
+
+For each episode: reset the twin to the start stage (`/sim/reset_to_stage`; on a robot the
+operator arranges the scene and presses Enter), start recording (`/episode/start`), wait
+until the twin reports success or a timeout (`/sim/task_status`) or `max_ticks` ticks pass,
+and end the episode with its outcome label (`/episode/end`). Every wait is on a topic or a
+service with a deadline; a missing service is an error naming it.
+
+    dexpie-launch rollout task:=relocate checkpoint:=<policy> &
+    dexpie-episodes --task relocate --episodes 10 --stages init grasped
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass
+
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from std_msgs.msg import String
+
+from dexpie_msgs.msg import EpisodeEvent
+from dexpie_msgs.srv import EndEpisode, ResetToStage, StartEpisode
+
+
+class GraphNotReady(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class EpisodeResult:
+    episode_id: str
+    bag_path: str
+    stage: str
+    seed: int
+    outcome: str        # "success" | "failure"
+    ticks: int          # control ticks recorded by the recorder
+
+
+def outcome_of(status: dict, ticks: int, max_ticks: int) -> str | None:
+    """The label once the episode is over, else None. status: the twin's last task status."""
+    if status.get("success"):
+        return "success"
+    if status.get("timed_out") or ticks >= max_ticks:
+        return "failure"
+    return None
+
+
+class EpisodeClient:
+    """Service and topic client used by the CLI and by the integration tests."""
+
+    def __init__(self, node: Node, executor):
+        self.node = node
+        self.executor = executor
+        self.reset_client = node.create_client(ResetToStage, "/sim/reset_to_stage")
+        self.start_client = node.create_client(StartEpisode, "/episode/start")
+        self.end_client = node.create_client(EndEpisode, "/episode/end")
+        self.status: dict = {}
+        self.status_count = 0
+        node.create_subscription(String, "/sim/task_status", self._on_status, 10)
+
+    def _on_status(self, msg: String) -> None:
+        self.status = json.loads(msg.data)
+        self.status_count += 1
+
+    def spin_until(self, predicate, timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                raise GraphNotReady(f"timed out after {timeout:.0f} s waiting for {what}")
+            self.executor.spin_once(timeout_sec=0.05)
+
+    def call(self, client, request, timeout: float = 30.0):
+        self.spin_until(client.service_is_ready, timeout, f"service {client.srv_name}")
+        future = client.call_async(request)
+        self.spin_until(future.done, timeout, f"the answer of {client.srv_name}")
+        response = future.result()
+        if not response.success:
+            raise RuntimeError(f"{client.srv_name} refused: {response.message}")
+        return response
+
+    def run_episode(self, task: str, stage: str, seed: int, max_ticks: int, sim: bool = True,
+                    timeout: float = 120.0) -> EpisodeResult:
+        if sim:
+            self.call(self.reset_client, ResetToStage.Request(task=task, stage=stage, seed=seed))
+        started = self.call(self.start_client, StartEpisode.Request(task=task, stage=stage, seed=seed))
+        first = self.status_count
+        outcome = None
+        deadline = time.monotonic() + timeout
+        while outcome is None:
+            if time.monotonic() > deadline:
+                outcome = "failure"
+                break
+            self.executor.spin_once(timeout_sec=0.05)
+            outcome = outcome_of(self.status, self.status_count - first, max_ticks) \
+                if self.status_count > first else None
+        label = EpisodeEvent.OUTCOME_SUCCESS if outcome == "success" else EpisodeEvent.OUTCOME_FAILURE
+        ended = self.call(self.end_client, EndEpisode.Request(outcome=label, note="dexpie-episodes"))
+        return EpisodeResult(started.episode_id, ended.bag_path, stage, seed, outcome, int(ended.num_steps))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="dexpie-episodes", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--task", required=True)
+    parser.add_argument("--episodes", type=int, default=1)
+    parser.add_argument("--stages", nargs="+", default=["init"], help="start stages, cycled")
+    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--max-ticks", type=int, default=300)
+    parser.add_argument("--robot", action="store_true",
+                        help="no twin: the operator arranges each start state and presses Enter")
+    args = parser.parse_args(argv)
+    if args.episodes < 1 or args.max_ticks < 1:
+        parser.error("--episodes and --max-ticks must be >= 1")
+    rclpy.init()
+    node = rclpy.create_node("dexpie_episodes")
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    client = EpisodeClient(node, executor)
+    results = []
+    try:
+        for index in range(args.episodes):
+            stage = args.stages[index % len(args.stages)]
+            if args.robot:
+                input(f"arrange stage {stage!r} and press Enter ")
+            result = client.run_episode(args.task, stage, args.first_seed + index, args.max_ticks,
+                                        sim=not args.robot)
+            results.append(result)
+            print(f"episode {index + 1}/{args.episodes}: {result.outcome:8s} stage={stage} "
+                  f"ticks={result.ticks} -> {result.bag_path}", flush=True)
+    except (GraphNotReady, RuntimeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+    successes = sum(r.outcome == "success" for r in results)
+    print(json.dumps({"episodes": [asdict(r) for r in results], "successes": successes}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

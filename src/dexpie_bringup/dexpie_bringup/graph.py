@@ -1,0 +1,151 @@
+"""The DexPIE node graphs as data: one description, two launchers.
+
+`rollout_graph(...)` and `teleop_graph(...)` return the nodes to start, each as a
+`NodeLaunch` (package, executable, node name, parameter files, parameter overrides,
+remappings). `launch/rollout.launch.py` turns them into `launch_ros` Node actions on a full
+ROS 2 install; `dexpie-launch` (`launcher.py`) spawns the same executables with the same
+`--ros-args` where only the pip-installed runtime exists. Both go through `ros_arguments()`
+so the two launchers cannot drift apart.
+
+Pure: no rclpy, no launch imports.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dexpie_bringup.paths import config_dir, rviz_config
+
+SIM_TASKS = ("relocate", "door", "hammer")
+
+
+@dataclass(frozen=True)
+class NodeLaunch:
+    """One process of the graph. parameters: values given with -p (after the files)."""
+    package: str
+    executable: str
+    name: str
+    parameter_files: tuple[str, ...] = ()
+    parameters: tuple[tuple[str, object], ...] = ()
+    remappings: tuple[tuple[str, str], ...] = ()
+    arguments: tuple[str, ...] = ()     # plain arguments before --ros-args (e.g. rviz2 -d)
+    required: bool = True               # the graph is not usable without it
+    respawn: bool = False
+
+
+@dataclass(frozen=True)
+class GraphOptions:
+    """Arguments of rollout.launch.py / `dexpie-launch rollout` (same names, same defaults)."""
+    task: str = "relocate"
+    checkpoint: str = ""
+    sim: bool = True
+    record: bool = True
+    rviz: bool = False
+    output_dir: str = "runs/graph_episodes"
+    params_file: str = ""               # robot: the hand's parameter file; sim: defaults per task
+    operator: str = "rule"              # sim_operator takeover mode: rule | scripted | never
+    extra_parameters: tuple[tuple[str, str, object], ...] = field(default=())  # (node, name, value)
+
+    def __post_init__(self):
+        if self.sim and self.task not in SIM_TASKS:
+            raise ValueError(f"task {self.task!r} has no twin; sim tasks: {list(SIM_TASKS)}")
+        if not self.sim and not self.params_file:
+            raise ValueError("on a robot (sim:=false) give params_file:=<your hand's parameter file>")
+        if self.operator not in ("rule", "scripted", "never"):
+            raise ValueError(f"operator must be rule, scripted or never, got {self.operator!r}")
+
+
+def sim_parameter_file(task: str) -> str:
+    return str(config_dir() / f"sim_{task}.yaml")
+
+
+def _extra(options: GraphOptions, node: str) -> tuple[tuple[str, object], ...]:
+    return tuple((name, value) for target, name, value in options.extra_parameters if target == node)
+
+
+def rollout_graph(options: GraphOptions) -> list[NodeLaunch]:
+    """The deployment graph: controller, arbiter, policy server (+ recorder, + twin, + RViz)."""
+    files = (options.params_file,) if options.params_file else (sim_parameter_file(options.task),)
+    if not options.checkpoint:
+        raise ValueError("rollout needs checkpoint:=<policy folder>")
+    nodes = [
+        NodeLaunch("dexpie_control", "hand_controller", "hand_controller", files,
+                   _extra(options, "hand_controller")),
+        NodeLaunch("dexpie_teleop", "intervention_arbiter", "intervention_arbiter", files,
+                   _extra(options, "intervention_arbiter")),
+        NodeLaunch("dexpie_policy", "policy_server", "policy_server", files,
+                   (("checkpoint", str(Path(options.checkpoint).resolve())),) + _extra(options, "policy_server")),
+    ]
+    if options.record:
+        nodes.append(_recorder(options, files))
+    if options.sim:
+        nodes += _twin(options, files)
+    if options.rviz:
+        nodes.append(_rviz())
+    return nodes
+
+
+def teleop_graph(options: GraphOptions) -> list[NodeLaunch]:
+    """Demonstration collection: the arbiter in human-only mode and the recorder (+ twin)."""
+    files = (options.params_file,) if options.params_file else (sim_parameter_file(options.task),)
+    nodes = [
+        NodeLaunch("dexpie_control", "hand_controller", "hand_controller", files,
+                   _extra(options, "hand_controller")),
+        NodeLaunch("dexpie_teleop", "intervention_arbiter", "intervention_arbiter", files,
+                   (("human_only", True),) + _extra(options, "intervention_arbiter")),
+        _recorder(options, files),
+    ]
+    if options.sim:
+        nodes += _twin(options, files)
+    if options.rviz:
+        nodes.append(_rviz())
+    return nodes
+
+
+def _recorder(options: GraphOptions, files) -> NodeLaunch:
+    return NodeLaunch("dexpie_learning", "episode_recorder", "episode_recorder", files,
+                      (("output_dir", str(Path(options.output_dir).resolve())),)
+                      + _extra(options, "episode_recorder"))
+
+
+def _twin(options: GraphOptions, files) -> list[NodeLaunch]:
+    operator = (("takeover_mode", options.operator),) + _extra(options, "sim_operator")
+    return [
+        NodeLaunch("dexpie_sim", "sim_hand", "sim_hand", files, _extra(options, "sim_hand")),
+        NodeLaunch("dexpie_sim", "sim_operator", "sim_operator", files, operator),
+    ]
+
+
+def _rviz() -> NodeLaunch:
+    return NodeLaunch("rviz2", "rviz2", "rviz2", arguments=("-d", str(rviz_config())), required=False)
+
+
+def format_value(value) -> str:
+    """A parameter value as `-p name:=value` YAML text."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        # Quoted so that "1.0" or "true" stay strings.
+        return "'" + value.replace("'", "''") + "'"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(format_value(v) for v in value) + "]"
+    return repr(value)
+
+
+def ros_arguments(node: NodeLaunch) -> list[str]:
+    """The node's `--ros-args` (same for both launchers: node name, files, -p, -r)."""
+    args = ["--ros-args", "-r", f"__node:={node.name}"]
+    for path in node.parameter_files:
+        args += ["--params-file", str(path)]
+    for name, value in node.parameters:
+        args += ["-p", f"{name}:={format_value(value)}"]
+    for source, target in node.remappings:
+        args += ["-r", f"{source}:={target}"]
+    return args
+
+
+def graph_by_name(name: str, options: GraphOptions) -> list[NodeLaunch]:
+    graphs = {"rollout": rollout_graph, "teleop": teleop_graph}
+    if name not in graphs:
+        raise ValueError(f"unknown graph {name!r}; graphs: {sorted(graphs)}")
+    return graphs[name](options)

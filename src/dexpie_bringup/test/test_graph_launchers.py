@@ -1,0 +1,119 @@
+"""One graph description, two launchers: the pure description, the `name:=value` arguments,
+and the launch file's translation to launch_ros (checked against stand-ins of the launch API,
+which the pip runtime lacks, recording what the launch file builds)."""
+import sys
+import types
+
+import pytest
+
+from dexpie_bringup.graph import GraphOptions, NodeLaunch, format_value, graph_by_name, ros_arguments
+from dexpie_bringup.launcher import parse_launch_arguments
+from dexpie_bringup.paths import config_dir, share_dir
+
+
+def test_rollout_graph_has_the_designed_nodes(tmp_path):
+    options = GraphOptions(task="door", checkpoint=str(tmp_path), record=True, sim=True)
+    names = [n.name for n in graph_by_name("rollout", options)]
+    assert names == ["hand_controller", "intervention_arbiter", "policy_server", "episode_recorder",
+                     "sim_hand", "sim_operator"]
+    no_record = graph_by_name("rollout", GraphOptions(checkpoint="x", record=False, sim=True))
+    assert "episode_recorder" not in [n.name for n in no_record]
+    robot = graph_by_name("rollout", GraphOptions(checkpoint="x", sim=False, params_file="/robot.yaml"))
+    assert [n.name for n in robot] == ["hand_controller", "intervention_arbiter", "policy_server",
+                                       "episode_recorder"]
+    assert all(n.parameter_files == ("/robot.yaml",) for n in robot)
+
+
+def test_teleop_graph_runs_the_arbiter_human_only():
+    nodes = {n.name: n for n in graph_by_name("teleop", GraphOptions(task="hammer"))}
+    assert set(nodes) == {"hand_controller", "intervention_arbiter", "episode_recorder", "sim_hand",
+                          "sim_operator"}
+    assert ("human_only", True) in nodes["intervention_arbiter"].parameters
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(task="juggle"), "has no twin"),
+    (dict(sim=False), "params_file"),
+    (dict(operator="sometimes"), "operator must be"),
+])
+def test_bad_options_are_rejected_by_name(options, message):
+    with pytest.raises(ValueError, match=message):
+        GraphOptions(**options)
+
+
+def test_rollout_without_checkpoint_is_an_error():
+    with pytest.raises(ValueError, match="checkpoint"):
+        graph_by_name("rollout", GraphOptions())
+
+
+def test_ros_arguments_and_value_formatting():
+    node = NodeLaunch("pkg", "exe", "my_node", ("/a.yaml",), (("rate_hz", 30.0), ("mode", "true"),
+                      ("names", ["a", "b"]), ("on", False)), (("/x", "/y"),))
+    assert ros_arguments(node) == ["--ros-args", "-r", "__node:=my_node", "--params-file", "/a.yaml",
+                                   "-p", "rate_hz:=30.0", "-p", "mode:='true'", "-p", "names:=['a', 'b']",
+                                   "-p", "on:=false", "-r", "/x:=/y"]
+    assert format_value("it's") == "'it''s'"
+
+
+def test_launch_arguments_parse_like_ros2_launch():
+    options = parse_launch_arguments(["task:=hammer", "record:=false", "checkpoint:=/p"])
+    assert (options.task, options.record, options.checkpoint) == ("hammer", False, "/p")
+    for bad, message in [(["task=hammer"], "name:=value"), (["speed:=3"], "unknown launch argument"),
+                         (["rviz:=maybe"], "true or false")]:
+        with pytest.raises(ValueError, match=message):
+            parse_launch_arguments(bad)
+
+
+def test_sim_parameter_files_ship_with_the_package():
+    for task in ("relocate", "door", "hammer"):
+        assert (config_dir() / f"sim_{task}.yaml").is_file()
+    assert (share_dir() / "rviz" / "dexpie.rviz").is_file()
+
+
+@pytest.fixture
+def launch_api(monkeypatch):
+    """Stand-ins for launch / launch_ros that record what the launch file builds."""
+    built = {}
+
+    class Recorded:
+        def __init__(self, *args, **kwargs):
+            self.args, self.kwargs = args, kwargs
+
+    class LaunchConfiguration:
+        def __init__(self, name):
+            self.name = name
+
+        def perform(self, context):
+            return context[self.name]
+
+    launch = types.ModuleType("launch")
+    launch.LaunchDescription = lambda entities: built.setdefault("description", entities)
+    actions = types.ModuleType("launch.actions")
+    actions.DeclareLaunchArgument = Recorded
+    actions.OpaqueFunction = Recorded
+    actions.Shutdown = Recorded
+    substitutions = types.ModuleType("launch.substitutions")
+    substitutions.LaunchConfiguration = LaunchConfiguration
+    launch_ros = types.ModuleType("launch_ros")
+    ros_actions = types.ModuleType("launch_ros.actions")
+    ros_actions.Node = Recorded
+    for name, module in {"launch": launch, "launch.actions": actions, "launch.substitutions": substitutions,
+                         "launch_ros": launch_ros, "launch_ros.actions": ros_actions}.items():
+        monkeypatch.setitem(sys.modules, name, module)
+    monkeypatch.delitem(sys.modules, "dexpie_bringup.launch_description", raising=False)
+    return built
+
+
+@pytest.mark.parametrize("graph", ["rollout", "teleop"])
+def test_launch_file_starts_the_same_processes_as_dexpie_launch(launch_api, graph):
+    import runpy
+    module = runpy.run_path(str(share_dir() / "launch" / f"{graph}.launch.py"))
+    module["generate_launch_description"]()
+    entities = launch_api["description"]
+    declared = {e.args[0]: e.kwargs["default_value"] for e in entities[:-1]}
+    assert declared["task"] == "relocate" and declared["sim"] == "true"
+    context = dict(declared, task="door", checkpoint="/tmp/policy")
+    nodes = entities[-1].kwargs["function"](context)
+    expected = graph_by_name(graph, parse_launch_arguments([f"{k}:={v}" for k, v in context.items()]))
+    assert [(n.kwargs["executable"], ["--ros-args"] + n.kwargs["ros_arguments"]) for n in nodes] == \
+        [(e.executable, ros_arguments(e)) for e in expected]
