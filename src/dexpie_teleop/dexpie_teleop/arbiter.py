@@ -30,6 +30,13 @@ command to the new source's command over `blend_time`, while every per-tick chan
 the blend is limited to `max_transition_step` (rad, per joint); the blend ends once the
 output has caught up. A switch to the policy sets `resume_policy` so that the caller resets
 its chunk scheduler (the policy resumes from the current state, not from a stale queue).
+
+Human-only mode (`human_only=True`, demonstration collection: no policy runs): every episode
+starts under human control. Its first tick with fresh devices is a takeover with reason
+EPISODE_BOUNDARY (intervention 1, the whole demonstration), blended from the measured pose
+like any takeover; until the devices are fresh the hand holds (STALE_INPUT). Control is
+never handed back: buttons and idleness are ignored while the human commands. Stale devices
+and the e-stop still hold the hand, and a button press gives control back to the human.
 """
 from __future__ import annotations
 
@@ -128,13 +135,15 @@ class InterventionArbiter:
         it engages at takeover and releases at handback or hold.
     """
 
-    def __init__(self, teleop: TeleopPipeline, config: ArbiterConfig = ArbiterConfig()):
+    def __init__(self, teleop: TeleopPipeline, config: ArbiterConfig = ArbiterConfig(),
+                 human_only: bool = False):
         deadband = teleop.spacemouse.config.deadband
         if config.takeover_deflection < deadband:
             raise ValueError(f"takeover_deflection {config.takeover_deflection} is inside the "
                              f"spacemouse deadband {deadband}")
         self.teleop = teleop
         self.config = config
+        self.human_only = bool(human_only)
         self.n_arm = teleop.n_arm
         self.start_episode(None)
 
@@ -159,6 +168,8 @@ class InterventionArbiter:
         self._hold_from = SOURCE_POLICY
         self._estop_latched = getattr(self, "_estop_latched", False)
         self.teleop.release()
+        # Human-only: the first tick with fresh devices hands the episode to the human.
+        self._human_start_pending = self.human_only and not self._estop_latched
         if self._estop_latched:
             self.source = SOURCE_SAFETY_HOLD
             self.reason = self._hold_cause = REASON_ESTOP
@@ -197,11 +208,14 @@ class InterventionArbiter:
         edge, detail = EDGE_NONE, ""
         if estop and not self._estop_latched:
             self._estop_latched = True
+            self._human_start_pending = False  # after a reset, only a press resumes
         if self._estop_latched:
             if self.source != SOURCE_SAFETY_HOLD or self._hold_cause != REASON_ESTOP:
                 edge, detail = self._to_hold(REASON_ESTOP), "e-stop latched"
             elif press:
                 detail = "button ignored: e-stop latched"
+        elif self._human_start_pending:
+            edge, detail = self._human_start_tick(now, measured, devices_fresh)
         elif self.source == SOURCE_POLICY:
             edge, detail = self._policy_tick(now, measured, policy_command, policy_fresh,
                                              reading, devices_fresh, press)
@@ -235,11 +249,21 @@ class InterventionArbiter:
             self._motion_ticks = 0
         return EDGE_NONE, ""
 
+    def _human_start_tick(self, now, measured, devices_fresh):
+        if devices_fresh:
+            self._human_start_pending = False
+            return self._to_human(now, measured, REASON_EPISODE_BOUNDARY), "human-only: episode starts under human control"
+        if self.source != SOURCE_SAFETY_HOLD:
+            return self._to_hold(REASON_STALE_INPUT), "human-only: waiting for glove and spacemouse"
+        return EDGE_NONE, ""
+
     def _human_tick(self, now, policy_fresh, reading, devices_fresh, press):
         if not devices_fresh:
             return self._to_hold(REASON_STALE_INPUT), "glove or spacemouse stale or missing"
         if self._moved(reading):
             self._idle_since = now
+        if self.human_only:
+            return EDGE_NONE, "button ignored: human-only mode" if press else ""
         if press:
             return self._handback(now, policy_fresh, REASON_BUTTON)
         if now - self._idle_since >= self.config.idle_handback_time:
@@ -249,7 +273,8 @@ class InterventionArbiter:
     def _hold_tick(self, now, measured, policy_fresh, devices_fresh, press):
         if press:  # `press` is only ever True with fresh devices
             return self._to_human(now, measured, REASON_BUTTON), "button in hold"
-        if self._hold_cause == REASON_STALE_INPUT and self._hold_from == SOURCE_POLICY and policy_fresh:
+        if (self._hold_cause == REASON_STALE_INPUT and self._hold_from == SOURCE_POLICY and policy_fresh
+                and not self.human_only):
             return self._to_policy(now, REASON_NONE), "policy command fresh again"
         return EDGE_NONE, ""
 
