@@ -6,7 +6,11 @@ Every command passes through `SafetyFilter.command()`; every control tick calls
 1. Non-finite values (NaN/Inf), unknown or missing joint names: the command is rejected whole
    (never partly applied) and the last safe target is kept.
 2. Positions are clipped to the joint limits.
-3. The step from the last sent target is limited to `max_velocity * dt` per joint.
+3. The step from the last sent target is limited to `max_velocity * elapsed` per joint, where
+   `elapsed` is the time since the previous tick capped at `dt` (a full `dt` on the first
+   tick). Ticks may come from two sources (each command, and a control-rate timer): limiting
+   by elapsed time keeps the speed limit in rad/s however many ticks happen per period, and
+   the cap keeps a late tick from jumping.
 4. Watchdog: no accepted command for `watchdog_timeout` seconds -> hold the last safe target
    and say so, until a fresh command arrives.
 5. E-stop: latched; holds the last safe target until `reset_estop()`, whatever arrives.
@@ -77,6 +81,7 @@ class SafetyFilter:
         self.safe_target: np.ndarray | None = None   # last target sent
         self._desired: np.ndarray | None = None      # latest accepted command, clipped
         self._last_command_time: float | None = None
+        self._last_tick_time: float | None = None
         self.estopped = False
         self.rejected_count = 0
 
@@ -132,11 +137,24 @@ class SafetyFilter:
             hold = HoldReason.NO_COMMAND_YET
         elif now - self._last_command_time > self.watchdog_timeout:
             hold = HoldReason.STALE_COMMAND
+        elapsed = self._elapsed_since_last_tick(now)
+        self._last_tick_time = now
         if hold is not HoldReason.NONE:
             return TickOutput(self.safe_target.copy(), hold, False)
         limited = np.clip(self._desired, self.limits.lower, self.limits.upper)
-        max_step = self.limits.max_velocity * self.dt
+        max_step = self.limits.max_velocity * elapsed
         stepped = np.clip(limited, self.safe_target - max_step, self.safe_target + max_step)
         clipped = bool(np.any(stepped != self._desired))
         self.safe_target = stepped
         return TickOutput(stepped.copy(), hold, clipped)
+
+    def _elapsed_since_last_tick(self, now: float) -> float:
+        if self._last_tick_time is None:
+            return self.dt
+        # A clock that goes back (simulated time reset) allows no motion, never a negative step.
+        return min(max(now - self._last_tick_time, 0.0), self.dt)
+
+    @property
+    def last_command_time(self) -> float | None:
+        """When the latest accepted command arrived (None: none since start or e-stop reset)."""
+        return self._last_command_time
