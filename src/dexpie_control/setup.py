@@ -18,6 +18,7 @@ setup(
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
+            "hand_controller = dexpie_control.hand_controller_node:main",
         ],
     },
 )

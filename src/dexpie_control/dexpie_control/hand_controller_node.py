@@ -1,0 +1,165 @@
+"""Node `hand_controller`: the last gate before the hand (ROS wiring of `safety.SafetyFilter`).
+
+/hand/command (JointState, matched by name) -> SafetyFilter -> /hand_position_controller/commands
+(Float64MultiArray in `joint_names` order, for a ros2_control forward_command_controller or
+sim_hand). Each accepted command is forwarded at once (the control loop is a chain of
+callbacks); a timer at `rate_hz` runs the watchdog and keeps publishing the hold position.
+Nothing is published before the first /joint_states message: the hold position is the
+measured one.
+"""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Bool, Float64MultiArray
+from std_srvs.srv import Trigger
+
+from dexpie_common.messages import MissingJoints, positions_by_name
+from dexpie_common.node_main import run_node
+from dexpie_common.ros_parameters import declare_parameters
+
+from dexpie_control.hand_controller_parameters import NODE_NAME, SCHEMA, joint_limits
+from dexpie_control.hold_status import HoldStatus
+from dexpie_control.safety import CommandRejected, SafetyFilter, TickOutput
+
+COMMAND_TOPIC = "/hand/command"
+JOINT_STATES_TOPIC = "/joint_states"
+CONTROLLER_TOPIC = "/hand_position_controller/commands"
+HOLDING_TOPIC = "/hand_controller/holding"
+ESTOP_TOPIC = "/hand_controller/estop"
+ESTOP_SERVICE = "/hand_controller/estop"
+RESET_ESTOP_SERVICE = "/hand_controller/reset_estop"
+
+# Late subscribers (RViz, the recorder) must learn the current holding state at once.
+LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL,
+                     reliability=ReliabilityPolicy.RELIABLE)
+
+
+class HandController(Node):
+    def __init__(self, **node_kwargs):
+        super().__init__(NODE_NAME, **node_kwargs)
+        self.params = declare_parameters(self, SCHEMA)
+        self.dt = 1.0 / self.params.rate_hz
+        self.filter = SafetyFilter(joint_limits(self.params), self.dt, self.params.watchdog_timeout)
+        self.hold_status = HoldStatus(self.params.watchdog_timeout)
+        self.started = False
+        # rclpy throttles per call site, so each reason below keeps its own budget of lines.
+        self.log_period = self.params.reject_log_period
+        self._last_tick_time: float | None = None
+
+        self.controller_pub = self.create_publisher(Float64MultiArray, CONTROLLER_TOPIC, 10)
+        self.holding_pub = self.create_publisher(Bool, HOLDING_TOPIC, LATCHED)
+        # Best effort matches both reliable and best-effort joint state publishers.
+        self.create_subscription(JointState, JOINT_STATES_TOPIC, self._on_joint_states,
+                                 qos_profile_sensor_data)
+        self.create_subscription(JointState, COMMAND_TOPIC, self._on_command, 10)
+        self.create_subscription(Bool, ESTOP_TOPIC, self._on_estop_topic, 10)
+        self.create_service(Trigger, ESTOP_SERVICE, self._on_estop_service)
+        self.create_service(Trigger, RESET_ESTOP_SERVICE, self._on_reset_estop_service)
+        self.create_timer(self.dt, self._on_timer)
+        self.get_logger().info(
+            f"{len(self.params.joint_names)} joints at {self.params.rate_hz} Hz, watchdog "
+            f"{self.params.watchdog_timeout} s; waiting for {JOINT_STATES_TOPIC} before publishing")
+
+    # ---- inputs ---------------------------------------------------------------------------
+    def _on_joint_states(self, msg: JointState) -> None:
+        if self.started:
+            return
+        try:
+            measured = positions_by_name(msg, self.params.joint_names)
+            self.filter.start(measured)
+        except (MissingJoints, CommandRejected, ValueError) as error:
+            self.get_logger().warning(f"cannot start from {JOINT_STATES_TOPIC}: {error}",
+                                      throttle_duration_sec=self.log_period)
+            return
+        self.started = True
+        self.get_logger().info(f"started: holding the measured position {np.round(measured, 4).tolist()}")
+        self._tick_and_publish()
+
+    def _on_command(self, msg: JointState) -> None:
+        if not self.started:
+            self.get_logger().warning(f"{COMMAND_TOPIC} ignored: no {JOINT_STATES_TOPIC} received yet",
+                                      throttle_duration_sec=self.log_period)
+            return
+        try:
+            self.filter.command(msg.name, np.asarray(msg.position, dtype=float), self._now())
+        except CommandRejected as error:
+            self.get_logger().warning(
+                f"{COMMAND_TOPIC} rejected, nothing forwarded: {error} "
+                f"({self.filter.rejected_count} rejected so far)", throttle_duration_sec=self.log_period)
+            return
+        if self.filter.estopped:
+            self.get_logger().warning(
+                f"{COMMAND_TOPIC} ignored: e-stop latched (call {RESET_ESTOP_SERVICE} to release)",
+                throttle_duration_sec=self.log_period)
+        self._tick_and_publish()
+
+    def _on_estop_topic(self, msg: Bool) -> None:
+        if msg.data:
+            self._estop(f"{ESTOP_TOPIC} topic")
+
+    def _on_estop_service(self, request, response):
+        self._estop(f"{ESTOP_SERVICE} service")
+        response.success = True
+        response.message = f"e-stop latched; holding until {RESET_ESTOP_SERVICE}"
+        return response
+
+    def _on_reset_estop_service(self, request, response):
+        was_estopped = self.filter.estopped
+        self.filter.reset_estop()
+        if self.started:
+            self._tick_and_publish()
+        response.success = True
+        response.message = ("e-stop released; holding until a fresh /hand/command arrives"
+                            if was_estopped else "e-stop was not latched")
+        self.get_logger().info(response.message)
+        return response
+
+    def _estop(self, source: str) -> None:
+        if not self.filter.estopped:
+            self.get_logger().warning(f"e-stop from {source}")
+        self.filter.estop()
+        if self.started:
+            self._tick_and_publish()
+
+    def _on_timer(self) -> None:
+        if not self.started:
+            return
+        # When commands drive the ticks at the control rate, a timer tick in between adds
+        # nothing but traffic; the watchdog only needs a tick once per period.
+        if self._last_tick_time is not None and self._now() - self._last_tick_time < 0.5 * self.dt:
+            return
+        self._tick_and_publish()
+
+    # ---- outputs --------------------------------------------------------------------------
+    def _tick_and_publish(self) -> TickOutput:
+        now = self._now()
+        self._last_tick_time = now
+        out = self.filter.tick(now)
+        self.controller_pub.publish(Float64MultiArray(data=[float(v) for v in out.target]))
+        last = self.filter.last_command_time
+        transition = self.hold_status.update(out.hold, None if last is None else now - last)
+        if transition is not None:
+            # rclpy fixes a call site's severity at its first call: one call per severity.
+            if transition.warning:
+                self.get_logger().warning(transition.message)
+            else:
+                self.get_logger().info(transition.message)
+            if transition.holding_changed:
+                self.holding_pub.publish(Bool(data=transition.holding))
+        return out
+
+    def _now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+
+def main(args=None):
+    sys.exit(run_node(lambda: HandController(), args))
+
+
+if __name__ == "__main__":
+    main()
