@@ -18,6 +18,7 @@ setup(
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
+            "intervention_arbiter = dexpie_teleop.intervention_arbiter_node:main",
         ],
     },
 )

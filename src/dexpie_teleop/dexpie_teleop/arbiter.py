@@ -156,7 +156,9 @@ class InterventionArbiter:
         self.intervention_id = 0
         self.tick = 0
         self._last_sent = None if measured is None else np.asarray(measured, float).copy()
-        self._buttons = (False, False)
+        # Button levels are the device's state, not the episode's: a button held across the
+        # start of an episode is not a new press.
+        self._buttons = getattr(self, "_buttons", (False, False))
         self._last_press_time = -math.inf
         self._motion_ticks = 0
         self._idle_since = now

@@ -35,8 +35,8 @@ class ButtonLatch:
         self._since_tick = tuple(a or b for a, b in zip(self._since_tick, buttons))
 
     def for_tick(self) -> tuple[bool, bool]:
-        out = self._since_tick
-        self._since_tick = self.level
+        out = tuple(a or b for a, b in zip(self.level, self._since_tick))
+        self._since_tick = (False, False)
         return out
 
 

@@ -245,3 +245,13 @@ def test_episode_start_clears_counters():
     assert (out.source, out.intervention_id, out.reason, out.tick) == (arb.SOURCE_POLICY, 0,
                                                                       arb.REASON_EPISODE_BOUNDARY, 0)
     assert not bench.arbiter.teleop.engaged
+
+
+def test_a_button_held_across_an_episode_start_is_not_a_press():
+    bench = Bench()
+    assert bench.press().edge == arb.EDGE_TAKEOVER
+    bench.arbiter.start_episode(bench.measured, now=bench.t * DT)
+    for _ in range(10):  # still held
+        assert bench.press().source == arb.SOURCE_POLICY
+    bench.step()
+    assert bench.press().edge == arb.EDGE_TAKEOVER  # released and pressed again: a press

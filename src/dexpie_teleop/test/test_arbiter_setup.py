@@ -91,6 +91,10 @@ def test_button_latch_keeps_a_press_that_falls_between_two_ticks():
     latch.update((False, True))
     assert latch.for_tick() == (False, True)
     assert latch.for_tick() == (False, True)  # held: a level, not a new press
+    latch.update((False, False))
+    assert latch.for_tick() == (False, False)  # a release reaches the very next tick
+    latch.update((False, True))
+    assert latch.for_tick() == (False, True)
 
 
 def test_inputs_refuse_bad_values_and_report_ages():

@@ -1,0 +1,227 @@
+"""ROS 2 node `intervention_arbiter`: who commands the hand, policy or human (the ROS edge).
+
+Wiring only; the decisions are `InterventionArbiter` (arbiter.py), the input bookkeeping
+`ArbiterInputs` (arbiter_inputs.py) and the markers `InterventionMarkers` (markers.py).
+
+Ticks: on every /policy/command (so that the latency is a chain of callbacks), and on a
+fallback timer at rate_hz when no policy command came for 1.5 periods (human control without
+a policy, stale policy detection). Every tick publishes /hand/command, /intervention/state
+and (if enabled) /intervention/markers, all stamped with the tick time. Ticks wait for the
+first /joint_states (the clutch needs the measured pose).
+
+Subscribes: /policy/command, /policy/action_chunk, /joint_states, /teleop/glove/joint_states,
+/spacenav/twist, /spacenav/joy, /episode/events (START starts a new arbiter episode),
+/hand_controller/estop (std_msgs/Bool; true latches the e-stop).
+Service: ~/reset_estop (std_srvs/Trigger) clears the latch; the hand keeps holding until a
+spacemouse button press gives control to the human.
+"""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+from dexpie_msgs.msg import ActionChunk, EpisodeEvent, InterventionState
+from geometry_msgs.msg import Point, Twist
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import JointState, Joy
+from std_msgs.msg import Bool, ColorRGBA
+from std_srvs.srv import Trigger
+from visualization_msgs.msg import Marker, MarkerArray
+
+from dexpie_common.messages import joint_state_msg, positions_by_name
+from dexpie_common.node_main import NodeStartupError, run_node
+from dexpie_common.ros_parameters import declare_parameters
+from dexpie_teleop.arbiter import REASON_NAMES, SOURCE_NAMES
+from dexpie_teleop.arbiter_inputs import ArbiterInputs
+from dexpie_teleop.intervention_arbiter_parameters import NODE_NAME, SCHEMA
+from dexpie_teleop.markers import (KIND_LINE_STRIP, KIND_SPHERE, KIND_TEXT, InterventionMarkers,
+                                   MarkerGeometry, PositionProjection)
+from dexpie_teleop.teleop_setup import build_arbiter
+
+_MARKER_TYPES = {KIND_TEXT: Marker.TEXT_VIEW_FACING, KIND_LINE_STRIP: Marker.LINE_STRIP,
+                 KIND_SPHERE: Marker.SPHERE}
+_QUEUE = 10
+
+
+class InterventionArbiterNode(Node):
+    def __init__(self, **node_kwargs):
+        super().__init__(NODE_NAME, **node_kwargs)
+        self.params = p = declare_parameters(self, SCHEMA)
+        try:
+            self.layout, self.arbiter = build_arbiter(p)
+        except ValueError as error:  # the schema's checks should have caught it; say so clearly
+            raise NodeStartupError(f"{NODE_NAME}: cannot build the arbiter: {error}") from error
+        self.joint_names = list(p.joint_names)
+        self.inputs = ArbiterInputs(len(self.joint_names), len(self.layout.finger_joints))
+        self.period = 1.0 / p.rate_hz
+        projection = (PositionProjection(p.marker_position_joints, p.marker_position_matrix,
+                                         p.marker_position_offset) if p.marker_position_joints else None)
+        self.markers = InterventionMarkers(self.joint_names, projection, p.marker_text_height)
+        self.chunk: tuple[list[str], np.ndarray] | None = None
+        self.last_state: InterventionState | None = None
+        self.ticks_published = 0
+        self._episode_pending = True   # start the arbiter's episode on the first measured tick
+        self._estop_level = False
+        self._estop_pending = False    # a true seen since the last tick (a pulse is not missed)
+
+        self.command_pub = self.create_publisher(JointState, "/hand/command", _QUEUE)
+        self.state_pub = self.create_publisher(InterventionState, "/intervention/state", _QUEUE)
+        self.marker_pub = self.create_publisher(MarkerArray, "/intervention/markers", _QUEUE)
+        self.create_subscription(JointState, "/policy/command", self._on_policy_command, _QUEUE)
+        self.create_subscription(ActionChunk, "/policy/action_chunk", self._on_chunk, _QUEUE)
+        # Sensor QoS (best effort) matches both reliable and best-effort joint state publishers.
+        self.create_subscription(JointState, "/joint_states", self._on_joint_states, qos_profile_sensor_data)
+        self.create_subscription(JointState, "/teleop/glove/joint_states", self._on_glove, _QUEUE)
+        self.create_subscription(Twist, "/spacenav/twist", self._on_twist, _QUEUE)
+        self.create_subscription(Joy, "/spacenav/joy", self._on_joy, _QUEUE)
+        self.create_subscription(EpisodeEvent, "/episode/events", self._on_episode_event, _QUEUE)
+        self.create_subscription(Bool, "/hand_controller/estop", self._on_estop, _QUEUE)
+        self.create_service(Trigger, "~/reset_estop", self._on_reset_estop)
+        self.create_timer(self.period, self._on_timer)
+        mode = "human-only (demonstration collection)" if p.human_only else "policy with human takeover"
+        self.get_logger().info(f"arbiter ready: {mode}; arm {list(self.layout.arm_joints)}, "
+                               f"{len(self.layout.finger_joints)} finger joints, fallback ticks at {p.rate_hz} Hz")
+
+    def _now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    # ---- inputs ------------------------------------------------------------------------------
+    def _joint_values(self, msg: JointState, names, what: str) -> np.ndarray | None:
+        try:
+            return positions_by_name(msg, names)
+        except ValueError as error:  # MissingJoints is a ValueError too
+            self.get_logger().warning(f"{what} ignored: {error}", throttle_duration_sec=2.0)
+            return None
+
+    def _on_joint_states(self, msg: JointState) -> None:
+        values = self._joint_values(msg, self.joint_names, "/joint_states")
+        if values is not None and not self.inputs.set_measured(values):
+            self.get_logger().warning("/joint_states ignored: not finite", throttle_duration_sec=2.0)
+
+    def _on_policy_command(self, msg: JointState) -> None:
+        values = self._joint_values(msg, self.joint_names, "/policy/command")
+        if values is None or not self.inputs.set_policy(values, self._now()):
+            return
+        self._tick()
+
+    def _on_glove(self, msg: JointState) -> None:
+        values = self._joint_values(msg, self.layout.finger_joints, "glove joint state")
+        if values is not None and not self.inputs.set_glove(values, self._now()):
+            self.get_logger().warning("glove joint state ignored: not finite", throttle_duration_sec=2.0)
+
+    def _on_twist(self, msg: Twist) -> None:
+        axes = [msg.linear.x, msg.linear.y, msg.linear.z, msg.angular.x, msg.angular.y, msg.angular.z]
+        if not self.inputs.set_twist(axes, self._now()):
+            self.get_logger().warning("/spacenav/twist ignored: not finite", throttle_duration_sec=2.0)
+
+    def _on_joy(self, msg: Joy) -> None:
+        self.inputs.set_joy(list(msg.axes), list(msg.buttons), self._now())
+
+    def _on_chunk(self, msg: ActionChunk) -> None:
+        names = list(msg.joint_names)
+        if not names or msg.horizon == 0 or len(msg.targets) != msg.horizon * len(names):
+            self.get_logger().warning(f"action chunk {msg.chunk_id} ignored: {len(msg.targets)} targets for "
+                                      f"horizon {msg.horizon} x {len(names)} joints", throttle_duration_sec=2.0)
+            return
+        self.chunk = (names, np.asarray(msg.targets, float).reshape(msg.horizon, len(names)))
+
+    def _on_episode_event(self, msg: EpisodeEvent) -> None:
+        if msg.event != EpisodeEvent.EVENT_START:
+            return
+        self.chunk = None  # the last episode's plan means nothing now
+        if self.inputs.measured is None:
+            self._episode_pending = True
+        else:
+            self._start_episode()
+        self.get_logger().info(f"episode {msg.episode_id} started (stage {msg.stage})")
+
+    def _on_estop(self, msg: Bool) -> None:
+        self._estop_level = bool(msg.data)
+        if msg.data:
+            self._estop_pending = True
+            self.get_logger().error("e-stop asserted: the hand holds until reset and a button press")
+
+    def _on_reset_estop(self, request, response):
+        if self._estop_level:
+            response.success, response.message = False, "the e-stop input is still asserted"
+        else:
+            self.arbiter.reset_estop()
+            self._estop_pending = False
+            response.success = True
+            response.message = "e-stop cleared; the hand holds until a spacemouse button press"
+        self.get_logger().info(f"reset_estop: {response.message}")
+        return response
+
+    # ---- the tick ----------------------------------------------------------------------------
+    def _on_timer(self) -> None:
+        if self.inputs.fallback_due(self._now(), self.period):
+            self._tick()
+
+    def _start_episode(self) -> None:
+        self.arbiter.start_episode(self.layout.to_core(self.inputs.measured), now=self._now())
+        self._episode_pending = False
+
+    def _tick(self) -> None:
+        if self.inputs.measured is None:
+            self.get_logger().warning("no /joint_states yet: not commanding the hand", throttle_duration_sec=2.0)
+            return
+        if self._episode_pending:
+            self._start_episode()
+        now = self._now()
+        reading, glove_age, spacemouse_age = self.inputs.device_reading(now)
+        policy, policy_age = self.inputs.policy(now)
+        estop = self._estop_level or self._estop_pending
+        self._estop_pending = False
+        out = self.arbiter.step(now, self.layout.to_core(self.inputs.measured),
+                                None if policy is None else self.layout.to_core(policy), reading,
+                                policy_age=policy_age, glove_age=glove_age, spacemouse_age=spacemouse_age,
+                                estop=estop)
+        command = self.layout.from_core(out.command)
+        stamp = self.get_clock().now().to_msg()
+        self.command_pub.publish(joint_state_msg(self.joint_names, command, stamp))
+        self.state_pub.publish(self._state_msg(out, stamp))
+        if self.params.markers_enabled:
+            self.marker_pub.publish(self._marker_msg(out, command, stamp))
+        self.ticks_published += 1
+        if out.edge:
+            self.get_logger().info(f"{SOURCE_NAMES[out.source]} in control ({REASON_NAMES[out.reason]}; "
+                                   f"intervention {out.intervention_id}) {out.detail}")
+
+    def _state_msg(self, out, stamp) -> InterventionState:
+        msg = InterventionState()
+        msg.header.stamp = stamp
+        msg.source, msg.edge, msg.reason = out.source, out.edge, out.reason
+        msg.intervention_id, msg.tick = out.intervention_id, out.tick
+        msg.human_idle_time, msg.detail = float(out.human_idle_time), out.detail
+        self.last_state = msg
+        return msg
+
+    def _marker_msg(self, out, command: np.ndarray, stamp) -> MarkerArray:
+        geometry = self.markers.build(out.source, out.intervention_id, out.reason, command,
+                                      self.inputs.measured, self.chunk)
+        return MarkerArray(markers=[self._marker(g, stamp) for g in geometry])
+
+    def _marker(self, g: MarkerGeometry, stamp) -> Marker:
+        marker = Marker()
+        marker.header.stamp = stamp
+        marker.header.frame_id = self.params.marker_frame
+        marker.ns, marker.id, marker.type = g.namespace, g.marker_id, _MARKER_TYPES[g.kind]
+        marker.action = Marker.ADD if g.visible else Marker.DELETE
+        marker.pose.orientation.w = 1.0
+        marker.scale.x, marker.scale.y, marker.scale.z = (float(v) for v in g.scale)
+        marker.color = ColorRGBA(r=g.color[0], g=g.color[1], b=g.color[2], a=g.color[3])
+        marker.text = g.text
+        if g.kind == KIND_LINE_STRIP:
+            marker.points = [Point(x=float(x), y=float(y), z=float(z)) for x, y, z in g.points]
+        elif len(g.points):
+            marker.pose.position = Point(x=float(g.points[0][0]), y=float(g.points[0][1]), z=float(g.points[0][2]))
+        return marker
+
+
+def main(args=None):
+    sys.exit(run_node(lambda: InterventionArbiterNode(), args))
+
+
+if __name__ == "__main__":
+    main()
