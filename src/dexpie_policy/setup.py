@@ -18,6 +18,7 @@ setup(
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
+            "policy_server = dexpie_policy.policy_server_node:main",
         ],
     },
 )
