@@ -1,58 +1,135 @@
-"""`dexpie-experiment`: the README's main job, in the MuJoCo twin on embedded defaults.
+"""`dexpie-experiment`: the README's main job, the whole DexPIE loop in the MuJoCo twin.
 
 For every task: (1) the simulated operator (glove + spacemouse through the teleop core)
-demonstrates it, one episode bag per demonstration in `<out>/demos/<task>/`; (2) the BC
-reference policy (relative actions, training-time real-time chunking) is trained on those
-bags into `<out>/policies/<task>_bc/`; (3) it is evaluated without interventions from
-seeded initial states, executed asynchronously. Later steps of the DexPIE loop (DAgger
-rounds with interventions, critic, indicator-conditioned policy) extend this same command.
+demonstrates it (`<out>/demos/<task>/`, one bag per episode) and the BC reference (relative
+actions, async execution) is trained on those demos; (2) R rounds of rollouts with the
+simulated operator intervening, half of them from intermediate stages, round r+1 collected
+with the DexPIE policy of round r; (3) cross-fitted critics -> advantages -> continuous
+indicator -> indicator-conditioned policy, deployed with s = 1 and CFG; (4) evaluation
+without interventions from seeded initial states, of the reference, DexPIE of every round
+and the baselines. Results: `<out>/results/` (results.md, results.json,
+success_vs_round.png) and the table printed at the end.
+
+The default is a short configuration (1 training seed, BC / DexPIE / HG-DAgger, about 20
+minutes on 2 CPU cores); `--full` runs every baseline, the extra-demo baselines and the
+ablations on 3 training seeds with 100 evaluation episodes (many hours on 2 cores). Every
+cell is cached under --out: re-running with the same --out computes only what is missing,
+and Ctrl-C loses at most the cell in progress.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
 from pathlib import Path
 
-from tqdm import tqdm
-
-from dexpie_learning.evaluate_cli import REPORT_HEADER, format_report_row
-from dexpie_learning.evaluation import EvalConfig, evaluate_policy
-from dexpie_learning.sim_collection import record_operator_demo
-from dexpie_learning.train.bc import BCConfig, train_bc
-from dexpie_policy.runner import PolicyRunner
-from dexpie_sim.registry import TASK_NAMES, make_operator, make_task
-from dexpie_sim.stages import StageLibrary
+from dexpie_learning.experiment_pipeline import PipelineConfig
+from dexpie_learning.experiment_suite import (ABLATIONS, BASELINES, ExperimentSuite,
+                                              SuiteConfig)
+from dexpie_learning.extra_demos import EXTRA_DEMO_METHODS
+from dexpie_learning.results_report import write_results
+from dexpie_sim.registry import TASK_NAMES
 
 # The BC reference's demonstration budget per task: where BC is clearly imperfect, which is
 # the situation DexPIE exists for (benchmarks/bc_demo_scaling.py measured BC success against
 # the number of demonstrations; see README "Benchmarks").
 REFERENCE_DEMOS = {"relocate": 20, "door": 5, "hammer": 10}
 
+# The two configurations (command-line options override single values).
+SHORT = dict(seeds=1, rounds=2, rollouts=10, stage_mix=0.5, train_steps=1000, hidden_size=256,
+             num_layers=3, batch_size=256, horizon=16, critic_steps=1000,
+             critic_hidden_size=256, critic_batch_size=256, critic_bins=201,
+             eval_episodes=30, baselines=["hg-dagger"], extra_demo_baselines=[], ablations=[])
+FULL = dict(seeds=3, rounds=2, rollouts=40, stage_mix=0.5, train_steps=2000, hidden_size=512,
+            num_layers=3, batch_size=256, horizon=16, critic_steps=3000,
+            critic_hidden_size=256, critic_batch_size=256, critic_bins=201,
+            eval_episodes=100, baselines=list(BASELINES),
+            extra_demo_baselines=list(EXTRA_DEMO_METHODS), ablations=list(ABLATIONS))
+INTS = ("seeds", "rounds", "rollouts", "train_steps", "hidden_size", "num_layers", "batch_size",
+        "horizon", "critic_steps", "critic_hidden_size", "critic_batch_size", "critic_bins",
+        "eval_episodes", "demos", "torch_threads")
+
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="dexpie-experiment", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tasks", nargs="+", default=list(TASK_NAMES), choices=TASK_NAMES,
-                        help="tasks to run (default: all)")
-    parser.add_argument("--demos", type=int, default=None,
-                        help="operator demonstrations per task (default: each task's reference budget, "
-                             + ", ".join(f"{t} {n}" for t, n in REFERENCE_DEMOS.items()) + ")")
-    parser.add_argument("--first-seed", type=int, default=0, help="seed of the first demonstration")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="output folder (default: runs/<time>, linked as runs/latest)")
-    parser.add_argument("--camera", action="append", default=[], metavar="NAME",
-                        help="also record images from this camera (repeatable)")
-    parser.add_argument("--bc-steps", type=int, default=BCConfig.steps, help="BC optimisation steps")
-    parser.add_argument("--eval-episodes", type=int, default=50, help="evaluation episodes per task")
-    parser.add_argument("--latency-ticks", type=int, default=EvalConfig.latency_ticks,
-                        help="modelled inference latency d in control ticks")
-    parser.add_argument("--demos-only", action="store_true", help="stop after collecting demonstrations")
+    parser = argparse.ArgumentParser(
+        prog="dexpie-experiment", description=__doc__.split("\n\n")[0],
+        epilog="Short default: " + ", ".join(f"{k} {v}" for k, v in SHORT.items())
+        + ". --full: " + ", ".join(f"{k} {v}" for k, v in FULL.items()) + ".")
+    add = parser.add_argument
+    add("--full", action="store_true", help="the full configuration (every baseline, extra-demo "
+        "baselines, ablations sync / absolute / init-only, 3 seeds, 100 evaluation episodes)")
+    add("--tasks", nargs="+", default=list(TASK_NAMES), choices=TASK_NAMES,
+        help="tasks to run (default: all)")
+    add("--demos", type=int, default=None, help="operator demonstrations per task (default: each "
+        "task's reference budget, " + ", ".join(f"{t} {n}" for t, n in REFERENCE_DEMOS.items()) + ")")
+    add("--first-seed", type=int, default=0, help="seed of the first demonstration")
+    add("--out", type=Path, default=None, help="output folder; re-use one to resume "
+        "(default: a fresh runs/<time>, linked as runs/latest)")
+    add("--seeds", type=int, default=None, help="training seeds (0..N-1)")
+    add("--rounds", type=int, default=None, help="DAgger rounds R")
+    add("--rollouts", type=int, default=None, help="rollout episodes per round")
+    add("--stage-mix", type=float, default=None,
+        help="share of rollouts that start from an intermediate stage")
+    add("--train-steps", "--bc-steps", dest="train_steps", type=int, default=None,
+        help="optimisation steps of every policy (the same for every method)")
+    add("--hidden-size", type=int, default=None)
+    add("--num-layers", type=int, default=None)
+    add("--batch-size", type=int, default=None)
+    add("--horizon", type=int, default=None, help="actions per chunk H")
+    add("--critic-steps", type=int, default=None)
+    add("--critic-hidden-size", type=int, default=None)
+    add("--critic-batch-size", type=int, default=None)
+    add("--critic-bins", type=int, default=None)
+    add("--eval-episodes", type=int, default=None, help="evaluation episodes per policy and seed")
+    add("--latency-ticks", type=int, default=PipelineConfig.latency_ticks,
+        help="modelled inference latency d in control ticks")
+    add("--baselines", nargs="*", default=None, choices=BASELINES,
+        help="baselines trained on DexPIE's data")
+    add("--extra-demo-baselines", nargs="*", default=None, choices=EXTRA_DEMO_METHODS)
+    add("--ablations", nargs="*", default=None, choices=list(ABLATIONS))
+    add("--no-round-evals", action="store_true",
+        help="evaluate DexPIE of the last round only (not of every round)")
+    add("--demos-only", action="store_true", help="stop after collecting demonstrations")
+    add("--camera", action="append", default=[], metavar="NAME",
+        help="with --demos-only: also record images from this camera (repeatable); the "
+             "learning loop does not support cameras (policies, critics and rollouts use "
+             "proprioception + object state)")
+    add("--report-only", action="store_true",
+        help="compute nothing: write the results of the finished cells under --out")
+    add("--torch-threads", type=int, default=1, help="torch threads (1 is fastest on 2 cores)")
+    add("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
-    for name in ("demos", "bc_steps", "eval_episodes"):
+    for name in INTS:
         if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if args.camera and not args.demos_only:
+        parser.error("--camera works with --demos-only only: the learning loop does not use images")
+    if args.report_only and args.out is None:
+        parser.error("--report-only needs --out")
     return args
+
+
+def suite_config(args) -> SuiteConfig:
+    preset = dict(FULL if args.full else SHORT)
+    preset.update({k: v for k, v in vars(args).items() if k in preset and v is not None})
+    template = PipelineConfig(
+        first_demo_seed=args.first_seed, rounds=preset["rounds"], rollouts=preset["rollouts"],
+        stage_mix=preset["stage_mix"], latency_ticks=args.latency_ticks,
+        eval_episodes=preset["eval_episodes"], train_steps=preset["train_steps"],
+        hidden_size=preset["hidden_size"], num_layers=preset["num_layers"],
+        batch_size=preset["batch_size"], horizon=preset["horizon"],
+        critic_steps=preset["critic_steps"], critic_hidden_size=preset["critic_hidden_size"],
+        critic_batch_size=preset["critic_batch_size"], critic_num_bins=preset["critic_bins"],
+        torch_threads=args.torch_threads)
+    return SuiteConfig(tasks=tuple(args.tasks),
+                       demos={t: args.demos or REFERENCE_DEMOS[t] for t in args.tasks},
+                       seeds=tuple(range(preset["seeds"])), template=template,
+                       baselines=tuple(preset["baselines"]),
+                       extra_demo_baselines=tuple(preset["extra_demo_baselines"]),
+                       ablations=tuple(preset["ablations"]),
+                       evaluate_rounds=not args.no_round_evals)
 
 
 def run_folder(out: Path | None) -> Path:
@@ -69,26 +146,6 @@ def run_folder(out: Path | None) -> Path:
     return folder
 
 
-def collect_demos(task_name: str, n: int, first_seed: int, out: Path, cameras: tuple[str, ...]) -> dict:
-    task = make_task(task_name, cameras=cameras)
-    library = StageLibrary(task, make_operator(task_name, task, seed=first_seed))
-    operator = make_operator(task_name, task, seed=first_seed + 1)
-    folder = out / "demos" / task_name
-    episodes = []
-    start = time.perf_counter()
-    progress = tqdm(range(first_seed, first_seed + n), desc=f"demos {task_name}", unit="ep", file=sys.stdout)
-    for seed in progress:
-        episodes.append(record_operator_demo(library, operator, seed, folder))
-        progress.set_postfix(success=f"{sum(e.success for e in episodes)}/{len(episodes)}")
-    task.close()
-    steps = sum(e.steps for e in episodes)
-    return dict(task=task_name, folder=str(folder), episodes=len(episodes),
-                successes=sum(e.success for e in episodes), steps=steps,
-                human_steps=sum(e.human_steps for e in episodes),
-                intervention_fraction=sum(e.human_steps for e in episodes) / max(steps, 1),
-                seconds=time.perf_counter() - start)
-
-
 def print_summary(rows: list[dict]) -> None:
     header = f"{'task':<10} {'episodes':>8} {'success':>9} {'steps':>7} {'human steps':>12} {'intervention':>13}"
     print("\n" + header + "\n" + "-" * len(header))
@@ -97,40 +154,55 @@ def print_summary(rows: list[dict]) -> None:
               f"{r['human_steps']:>12} {r['intervention_fraction']:>13.2f}")
 
 
-def train_and_evaluate_bc(task_name: str, out: Path, args) -> dict:
-    """Step 2 and 3: the BC reference on this run's demonstrations, then its evaluation."""
-    checkpoint = out / "policies" / f"{task_name}_bc"
-    config = BCConfig(steps=args.bc_steps, cameras=tuple(args.camera))
-    print(f"\n[{task_name}] training the BC reference ({config.steps} steps) -> {checkpoint}")
-    train_bc([out / "demos" / task_name], checkpoint, config)
-    runner = PolicyRunner.from_pretrained(checkpoint)
-    task = make_task(task_name, cameras=tuple(args.camera))
-    report = evaluate_policy(runner, task, EvalConfig(episodes=args.eval_episodes,
-                                                      latency_ticks=args.latency_ticks))
-    task.close()
-    return {k: v for k, v in report.to_dict().items() if k != "results"} | {"checkpoint": str(checkpoint)}
+def describe(config: SuiteConfig, full: bool) -> str:
+    t = config.template
+    return (f"DexPIE in the MuJoCo twin ({'full' if full else 'short'} configuration): tasks "
+            f"{', '.join(config.tasks)}; demos {config.demos}; training seeds "
+            f"{list(config.seeds)}; {t.rounds} round(s) x {t.rollouts} rollouts (stage mix "
+            f"{t.stage_mix}); {t.train_steps} policy steps (hidden {t.hidden_size} x "
+            f"{t.num_layers}), {t.critic_steps} critic steps; {t.eval_episodes} evaluation "
+            f"episodes; baselines {list(config.baselines) or 'none'}; extra-demo baselines "
+            f"{list(config.extra_demo_baselines) or 'none'}; ablations "
+            f"{list(config.ablations) or 'none'}")
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    start = time.perf_counter()
+    config = suite_config(args)
     out = run_folder(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    demos = {name: args.demos or REFERENCE_DEMOS[name] for name in args.tasks}
-    print(f"DexPIE in the MuJoCo twin: operator demos {demos} -> {out}")
-    rows = [collect_demos(name, demos[name], args.first_seed, out, tuple(args.camera)) for name in args.tasks]
-    print_summary(rows)
-    (out / "demos_summary.json").write_text(json.dumps(rows, indent=2))
-    if args.demos_only:
-        print(f"\nepisode bags: {out / 'demos'}")
-        return 0
-    reports = [train_and_evaluate_bc(name, out, args) for name in args.tasks]
-    (out / "bc_evaluation.json").write_text(json.dumps(reports, indent=2))
-    print(f"\nBC reference, {args.eval_episodes} evaluation episodes per task from seeded initial states, "
-          f"async execution, d = {args.latency_ticks} ticks:")
-    print(REPORT_HEADER)
-    for report in reports:
-        print(format_report_row(report))
-    print(f"\nresults: {out}  (episode bags in demos/, checkpoints and loss curves in policies/)")
+    print(describe(config, args.full) + f"\n-> {out}", flush=True)
+    suite = ExperimentSuite(config, out, progress=not args.quiet,
+                            log=lambda message: print(message, flush=True))
+    try:
+        if not args.report_only:
+            rows = suite.collect_demos(tuple(args.camera))
+            print_summary(rows)
+            (out / "demos_summary.json").write_text(json.dumps(rows, indent=2))
+            if args.demos_only:
+                print(f"\nepisode bags: {out / 'demos'}")
+                return 0
+        results = suite.collect() if args.report_only else suite.run()
+    except KeyboardInterrupt:
+        print(f"\ninterrupted after {time.perf_counter() - start:.0f} s: finished cells are "
+              f"kept; re-run with --out {out} to resume")
+        return 130
+    except ValueError as error:   # e.g. --out holds cells made with other settings
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    results["run"] = dict(results.get("run", {}), report_only=args.report_only,
+                          argv=list(sys.argv[1:] if argv is None else argv),
+                          full=args.full, template=dataclasses.asdict(config.template))
+    table, paths = write_results(out / "results", results)
+    run = results["run"]
+    if not args.report_only:
+        print(f"\n{run['cells']} evaluation cells: {run['cached_cells']} cached, "
+              f"{run['cells'] - run['cached_cells']} computed; {len(run['computed'])} cells "
+              "computed in all (demos, training, rollouts, critics, labels, evaluations)")
+    print("\n" + table)
+    print("\nwrote " + ", ".join(str(p) for p in paths))
+    print(f"total time {time.perf_counter() - start:.1f} s")
     return 0
 
 

@@ -53,6 +53,7 @@ def test_ros_arguments_and_value_formatting():
                                    "-p", "rate_hz:=30.0", "-p", "mode:='true'", "-p", "names:=['a', 'b']",
                                    "-p", "on:=false", "-r", "/x:=/y"]
     assert format_value("it's") == "'it''s'"
+    assert [format_value(v) for v in (float("inf"), -float("inf"), float("nan"))] == [".inf", "-.inf", ".nan"]
 
 
 def test_launch_arguments_parse_like_ros2_launch():
