@@ -21,6 +21,7 @@ setup(
             "train = dexpie_learning.train.cli:main",
             "dexpie-train = dexpie_learning.train.cli:main",
             "dexpie-evaluate = dexpie_learning.evaluate_cli:main",
+            "episode_recorder = dexpie_learning.episode_recorder_node:main",
         ],
     },
 )
