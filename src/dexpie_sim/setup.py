@@ -18,6 +18,8 @@ setup(
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
+            "sim_hand = dexpie_sim.sim_hand_node:main",
+            "sim_operator = dexpie_sim.sim_operator_node:main",
         ],
     },
 )

@@ -1,0 +1,111 @@
+"""`sim_hand`: the MuJoCo twin as the robot's hardware interface (ROS edge of `hand_twin`).
+
+Every timer tick (rate_hz, wall clock) the twin steps one control period holding the latest
+command from /hand_position_controller/commands, then publishes /sim/object_state,
+/sim/task_status, the configured camera images and, last, /joint_states: that message is
+the control tick the rest of the graph reacts to, so everything it pairs with is already out.
+All of one tick's messages carry the same header stamp (the tick time).
+"""
+from __future__ import annotations
+
+import json
+import sys
+
+from rclpy.node import Node
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import Float64MultiArray, String
+
+from dexpie_common.messages import image_msg, joint_state_msg
+from dexpie_common.node_main import NodeStartupError, run_node
+from dexpie_common.ros_parameters import declare_parameters
+from dexpie_msgs.srv import ResetToStage
+from dexpie_sim.hand_twin import HandTwin
+from dexpie_sim.sim_hand_parameters import SIM_HAND
+
+COMMAND_TOPIC = "/hand_position_controller/commands"
+
+
+class SimHandNode(Node):
+    def __init__(self, **node_kwargs):
+        super().__init__("sim_hand", **node_kwargs)
+        params = declare_parameters(self, SIM_HAND)
+        try:
+            self.twin = HandTwin(params.task, params.seed, params.start_stage, tuple(params.cameras),
+                                 params.image_size)
+        except ValueError as error:
+            raise NodeStartupError(f"sim_hand: {error}") from error
+        self.cameras = tuple(params.cameras)
+        if self.cameras:
+            self._check_rendering()
+        spec = self.twin.spec
+        self.joint_pub = self.create_publisher(JointState, "/joint_states", 10)
+        self.object_pub = self.create_publisher(JointState, "/sim/object_state", 10)
+        self.status_pub = self.create_publisher(String, "/sim/task_status", 10)
+        self.image_pubs = {name: self.create_publisher(Image, f"/camera/{name}/image_raw", 2)
+                           for name in self.cameras}
+        self.create_subscription(Float64MultiArray, COMMAND_TOPIC, self._on_command, 10)
+        self.create_service(ResetToStage, "/sim/reset_to_stage", self._on_reset)
+        self._divergence_logged = False
+        self.rejected_commands = 0    # diagnostics (and what a test waits on)
+        self.timer = self.create_timer(1.0 / params.rate_hz, self._on_tick)
+        real_time = abs(params.rate_hz * spec.control_dt - 1.0) < 1e-6
+        self.get_logger().info(
+            f"twin of task {spec.name!r} ({len(spec.joint_names)} joints), stage {self.twin.start_stage!r} "
+            f"of seed {params.seed}, ticking at {params.rate_hz:g} Hz"
+            + ("" if real_time else f" ({params.rate_hz * spec.control_dt:.2f}x real time)")
+            + (f", cameras {list(self.cameras)}" if self.cameras else ""))
+
+    def _check_rendering(self) -> None:
+        try:
+            self.twin.observe()
+        except Exception as error:  # EGL/OSMesa set-up failures come in several types
+            self.twin.close()
+            raise NodeStartupError(f"sim_hand: cannot render cameras {list(self.cameras)}: {error} "
+                                   f"(headless machines need MUJOCO_GL=egl and libEGL)") from error
+
+    # ---- inputs ------------------------------------------------------------------------------
+    def _on_command(self, msg: Float64MultiArray) -> None:
+        problem = self.twin.command(msg.data)
+        if problem:
+            self.rejected_commands += 1
+            self.get_logger().warn(f"command on {COMMAND_TOPIC} rejected, previous target kept: {problem}",
+                                   throttle_duration_sec=1.0)
+
+    def _on_reset(self, request: ResetToStage.Request, response: ResetToStage.Response):
+        result = self.twin.reset(request.task, request.stage, int(request.seed))
+        response.success = result.success
+        response.message = result.message
+        response.joint_names = list(self.twin.spec.joint_names)
+        response.joint_positions = [float(v) for v in result.joint_positions]
+        if result.success:
+            self.get_logger().info(f"reset_to_stage: {result.message}")
+        else:  # rclpy ties a severity to its call site: one call per severity
+            self.get_logger().warn(f"reset_to_stage refused: {result.message}")
+        self._divergence_logged = False
+        return response
+
+    # ---- the control tick ----------------------------------------------------------------------
+    def _on_tick(self) -> None:
+        observation = self.twin.tick()
+        if self.twin.divergence and not self._divergence_logged:
+            self.get_logger().error(f"{self.twin.divergence}; call /sim/reset_to_stage to start again")
+            self._divergence_logged = True
+        spec = self.twin.spec
+        stamp = self.get_clock().now().to_msg()
+        self.object_pub.publish(joint_state_msg(spec.object_names, observation.object_state, stamp))
+        self.status_pub.publish(String(data=json.dumps(self.twin.status())))
+        for name, publisher in self.image_pubs.items():
+            publisher.publish(image_msg(observation.images[name], "rgb8", stamp, frame_id=name))
+        self.joint_pub.publish(joint_state_msg(spec.joint_names, observation.joint_positions, stamp,
+                                               velocities=observation.joint_velocities))
+
+    def close(self) -> None:
+        self.twin.close()
+
+
+def main(args=None):
+    sys.exit(run_node(lambda: SimHandNode(), args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,37 @@
+"""Parameters of the `sim_hand` node (the MuJoCo twin as hardware), declared once."""
+from __future__ import annotations
+
+from dexpie_common.parameters import InRange, Parameter, ParameterSchema, Unique
+from dexpie_sim.parameter_checks import task_known
+from dexpie_sim.registry import TASK_NAMES, task_spec
+
+
+def _start_stage_of_task(values) -> str | None:
+    stages = task_spec(values["task"]).stages
+    if values["start_stage"] not in stages:
+        return f"parameter 'start_stage' = {values['start_stage']!r} rejected: task {values['task']!r} has stages {list(stages)}"
+    return None
+
+
+def _joint_names_match_task(values) -> str | None:
+    expected = list(task_spec(values["task"]).joint_names)
+    if values["joint_names"] and values["joint_names"] != expected:
+        return (f"parameter 'joint_names' does not match task {values['task']!r}: expected {expected}, "
+                f"got {values['joint_names']}")
+    return None
+
+
+SIM_HAND = ParameterSchema("sim_hand", (
+    Parameter("task", str, "", "twin task to simulate (required): " + ", ".join(TASK_NAMES)),
+    Parameter("rate_hz", float, 30.0, "wall-clock rate of the control tick; each tick simulates one "
+              "control period of the task (1/30 s), so another rate runs faster or slower than real time",
+              (InRange(1.0, 1000.0),)),
+    Parameter("seed", int, 0, "seed of the randomised initial scene at start-up", (InRange(0, 2 ** 62),)),
+    Parameter("start_stage", str, "init", "stage the twin starts in: 'init' or a named stage of the task"),
+    Parameter("cameras", list[str], [], "model cameras rendered and published on /camera/<name>/image_raw "
+              "(rgb8) every tick; empty: no images", (Unique(),)),
+    Parameter("image_size", int, 96, "rendered image width and height in pixels", (InRange(8, 1024),)),
+    Parameter("joint_names", list[str], [], "optional check: when given, must equal the task's joint order "
+              "(arm joints then finger joints), which is the order of the commands and of /joint_states"),
+    # Checks run in order and stop at the first problem: the task is known for the later ones.
+), checks=(task_known, _start_stage_of_task, _joint_names_match_task))

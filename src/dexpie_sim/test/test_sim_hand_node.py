@@ -1,0 +1,129 @@
+"""sim_hand on real rclpy, in-process: ticks on /joint_states (+ object state, status,
+images), commands applied or refused, the reset service."""
+import json
+
+import numpy as np
+import pytest
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import Float64MultiArray, String
+
+from dexpie_common.messages import positions_by_name
+from dexpie_common.parameters import ParameterError
+from dexpie_common.testing import spin_until, wait_for_subscribers
+from dexpie_msgs.srv import ResetToStage
+from dexpie_sim.registry import task_spec
+from dexpie_sim.sim_hand_node import COMMAND_TOPIC, SimHandNode
+
+SPEC = task_spec("relocate")
+
+
+@pytest.fixture
+def ros():
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    executor = SingleThreadedExecutor(context=context)
+    nodes = []
+
+    def add(node):
+        executor.add_node(node)
+        nodes.append(node)
+        return node
+
+    yield context, executor, add
+    for node in nodes:
+        if hasattr(node, "close"):
+            node.close()
+        node.destroy_node()
+    executor.shutdown()
+    rclpy.shutdown(context=context)
+
+
+def make_sim_hand(context, **overrides):
+    values = {"task": "relocate", "rate_hz": 100.0, **overrides}
+    return SimHandNode(context=context, parameter_overrides=[Parameter(k, value=v) for k, v in values.items()],
+                       automatically_declare_parameters_from_overrides=False)
+
+
+def collect(probe, msg_type, topic):
+    received = []
+    probe.create_subscription(msg_type, topic, received.append, 50)
+    return received
+
+
+def test_ticks_publish_joint_states_object_state_status_and_images(ros):
+    context, executor, add = ros
+    add(make_sim_hand(context, cameras=["fixed"], image_size=16))
+    probe = add(rclpy.create_node("probe", context=context))
+    joints = collect(probe, JointState, "/joint_states")
+    objects = collect(probe, JointState, "/sim/object_state")
+    statuses = collect(probe, String, "/sim/task_status")
+    images = collect(probe, Image, "/camera/fixed/image_raw")
+    assert spin_until(executor, lambda: len(joints) >= 4 and len(statuses) >= 4 and images, timeout=10)
+    msg = joints[-1]
+    assert list(msg.name) == list(SPEC.joint_names) and len(msg.velocity) == len(msg.name)
+    assert list(objects[-1].name) == list(SPEC.object_names)
+    object_stamps = {(m.header.stamp.sec, m.header.stamp.nanosec) for m in objects}
+    assert (msg.header.stamp.sec, msg.header.stamp.nanosec) in object_stamps   # one stamp per tick
+    status = [json.loads(s.data) for s in statuses]
+    assert {"task", "stage", "seed", "tick", "success", "timed_out"} <= status[-1].keys()
+    assert status[-1]["task"] == "relocate" and status[-1]["stage"] == "init" and not status[-1]["timed_out"]
+    ticks = [s["tick"] for s in status]
+    assert ticks == list(range(ticks[0], ticks[0] + len(ticks)))
+    assert (images[-1].height, images[-1].width, images[-1].encoding) == (16, 16, "rgb8")
+
+
+def test_a_command_moves_the_joint_and_bad_ones_are_refused(ros):
+    context, executor, add = ros
+    hand = add(make_sim_hand(context))
+    probe = add(rclpy.create_node("probe", context=context))
+    joints = collect(probe, JointState, "/joint_states")
+    commands = probe.create_publisher(Float64MultiArray, COMMAND_TOPIC, 10)
+    assert wait_for_subscribers(executor, commands) and spin_until(executor, lambda: joints, timeout=10)
+    target = positions_by_name(joints[-1], SPEC.joint_names)
+    start = target[1]
+    target[1] = 0.15                                       # ARTy, the lift slide
+    commands.publish(Float64MultiArray(data=target.tolist()))
+    lift = lambda: positions_by_name(joints[-1], ["ARTy"])[0]   # noqa: E731
+    assert spin_until(executor, lambda: abs(lift() - 0.15) < 0.5 * abs(start - 0.15), timeout=10)
+    commands.publish(Float64MultiArray(data=[0.1, 0.2]))
+    nan = target.copy()
+    nan[3] = np.nan
+    commands.publish(Float64MultiArray(data=nan.tolist()))
+    assert spin_until(executor, lambda: hand.rejected_commands == 2, timeout=10)
+    np.testing.assert_array_equal(hand.twin.task.target, target)
+
+
+def call(executor, client, request):
+    assert spin_until(executor, client.service_is_ready, timeout=10)
+    future = client.call_async(request)
+    assert spin_until(executor, future.done, timeout=20)
+    return future.result()
+
+
+def test_reset_to_stage(ros):
+    context, executor, add = ros
+    add(make_sim_hand(context))
+    probe = add(rclpy.create_node("probe", context=context))
+    statuses = collect(probe, String, "/sim/task_status")
+    client = probe.create_client(ResetToStage, "/sim/reset_to_stage")
+    reply = call(executor, client, ResetToStage.Request(task="relocate", stage="pre_grasp", seed=2))
+    assert reply.success and list(reply.joint_names) == list(SPEC.joint_names)
+    assert len(reply.joint_positions) == len(SPEC.joint_names)
+    assert spin_until(executor, lambda: statuses and json.loads(statuses[-1].data)["seed"] == 2, timeout=10)
+    assert json.loads(statuses[-1].data)["start_stage"] == "pre_grasp"
+    reply = call(executor, client, ResetToStage.Request(task="relocate", stage="airborne", seed=2))
+    assert not reply.success
+    assert "['init', 'pre_grasp', 'grasped', 'lifted']" in reply.message
+    reply = call(executor, client, ResetToStage.Request(task="hammer", stage="init", seed=2))
+    assert not reply.success and "relocate" in reply.message
+
+
+def test_bad_parameters_stop_the_node_naming_them(ros):
+    context, _, _ = ros
+    with pytest.raises(ParameterError, match="'start_stage' = 'airborne'"):
+        make_sim_hand(context, start_stage="airborne")
+    with pytest.raises(ParameterError, match="'task' = 'juggle'"):
+        make_sim_hand(context, task="juggle")
