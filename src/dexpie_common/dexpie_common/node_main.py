@@ -43,6 +43,11 @@ def run_node(make_node: Callable[[], Node], args=None, threads: int = 1) -> int:
     except (ParameterError, NodeStartupError) as error:
         print(f"[FATAL] {error}", file=sys.stderr, flush=True)
         code = EXIT_CONFIGURATION_ERROR
+    except Exception:
+        # A callback running when Ctrl-C/SIGTERM shuts the context down fails on its next
+        # publish ("context is invalid"): that is the shutdown, not an error.
+        if rclpy.ok():
+            raise
     finally:
         if node is not None:
             close = getattr(node, "close", None)
