@@ -1,11 +1,20 @@
-"""The README's main job, reduced: one demonstration per task end to end into bags."""
+"""The README's main job: demos only, the whole loop on a tiny short configuration (results
+files, table rows, human effort, a fully cached re-run) and the option handling."""
 import json
+import time
 
 import pytest
 
-from dexpie_bringup.experiment import main
+from dexpie_bringup.experiment import FULL, REFERENCE_DEMOS, SHORT, main, parse_args, suite_config
 from dexpie_learning.episode import OUTCOME_SUCCESS, load_episodes
 from dexpie_sim.registry import TASK_NAMES
+
+# The short configuration, reduced: 1 task, 2 demos, 1 round of 3 rollouts, 20 train steps,
+# 2 evaluation episodes, tiny models.
+TINY = ["--tasks", "door", "--demos", "2", "--rounds", "1", "--rollouts", "3",
+        "--train-steps", "20", "--hidden-size", "32", "--num-layers", "1", "--batch-size", "16",
+        "--horizon", "8", "--critic-steps", "20", "--critic-hidden-size", "32",
+        "--critic-batch-size", "32", "--critic-bins", "21", "--eval-episodes", "2", "--quiet"]
 
 
 def test_main_job_collects_readable_demos(tmp_path, capsys):
@@ -19,27 +28,112 @@ def test_main_job_collects_readable_demos(tmp_path, capsys):
         assert errors == [] and len(episodes) == 1
         episode = episodes[0]
         assert episode.task == row["task"] and episode.stage == "init"
-        assert len(episode.time) == row["steps"] > 0
+        assert len(episode.time) == row["steps"] == row["human_steps"] > 0
         assert episode.intervention.all()  # a demonstration is human-operated on every tick
         assert (episode.outcome == OUTCOME_SUCCESS) == bool(row["successes"])
+    assert not (tmp_path / "relocate").exists()   # no pipeline settings pinned by demos-only
 
 
-def test_rejects_bad_demo_count(capsys):
+@pytest.fixture(scope="module")
+def short_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("short")
+    start = time.perf_counter()
+    code = main([*TINY, "--out", str(out)])
+    return out, code, time.perf_counter() - start
+
+
+def test_short_loop_writes_results_with_every_row_and_human_effort(short_run, capsys):
+    out, code, _ = short_run
+    results_dir = out / "results"
+    for name in ("results.md", "results.json", "success_vs_round.png"):
+        assert (results_dir / name).stat().st_size > 0, name
+    results = json.loads((results_dir / "results.json").read_text())
+    assert code == (1 if results["run"]["failed_cells"] else 0)
+    rows = {r["row"]: r for r in results["table"]}
+    assert list(rows) == ["bc", "policy", "hg-dagger"]
+    demos, _ = load_episodes(out / "demos" / "door")
+    rollouts, _ = load_episodes(out / "door" / "seed0" / "dexpie" / "rollouts" / "round_01")
+    assert len(demos) == 2 and len(rollouts) == 3
+    demo_steps = sum(e.num_ticks for e in demos)
+    intervention_steps = sum(int(e.intervention.sum()) for e in rollouts)
+    assert rows["bc"]["human_effort"]["human_steps"] == demo_steps
+    if not results["run"]["failed_cells"]:   # the critic needs 2 failed rollouts to cross-fit
+        for key in ("policy", "hg-dagger"):
+            assert rows[key]["human_effort"] == dict(
+                human_steps=demo_steps + intervention_steps, demo_steps=demo_steps,
+                intervention_steps=intervention_steps)
+            assert rows[key]["episodes"] == 2 and len(rows[key]["intervention_rates"]) == 1
+    assert rows["bc"]["episodes"] == 2 and rows["bc"]["per_seed"][0]["seed"] == 0
+    assert [p["round"] for p in results["round_curves"]["door"]][0] == 0
+    text = (results_dir / "results.md").read_text()
+    for label in ("BC reference (demos)", "| door | DexPIE |", "HG-DAgger", "human steps"):
+        assert label in text
+    assert {c["kind"] for c in results["run"]["computed"]} >= {"demos", "train", "rollouts",
+                                                                "eval"}
+
+
+def test_rerun_is_fully_cached(short_run, capsys, monkeypatch):
+    out, first_code, first_seconds = short_run
+    capsys.readouterr()
+    from dexpie_learning import experiment_pipeline, pipeline_work
+
+    def forbidden(*_args, **_kwargs):
+        raise AssertionError("a cached cell was recomputed")
+    for module, name in ((experiment_pipeline, "train_method"),
+                         (experiment_pipeline, "train_critics"),
+                         (experiment_pipeline, "label_episodes"),
+                         (experiment_pipeline, "record_rollouts"),
+                         (experiment_pipeline, "evaluate_checkpoint"),
+                         (pipeline_work, "record_demos")):
+        monkeypatch.setattr(module, name, forbidden)
+    before = json.loads((out / "results" / "results.json").read_text())
+    assert main([*TINY, "--out", str(out)]) == first_code
+    printed = capsys.readouterr().out
+    results = json.loads((out / "results" / "results.json").read_text())
+    if not before["run"]["failed_cells"]:
+        assert results["run"]["computed"] == []
+        assert results["run"]["cached_cells"] == results["run"]["cells"] == 3
+        assert printed.count(": cached (") == 3
+    assert "[demos] door: cached" in printed and "[train]" not in printed
+    assert results["table"] == before["table"]
+    assert "total time" in printed
+
+
+def test_report_only_computes_nothing(short_run, capsys):
+    out, code, _ = short_run
+    assert main([*TINY, "--out", str(out), "--report-only"]) == 0
+    printed = capsys.readouterr().out
+    assert "| door | BC reference (demos) |" in printed and "computing" not in printed
+
+
+def test_presets_and_options():
+    short = suite_config(parse_args([]))
+    assert short.tasks == tuple(TASK_NAMES) and short.demos == REFERENCE_DEMOS
+    assert short.template.rounds == 2 and short.template.stage_mix == 0.5
+    assert short.baselines == ("hg-dagger",) and short.seeds == (0,)
+    full = suite_config(parse_args(["--full"]))
+    assert len(full.seeds) >= 3 and full.template.eval_episodes >= 100
+    assert set(full.ablations) == {"sync", "absolute", "init-only"}
+    assert set(full.extra_demo_baselines) == {"bc-effort-demos", "bc-count-demos"}
+    assert len(full.baselines) == 5
+    mixed = suite_config(parse_args(["--full", "--seeds", "1", "--bc-steps", "7", "--demos", "4",
+                                     "--ablations", "sync", "--tasks", "door"]))
+    assert mixed.seeds == (0,) and mixed.template.train_steps == 7
+    assert mixed.demos == {"door": 4} and mixed.ablations == ("sync",)
+    assert set(SHORT) == set(FULL)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--demos", "0"], "--demos must be >= 1, got 0"),
+    (["--seeds", "0"], "--seeds must be >= 1, got 0"),
+    (["--camera", "top"], "--camera works with --demos-only only"),
+    (["--report-only"], "--report-only needs --out"),
+])
+def test_rejects_bad_options(argv, message, capsys):
     with pytest.raises(SystemExit):
-        main(["--demos", "0"])
-    assert "--demos must be >= 1, got 0" in capsys.readouterr().err
-
-
-def test_main_job_trains_and_evaluates_the_bc_reference(tmp_path, capsys):
-    assert main(["--tasks", "relocate", "--demos", "2", "--bc-steps", "5", "--eval-episodes", "2",
-                 "--out", str(tmp_path)]) == 0
-    reports = json.loads((tmp_path / "bc_evaluation.json").read_text())
-    assert [r["task"] for r in reports] == ["relocate"] and reports[0]["episodes"] == 2
-    assert (tmp_path / "policies" / "relocate_bc" / "model.safetensors").is_file()
-    assert (tmp_path / "policies" / "relocate_bc" / "loss.png").is_file()
-    assert "BC reference" in capsys.readouterr().out
+        main(argv)
+    assert message in capsys.readouterr().err
 
 
 def test_every_task_has_a_reference_demo_budget():
-    from dexpie_bringup.experiment import REFERENCE_DEMOS
     assert set(REFERENCE_DEMOS) == set(TASK_NAMES) and all(n >= 1 for n in REFERENCE_DEMOS.values())

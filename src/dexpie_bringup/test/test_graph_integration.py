@@ -1,0 +1,136 @@
+"""The whole sim graph as separate processes (dexpie-launch's supervisor) with a tiny trained
+policy: two recorded episodes, one with a scripted takeover by the simulated operator, then a
+fault: policy_server killed mid-episode and restarted. Every wait is on a topic or a service."""
+import json
+import signal
+import time
+
+import numpy as np
+import pytest
+
+from dexpie_learning.episode import read_episode
+
+from graph_harness import Monitor, limits, start_sim_graph, train_tiny_policy
+
+TASK = "relocate"
+TAKEOVER_TICK, HANDBACK_TICK = 20, 45
+SOURCE_POLICY, SOURCE_HUMAN, SOURCE_HOLD = 0, 1, 2
+EDGE_TAKEOVER, EDGE_HANDBACK = 1, 2
+
+
+@pytest.fixture(scope="module")
+def graph(tmp_path_factory):
+    work = tmp_path_factory.mktemp("graph")
+    checkpoint = train_tiny_policy(TASK, work)
+    supervisor, transcript = start_sim_graph(
+        TASK, checkpoint, work / "episodes", work / "logs", operator="scripted",
+        extra=[("sim_operator", "scripted_takeover_tick", TAKEOVER_TICK),
+               ("sim_operator", "scripted_handback_tick", HANDBACK_TICK)])
+    params = limits(TASK)
+    monitor = Monitor(params["hand_controller"]["joint_names"])
+    try:
+        yield supervisor, monitor, params, work, transcript
+    finally:
+        monitor.close()
+        codes = supervisor.stop()
+        print(transcript.getvalue()[-20000:])
+        assert all(code == 0 for name, code in codes.items() if name != "policy_server"), codes
+
+
+def window(records, start, end):
+    return [r for r in records if start <= r[0] <= end]
+
+
+def check_controller_within_limits(commands, params):
+    control = params["hand_controller"]
+    lower, upper = np.array(control["lower_limits"]), np.array(control["upper_limits"])
+    max_step = np.array(control["max_velocity"]) / control["rate_hz"]
+    values = np.array([c[2] for c in commands])
+    assert values.shape[1] == len(lower)
+    assert np.all(values >= lower - 1e-9) and np.all(values <= upper + 1e-9), "controller left the joint limits"
+    steps = np.abs(np.diff(values, axis=0))
+    assert np.all(steps <= max_step + 1e-9), f"rate limit exceeded by {np.max(steps - max_step):.4f}"
+
+
+def test_two_episodes_recorded_with_a_takeover_and_handback(graph):
+    supervisor, monitor, params, work, transcript = graph
+    begin = time.monotonic()
+    short = monitor.client.run_episode(TASK, "init", seed=7, max_ticks=TAKEOVER_TICK - 8, timeout=180)
+    middle = time.monotonic()
+    long = monitor.client.run_episode(TASK, "init", seed=8, max_ticks=HANDBACK_TICK + 25, timeout=180)
+    end = time.monotonic()
+    assert not supervisor.dead(), transcript.getvalue()[-5000:]
+
+    first = read_episode(short.bag_path)
+    second = read_episode(long.bag_path)
+    assert (first.meta.task, first.meta.seed, second.meta.seed) == (TASK, 7, 8)
+    assert len(first.intervention) >= TAKEOVER_TICK - 8 and not np.any(first.intervention)
+    flags = np.asarray(second.intervention, bool)
+    assert flags.any() and not flags.all(), "the second episode must mix policy and human ticks"
+    human = np.flatnonzero(flags)
+    assert human[0] >= TAKEOVER_TICK - 2 and np.all(np.diff(human) == 1), "one contiguous takeover"
+    assert human[-1] < len(flags) - 1, "control went back to the policy"
+
+    states = window(monitor.wires.states, middle, end)
+    edges = [s[2][1] for s in states if s[2][1] in (EDGE_TAKEOVER, EDGE_HANDBACK)]
+    assert edges == [EDGE_TAKEOVER, EDGE_HANDBACK]
+    # No jump at the switches: on the edge tick and through the blend every per-tick command
+    # change is within the arbiter's max_transition_step.
+    max_transition = params["intervention_arbiter"].get("max_transition_step", 0.1)
+    commands = {round(c[1], 6): c[2] for c in window(monitor.wires.hand_commands, middle, end)}
+    stamps = sorted(commands)
+    for state in states:
+        if state[2][1] in (EDGE_TAKEOVER, EDGE_HANDBACK):
+            i = stamps.index(round(state[1], 6))
+            blend = np.array([commands[s] for s in stamps[max(i - 1, 0): i + 8]])
+            assert np.max(np.abs(np.diff(blend, axis=0))) <= max_transition + 1e-9
+    check_controller_within_limits(window(monitor.wires.controller_commands, begin, end), params)
+
+
+def test_policy_server_killed_mid_episode_hand_holds_then_resumes(graph):
+    supervisor, monitor, params, work, transcript = graph
+    client = monitor.client
+    from dexpie_msgs.srv import EndEpisode, ResetToStage, StartEpisode
+    client.call(client.reset_client, ResetToStage.Request(task=TASK, stage="init", seed=9))
+    started = client.call(client.start_client, StartEpisode.Request(task=TASK, stage="init", seed=9))
+    begin = time.monotonic()
+    wires = monitor.wires
+    # The scripted operator takes over at TAKEOVER_TICK and hands back at HANDBACK_TICK: kill
+    # the policy once it is back in control, so that no later button press ends the hold.
+    def policy_ticks_after_handback():
+        states = window(wires.states, begin, 1e18)
+        back = [i for i, s in enumerate(states) if s[2][1] == EDGE_HANDBACK]
+        return back and sum(s[2][0] == SOURCE_POLICY for s in states[back[0]:]) >= 5
+
+    monitor.spin_until(policy_ticks_after_handback, 60, "5 policy ticks after the scripted hand-back")
+    supervisor.kill("policy_server", signal.SIGKILL)
+    killed = time.monotonic()
+    watchdog = params["hand_controller"].get("watchdog_timeout", 0.2)
+    policy_timeout = 0.2
+    monitor.spin_until(lambda: any(s[2][0] == SOURCE_HOLD for s in window(wires.states, killed, 1e18)),
+                       5, "the arbiter to hold after the policy died")
+    held_at = min(s[0] for s in window(wires.states, killed, 1e18) if s[2][0] == SOURCE_HOLD)
+    assert held_at - killed <= policy_timeout + watchdog + 0.3
+    # The hand holds: every controller command from then on is the same position.
+    hold_start = time.monotonic()
+    monitor.spin_until(lambda: len(window(wires.controller_commands, hold_start, 1e18)) >= 10, 5,
+                       "10 controller commands while holding")
+    held = np.array([c[2] for c in window(wires.controller_commands, hold_start, 1e18)])
+    assert np.max(np.abs(held - held[0])) < 1e-9, "the hand moved while the policy was dead"
+
+    supervisor.restart("policy_server")
+    restarted = time.monotonic()
+    monitor.spin_until(lambda: any(s[2][0] == SOURCE_POLICY for s in window(wires.states, restarted, 1e18)),
+                       90, "the policy to resume control after the restart")
+    resumed = time.monotonic()
+    monitor.spin_until(lambda: len(window(wires.controller_commands, resumed, 1e18)) >= 10, 5,
+                       "commands after resuming")
+    moving = np.array([c[2] for c in window(wires.controller_commands, resumed, 1e18)])
+    assert np.max(np.abs(moving - moving[0])) > 1e-6, "control did not resume"
+    ended = client.call(client.end_client, EndEpisode.Request(outcome=2, note="fault test"))
+    assert ended.episode_id == started.episode_id
+    episode = read_episode(ended.bag_path)
+    assert len(episode.intervention) == ended.num_steps and ended.num_steps > 20
+    check_controller_within_limits(window(wires.controller_commands, begin, time.monotonic()), params)
+    status = json.loads(json.dumps(client.status))
+    assert status.get("task") == TASK
