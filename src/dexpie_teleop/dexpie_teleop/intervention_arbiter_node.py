@@ -6,7 +6,8 @@ Wiring only; the decisions are `InterventionArbiter` (arbiter.py), the input boo
 Ticks: on every /policy/command (so that the latency is a chain of callbacks), and on a
 fallback timer at rate_hz when no policy command came for 1.5 periods (human control without
 a policy, stale policy detection). Every tick publishes /hand/command, /intervention/state
-and (if enabled) /intervention/markers, all stamped with the tick time. Ticks wait for the
+and (if enabled) /intervention/markers, all stamped with the stamp of the tick's
+observation (the latest /joint_states; the node clock on a fallback tick without one). Ticks wait for the
 first /joint_states (the clutch needs the measured pose).
 
 Subscribes: /policy/command, /policy/action_chunk, /joint_states, /teleop/glove/joint_states,
@@ -64,6 +65,8 @@ class InterventionArbiterNode(Node):
         self._episode_pending = True   # start the arbiter's episode on the first measured tick
         self._estop_level = False
         self._estop_pending = False    # a true seen since the last tick (a pulse is not missed)
+        self._observation_stamp = None  # header stamp of the latest /joint_states
+        self._last_stamp = float("-inf")
 
         self.command_pub = self.create_publisher(JointState, "/hand/command", _QUEUE)
         self.state_pub = self.create_publisher(InterventionState, "/intervention/state", _QUEUE)
@@ -96,6 +99,8 @@ class InterventionArbiterNode(Node):
 
     def _on_joint_states(self, msg: JointState) -> None:
         values = self._joint_values(msg, self.joint_names, "/joint_states")
+        if values is not None:
+            self._observation_stamp = msg.header.stamp
         if values is not None and not self.inputs.set_measured(values):
             self.get_logger().warning("/joint_states ignored: not finite", throttle_duration_sec=2.0)
 
@@ -178,7 +183,7 @@ class InterventionArbiterNode(Node):
                                 policy_age=policy_age, glove_age=glove_age, spacemouse_age=spacemouse_age,
                                 estop=estop)
         command = self.layout.from_core(out.command)
-        stamp = self.get_clock().now().to_msg()
+        stamp = self._tick_stamp()
         self.command_pub.publish(joint_state_msg(self.joint_names, command, stamp))
         self.state_pub.publish(self._state_msg(out, stamp))
         if self.params.markers_enabled:
@@ -187,6 +192,20 @@ class InterventionArbiterNode(Node):
         if out.edge:
             self.get_logger().info(f"{SOURCE_NAMES[out.source]} in control ({REASON_NAMES[out.reason]}; "
                                    f"intervention {out.intervention_id}) {out.detail}")
+
+    def _tick_stamp(self):
+        """The stamp of the observation this tick acts on (the /joint_states the policy command
+        answers), so recorder, benchmarks and logs line a tick up with its observation; a
+        fallback tick with no newer observation is stamped with the node clock."""
+        observed = self._observation_stamp
+        if observed is not None:
+            seconds = observed.sec + observed.nanosec * 1e-9
+            if seconds > self._last_stamp:
+                self._last_stamp = seconds
+                return observed
+        stamp = self.get_clock().now().to_msg()
+        self._last_stamp = max(self._last_stamp, stamp.sec + stamp.nanosec * 1e-9)
+        return stamp
 
     def _state_msg(self, out, stamp) -> InterventionState:
         msg = InterventionState()

@@ -13,7 +13,9 @@ from std_msgs.msg import Bool
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import Marker, MarkerArray
 
-from dexpie_common.messages import joint_state_msg
+from builtin_interfaces.msg import Time
+
+from dexpie_common.messages import joint_state_msg, stamp_to_seconds
 from dexpie_common.parameters import ParameterError
 from dexpie_common.testing import spin_until, wait_for_publishers, wait_for_subscribers
 from dexpie_teleop import intervention_arbiter_node
@@ -335,3 +337,17 @@ def test_a_bad_parameter_stops_the_node_naming_it(context):
     with pytest.raises(ParameterError, match="twist_to_joint has 12 values, expected 18"):
         InterventionArbiterNode(context=context, automatically_declare_parameters_from_overrides=False,
                                 parameter_overrides=[RosParameter(k, value=v) for k, v in overrides.items()])
+
+
+def test_ticks_carry_the_stamp_of_their_observation(probe):
+    """A tick is stamped with the /joint_states it acts on (recorder and latency benchmark
+    line ticks up with observations by stamp); a tick with no newer observation gets a newer
+    stamp of its own, so stamps never repeat."""
+    p = probe()
+    observed = Time(sec=1000, nanosec=5)
+    p.send("measured", joint_state_msg(JOINTS, MEASURED, observed))
+    p.devices(glove=POLICY[3:])
+    p.tick()
+    assert p.states[-1].header.stamp == observed and p.commands[-1].header.stamp == observed
+    p.tick()
+    assert stamp_to_seconds(p.states[-1].header.stamp) > stamp_to_seconds(observed)
