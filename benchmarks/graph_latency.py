@@ -101,6 +101,7 @@ def main(argv=None) -> int:
             observation_to_controller=percentiles(observation_to_command(joint_states, commands)),
             joint_states_to_policy_command=percentiles(by_stamp(wires.joint_states, wires.policy_commands)),
             policy_command_to_hand_command=percentiles(by_stamp(wires.policy_commands, wires.hand_commands)),
+            joint_states_to_hand_command=percentiles(by_stamp(wires.joint_states, wires.hand_commands)),
             joint_states_rate_hz=rate(wires.joint_states, start, end),
             controller_rate_hz=rate(wires.controller_commands, start, end),
             machine=dict(cpus=os.cpu_count(), python=platform.python_version()),
@@ -111,7 +112,8 @@ def main(argv=None) -> int:
     print(f"graph latency ({args.task}, {result['seconds']:.0f} s under policy control, nominal "
           f"{rate_hz:.0f} Hz)")
     print(f"{'path':36s} {'count':>6s} {'p50 ms':>8s} {'p99 ms':>8s} {'max ms':>8s}")
-    for key in ("observation_to_controller", "joint_states_to_policy_command", "policy_command_to_hand_command"):
+    for key in ("observation_to_controller", "joint_states_to_policy_command", "policy_command_to_hand_command",
+                "joint_states_to_hand_command"):
         p = result[key]
         if p["count"]:
             print(f"{key:36s} {p['count']:6d} {p['p50_ms']:8.2f} {p['p99_ms']:8.2f} {p['max_ms']:8.2f}")

@@ -129,9 +129,10 @@ class HandController(Node):
     def _on_timer(self) -> None:
         if not self.started:
             return
-        # When commands drive the ticks at the control rate, a timer tick in between adds
-        # nothing but traffic; the watchdog only needs a tick once per period.
-        if self._last_tick_time is not None and self._now() - self._last_tick_time < 0.5 * self.dt:
+        # While commands drive the ticks at the control rate the timer stays quiet (one output
+        # per command: no duplicate traffic, and each output answers one command); it ticks
+        # once commands pause for 1.5 periods (watchdog, hold, the rest of a rate-limited move).
+        if self._last_tick_time is not None and self._now() - self._last_tick_time < 1.5 * self.dt:
             return
         self._tick_and_publish()
 
