@@ -108,7 +108,9 @@ class InterventionArbiterNode(Node):
         values = self._joint_values(msg, self.joint_names, "/policy/command")
         if values is None or not self.inputs.set_policy(values, self._now()):
             return
-        self._tick()
+        # The policy command carries the stamp of the /joint_states it answers, which may
+        # reach this node after the command does.
+        self._tick(observation_stamp=msg.header.stamp)
 
     def _on_glove(self, msg: JointState) -> None:
         values = self._joint_values(msg, self.layout.finger_joints, "glove joint state")
@@ -167,7 +169,7 @@ class InterventionArbiterNode(Node):
         self.arbiter.start_episode(self.layout.to_core(self.inputs.measured), now=self._now())
         self._episode_pending = False
 
-    def _tick(self) -> None:
+    def _tick(self, observation_stamp=None) -> None:
         if self.inputs.measured is None:
             self.get_logger().warning("no /joint_states yet: not commanding the hand", throttle_duration_sec=2.0)
             return
@@ -183,7 +185,7 @@ class InterventionArbiterNode(Node):
                                 policy_age=policy_age, glove_age=glove_age, spacemouse_age=spacemouse_age,
                                 estop=estop)
         command = self.layout.from_core(out.command)
-        stamp = self._tick_stamp()
+        stamp = self._tick_stamp(observation_stamp)
         self.command_pub.publish(joint_state_msg(self.joint_names, command, stamp))
         self.state_pub.publish(self._state_msg(out, stamp))
         if self.params.markers_enabled:
@@ -193,12 +195,13 @@ class InterventionArbiterNode(Node):
             self.get_logger().info(f"{SOURCE_NAMES[out.source]} in control ({REASON_NAMES[out.reason]}; "
                                    f"intervention {out.intervention_id}) {out.detail}")
 
-    def _tick_stamp(self):
+    def _tick_stamp(self, observation_stamp=None):
         """The stamp of the observation this tick acts on (the /joint_states the policy command
-        answers), so recorder, benchmarks and logs line a tick up with its observation; a
-        fallback tick with no newer observation is stamped with the node clock."""
-        observed = self._observation_stamp
-        if observed is not None:
+        answers, else the latest /joint_states), so recorder, benchmarks and logs line a tick
+        up with its observation; a tick with no newer observation gets the node clock."""
+        for observed in (observation_stamp, self._observation_stamp):
+            if observed is None:
+                continue
             seconds = observed.sec + observed.nanosec * 1e-9
             if seconds > self._last_stamp:
                 self._last_stamp = seconds

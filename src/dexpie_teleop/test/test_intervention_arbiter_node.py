@@ -340,14 +340,14 @@ def test_a_bad_parameter_stops_the_node_naming_it(context):
 
 
 def test_ticks_carry_the_stamp_of_their_observation(probe):
-    """A tick is stamped with the /joint_states it acts on (recorder and latency benchmark
-    line ticks up with observations by stamp); a tick with no newer observation gets a newer
-    stamp of its own, so stamps never repeat."""
+    """A tick is stamped with the observation it acts on (the policy command's stamp = its
+    /joint_states), so recorder and latency benchmark line ticks up with observations; a tick
+    with no newer observation gets a newer stamp of its own, so stamps never repeat."""
     p = probe()
     observed = Time(sec=1000, nanosec=5)
     p.send("measured", joint_state_msg(JOINTS, MEASURED, observed))
     p.devices(glove=POLICY[3:])
-    p.tick()
+    p.send("policy", joint_state_msg(JOINTS, POLICY, observed))
     assert p.states[-1].header.stamp == observed and p.commands[-1].header.stamp == observed
-    p.tick()
+    p.send("policy", joint_state_msg(JOINTS, POLICY, observed))   # same observation again
     assert stamp_to_seconds(p.states[-1].header.stamp) > stamp_to_seconds(observed)
