@@ -62,8 +62,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         "baselines, ablations sync / absolute / init-only, 3 seeds, 100 evaluation episodes)")
     add("--tasks", nargs="+", default=list(TASK_NAMES), choices=TASK_NAMES,
         help="tasks to run (default: all)")
-    add("--demos", type=int, default=None, help="operator demonstrations per task (default: each "
-        "task's reference budget, " + ", ".join(f"{t} {n}" for t, n in REFERENCE_DEMOS.items()) + ")")
+    budgets = ", ".join(f"{t} {n}" for t, n in REFERENCE_DEMOS.items())
+    add("--demos", type=int, default=None, help="operator demonstrations per task (default: "
+        f"each task's reference budget, {budgets})")
     add("--first-seed", type=int, default=0, help="seed of the first demonstration")
     add("--out", type=Path, default=None, help="output folder; re-use one to resume "
         "(default: a fresh runs/<time>, linked as runs/latest)")
@@ -202,8 +203,10 @@ def main(argv=None) -> int:
               "computed in all (demos, training, rollouts, critics, labels, evaluations)")
     print("\n" + table)
     print("\nwrote " + ", ".join(str(p) for p in paths))
+    if run.get("failed_cells"):
+        print(f"{len(run['failed_cells'])} cell(s) failed: see {paths[0]}")
     print(f"total time {time.perf_counter() - start:.1f} s")
-    return 0
+    return 1 if run.get("failed_cells") else 0
 
 
 if __name__ == "__main__":

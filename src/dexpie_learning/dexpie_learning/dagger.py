@@ -34,7 +34,8 @@ from dexpie_learning.episode import (OUTCOME_FAILURE, OUTCOME_SUCCESS, SOURCE_HU
                                      EpisodeMeta, EpisodeWriter)
 from dexpie_policy.actions import to_relative
 from dexpie_policy.runner import PolicyRunner
-from dexpie_policy.scheduler import ChunkRecord, ChunkScheduler, Observation, RunnerPredictor
+from dexpie_policy.scheduler import (MODES, ChunkRecord, ChunkScheduler, Observation,
+                                     RunnerPredictor)
 from dexpie_sim.operators.base import OperatorConfig, SimOperator
 from dexpie_sim.registry import make_operator, make_task
 from dexpie_sim.stages import StageLibrary, StageUnreachableError, stage_index
@@ -50,12 +51,14 @@ class DaggerConfig:
     """How rollouts are collected.
 
     stage_mix: probability that an episode starts from an intermediate stage (else "init").
+    mode: the policy's execution, "async" (the paper's) or "sync" / "naive_async" (ablations).
     press_ticks: how long a simulated button press lasts (a level; the arbiter sees its edge).
     min_press_interval_ticks: a human does not press twice faster than this; must exceed the
         arbiter's debounce time, or a real second press would be taken for bounce.
     """
     stage_mix: float = 0.5
     latency_ticks: int = 2
+    mode: str = "async"
     request_threshold: int = 4
     max_prefix_steps: int = 4
     optimality: float | None = None
@@ -67,6 +70,8 @@ class DaggerConfig:
     def __post_init__(self):
         if not 0.0 <= self.stage_mix <= 1.0:
             raise ValueError(f"stage_mix must be in [0, 1], got {self.stage_mix}")
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
         for name in ("latency_ticks", "request_threshold", "max_prefix_steps"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -170,7 +175,8 @@ def make_dagger_setup(policy: Any, task_name: str, config: DaggerConfig = Dagger
     library = StageLibrary(task, make_operator(task_name, task, seed=0))
     operator = make_operator(task_name, task, seed=operator_seed, config=operator_config)
     arbiter = InterventionArbiter(operator.teleop, config.arbiter)
-    scheduler = ChunkScheduler.simulated(predictor, latency_ticks=config.latency_ticks, mode="async",
+    scheduler = ChunkScheduler.simulated(predictor, latency_ticks=config.latency_ticks,
+                                         mode=config.mode,
                                          request_threshold=config.request_threshold,
                                          max_prefix_steps=config.max_prefix_steps)
     return DaggerSetup(task, library, operator, arbiter, scheduler,

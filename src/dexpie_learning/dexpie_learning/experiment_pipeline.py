@@ -15,8 +15,16 @@ process is computing and then reads it; a lock left by a dead process is taken o
     work/r1/critic/                  critics on demos + rounds 1..1 (training.json: ranking)
     work/r1/labels/labels/dexpie.*   advantages / indicators (+ histogram PNG)
     work/r1/<method>/policy, eval.json    a method trained on demos + rounds 1..1
+    work/extra_demos/n<k>/           k more operator demos (seeds after the demos' seeds)
 
-With rounds > 1, round r+1 is collected with the DexPIE policy of r<r>/policy.
+With rounds > 1, round r+1 is collected with the DexPIE policy of r<r>/policy; each round's
+DexPIE policy can be evaluated (`evaluate("policy", rounds=r)`). Several pipelines can share
+cells: `demo_folder` (same task, demos and demo seeds), `extra_demo_root` and
+`reference_dir` (the BC reference checkpoint, valid where its training config is the same:
+it is checked). Every cell this object computes is listed in `computed` with its seconds.
+
+Ablations are configuration: `rollout_mode`/`eval_mode` "sync" (synchronous inference),
+`arm_representation` "absolute_joint" (absolute actions), `stage_mix` 0 (initial stage only).
 
     pipeline = ComparisonPipeline(PipelineConfig(task="relocate"), Path("runs/cmp"))
     pipeline.run()            # everything, in order
@@ -27,22 +35,24 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
+from dexpie_learning.cell_cache import cell_lock, fresh_partial, torch_threads, write_json
 
-from dexpie_learning.cell_cache import (cell_lock, fresh_partial, read_json, torch_threads,
-                                        write_json)
-
+from dexpie_learning.pipeline_report import label_stats, pipeline_report
+from dexpie_learning.pipeline_work import demo_cell, evaluate_checkpoint, record_rollouts
 from dexpie_learning.train.config import config_to_dict
 from dexpie_learning.train.critic_label import (DEFAULT_LABEL_SET, CriticTrainConfig,
                                                 LabelConfig, label_episodes, train_critics)
-from dexpie_learning.train.methods import CONDITIONED_METHODS, POLICY_METHODS, train_method
+from dexpie_learning.train.methods import POLICY_METHODS, train_method
+from dexpie_policy.actions.spec import REPRESENTATIONS
 
 # DexPIE first: when time runs out, the cells that matter most are the ones already done.
 METHODS = ("policy", "hg-dagger", "iwr", "filtered-bc", "binary-indicator", "awr")
 REFERENCE = "bc"
+EXECUTION_MODES = ("async", "naive_async", "sync")
 
 
 @dataclass(frozen=True)
@@ -72,6 +82,8 @@ class PipelineConfig:
     critic_batch_size: int = 256
     critic_num_bins: int = 201
     torch_threads: int = 1
+    rollout_mode: str = "async"
+    arm_representation: str = "relative_joint"
 
     def __post_init__(self):
         for name in ("demos", "rounds", "rollouts", "eval_episodes", "train_steps", "hidden_size",
@@ -86,12 +98,22 @@ class PipelineConfig:
             raise ValueError(f"stage_mix must be in [0, 1], got {self.stage_mix}")
         if self.first_rollout_seed < self.first_demo_seed + self.demos:
             raise ValueError("rollout seeds must not overlap the demonstration seeds")
+        for name in ("rollout_mode", "eval_mode"):
+            if getattr(self, name) not in EXECUTION_MODES:
+                raise ValueError(f"{name} must be one of {EXECUTION_MODES}, got "
+                                 f"{getattr(self, name)!r}")
+        if self.arm_representation not in REPRESENTATIONS:
+            raise ValueError(f"arm_representation must be one of {REPRESENTATIONS}, got "
+                             f"{self.arm_representation!r}")
+        if self.train_seed < 0:
+            raise ValueError(f"train_seed must be >= 0, got {self.train_seed}")
 
     def train_config(self, method: str):
         """The same training budget and model size for every method."""
         return POLICY_METHODS[method](steps=self.train_steps, hidden_size=self.hidden_size,
                                       num_layers=self.num_layers, batch_size=self.batch_size,
-                                      horizon=self.horizon, seed=self.train_seed)
+                                      horizon=self.horizon, seed=self.train_seed,
+                                      arm_representation=self.arm_representation)
 
     def critic_config(self) -> CriticTrainConfig:
         return CriticTrainConfig(steps=self.critic_steps, hidden_size=self.critic_hidden_size,
@@ -101,10 +123,24 @@ class PipelineConfig:
 
 class ComparisonPipeline:
     def __init__(self, config: PipelineConfig, work: Path, progress: bool = True,
-                 log=print):
+                 log=print, demo_folder: Path | None = None,
+                 extra_demo_root: Path | None = None, reference_dir: Path | None = None):
         self.config, self.work, self.progress, self.log = config, Path(work), progress, log
+        self._demo_folder = None if demo_folder is None else Path(demo_folder)
+        self.extra_demo_root = Path(extra_demo_root or self.work / "extra_demos")
+        self.reference_dir = None if reference_dir is None else Path(reference_dir)
+        self.computed: list[dict] = []
         self.work.mkdir(parents=True, exist_ok=True)
         self._check_work_config()
+
+    @contextmanager
+    def _computing(self, kind: str, path: Path):
+        """Time a cell computed here and list it in `computed`."""
+        start = time.perf_counter()
+        yield
+        seconds = time.perf_counter() - start
+        self.computed.append(dict(kind=kind, path=str(path), seconds=round(seconds, 2)))
+        self.log(f"[{kind}] done in {seconds:.1f} s")
 
     def _check_work_config(self) -> None:
         """A work folder belongs to one dataset: refuse to mix cells of different settings
@@ -113,7 +149,8 @@ class ComparisonPipeline:
         mine = dataclasses.asdict(self.config)
         free = ("methods", "torch_threads")
         if path.exists():
-            cached = json.loads(path.read_text())
+            # a key written before it existed holds its default
+            cached = dataclasses.asdict(PipelineConfig()) | json.loads(path.read_text())
             differ = sorted(k for k in mine if k not in free and cached.get(k) != mine[k]
                             and not (isinstance(mine[k], tuple) and cached.get(k) == list(mine[k])))
             if differ:
@@ -126,15 +163,24 @@ class ComparisonPipeline:
     # ---- cells -------------------------------------------------------------------------
     @property
     def demo_folder(self) -> Path:
-        return self.work / "demos"
+        return self._demo_folder or self.work / "demos"
+
+    def extra_demo_folder(self, count: int) -> Path:
+        return self.extra_demo_root / f"n{count:03d}"
 
     def rollout_folder(self, round_index: int) -> Path:
         return self.work / "rollouts" / f"round_{round_index:02d}"
 
     def method_dir(self, method: str, rounds: int | None = None) -> Path:
+        """Where a method's cells live (its evaluation; its policy unless shared)."""
         if method == REFERENCE:
             return self.work / "bc_reference"
         return self.work / f"r{rounds or self.config.rounds}" / method
+
+    def policy_dir(self, method: str, rounds: int | None = None) -> Path:
+        if method == REFERENCE and self.reference_dir is not None:
+            return self.reference_dir
+        return self.method_dir(method, rounds) / "policy"
 
     def critic_dir(self, rounds: int) -> Path:
         return self.work / f"r{rounds}" / "critic"
@@ -142,53 +188,55 @@ class ComparisonPipeline:
     def labels_dir(self, rounds: int) -> Path:
         return self.work / f"r{rounds}" / "labels"
 
-    def collect_demos(self) -> Path:
-        final = self.demo_folder
-        if (final / "complete.json").exists():
-            return final
-        with cell_lock(final):
-            if (final / "complete.json").exists():
-                return final
-            partial = fresh_partial(final)
-            self._record_demos(partial)
-            partial.rename(final)
-        return final
-
-    def _record_demos(self, partial: Path) -> None:
-        from dexpie_learning.sim_collection import record_operator_demo
-        from dexpie_sim.registry import make_operator, make_task
-        from dexpie_sim.stages import StageLibrary
+    def collect_demos(self, cameras: tuple[str, ...] = ()) -> Path:
         c = self.config
-        task = make_task(c.task)
-        library = StageLibrary(task, make_operator(c.task, task, seed=0))
-        operator = make_operator(c.task, task, seed=1)
-        seeds = range(c.first_demo_seed, c.first_demo_seed + c.demos)
-        self.log(f"[demos] {c.demos} operator demonstrations of {c.task}")
-        episodes = [record_operator_demo(library, operator, seed, partial) for seed in seeds]
-        task.close()
-        write_json(partial / "complete.json", dict(
-            seeds=list(seeds), successes=sum(e.success for e in episodes),
-            steps=sum(e.steps for e in episodes)))
+        return self.collect_demo_cell(self.demo_folder, range(
+            c.first_demo_seed, c.first_demo_seed + c.demos), cameras)
+
+    def collect_extra_demos(self, count: int) -> Path:
+        """`count` more operator demos, seeded after the demonstrations' seeds."""
+        c = self.config
+        first = c.first_demo_seed + c.demos
+        if first + count > c.first_rollout_seed:
+            raise ValueError(f"{count} extra demos would reach the rollout seeds")
+        return self.collect_demo_cell(self.extra_demo_folder(count), range(first, first + count))
+
+    def collect_demo_cell(self, final: Path, seeds: range, cameras: tuple[str, ...] = ()) -> Path:
+        seconds = demo_cell(final, self.config.task, seeds, cameras, self.progress, self.log)
+        if seconds is not None:
+            self.computed.append(dict(kind="demos", path=str(final), seconds=round(seconds, 2)))
+        return final
 
     def train(self, method: str, rounds: int | None = None) -> Path:
         """Checkpoint folder of `method` trained on demos (+ rollouts of rounds 1..rounds)."""
         rounds = rounds or self.config.rounds
-        out = self.method_dir(method, rounds) / "policy"
-        if (out / "training.json").exists():
-            return out
-        demos = [self.collect_demos()]
-        rollouts = [] if method == REFERENCE else [self.collect_round(r)
-                                                  for r in range(1, rounds + 1)]
-        labels_dir = self.label(rounds) if method in ("awr", "binary-indicator",
-                                                      "policy") else None
+        out = self.policy_dir(method, rounds)
+        if not (out / "training.json").exists():
+            demos = [self.collect_demos()]
+            rollouts = [] if method == REFERENCE else [self.collect_round(r)
+                                                      for r in range(1, rounds + 1)]
+            labels_dir = self.label(rounds) if method in ("awr", "binary-indicator",
+                                                          "policy") else None
+            self.train_cell(out, method, demos, rollouts, labels_dir,
+                            f"on {len(rollouts)} round(s) of rollouts")
+        if method == REFERENCE and self.reference_dir is not None:
+            trained = json.loads((out / "training.json").read_text())["config"]
+            if trained != config_to_dict(self.config.train_config(REFERENCE)):
+                raise ValueError(f"the shared reference {out} was trained with another config")
+        return out
+
+    def train_cell(self, out: Path, method: str, demos: list[Path], rollouts: list[Path],
+                   labels_dir: Path | None = None, what: str = "") -> Path:
+        """A policy of `method` (the pipeline's training config) on these bag folders."""
         with cell_lock(out):
             if (out / "training.json").exists():
                 return out
-            self.log(f"[train] {method} on {len(rollouts)} round(s) of rollouts -> {out}")
+            self.log(f"[train] {method} {what} -> {out}")
             out.mkdir(parents=True, exist_ok=True)
-            train_method(method, self.config.train_config(method), out, demos, rollouts,
-                         labels_dir=labels_dir, progress=self.progress,
-                         torch_threads=self.config.torch_threads)
+            with self._computing("train", out):
+                train_method(method, self.config.train_config(method), out, demos, rollouts,
+                             labels_dir=labels_dir, progress=self.progress,
+                             torch_threads=self.config.torch_threads)
         return out
 
     def collect_round(self, round_index: int) -> Path:
@@ -199,29 +247,10 @@ class ComparisonPipeline:
                       else self.train("policy", round_index - 1))
         with cell_lock(final):
             if not (final / "summary.json").exists():
-                self._collect_round(round_index, policy_dir, final)
+                with self._computing("rollouts", final):
+                    record_rollouts(self.config, round_index, policy_dir, final, self.progress,
+                                    self.log)
         return final
-
-    def _collect_round(self, round_index: int, policy_dir: Path, final: Path) -> None:
-        from dexpie_learning.dagger import collect_dagger_round
-        from dexpie_learning.dagger_report import summarize_round
-        from dexpie_policy.runner import PolicyRunner
-        from dexpie_sim.registry import task_spec
-        c = self.config
-        runner = PolicyRunner.from_pretrained(policy_dir, torch_threads=c.torch_threads)
-        first = c.first_rollout_seed + 1000 * (round_index - 1)
-        seeds = list(range(first, first + c.rollouts))
-        partial = fresh_partial(final)
-        self.log(f"[rollouts] round {round_index}: {c.rollouts} DAgger episodes with "
-                 f"{policy_dir}")
-        summaries = collect_dagger_round(runner, c.task, partial, seeds, stage_mix=c.stage_mix,
-                                         latency_ticks=c.latency_ticks, progress=self.progress)
-        for summary in summaries:   # bag paths as they will be once the folder is renamed
-            summary.path = summary.path.replace(str(partial), str(final))
-        report = summarize_round(c.task, summaries, task_spec(c.task).stages)
-        write_json(partial / "summary.json", dict(report.to_dict(), policy=str(policy_dir),
-                                                   seeds=seeds))
-        partial.rename(final)
 
     def train_critic(self, rounds: int) -> Path:
         final = self.critic_dir(rounds)
@@ -231,7 +260,8 @@ class ComparisonPipeline:
         rollouts = [self.collect_round(r) for r in range(1, rounds + 1)]
         with cell_lock(final):
             if not (final / "training.json").exists():
-                self._train_critic(rounds, demos, rollouts, final)
+                with self._computing("critic", final):
+                    self._train_critic(rounds, demos, rollouts, final)
         return final
 
     def _train_critic(self, rounds: int, demos: list, rollouts: list, final: Path) -> None:
@@ -254,7 +284,8 @@ class ComparisonPipeline:
         rollouts = [self.collect_round(r) for r in range(1, rounds + 1)]
         with cell_lock(final):
             if not (final / "labels.json").exists():
-                self._label(rounds, critic, demos, rollouts, final)
+                with self._computing("labels", final):
+                    self._label(rounds, critic, demos, rollouts, final)
         return final
 
     def _label(self, rounds: int, critic: Path, demos: list, rollouts: list,
@@ -269,39 +300,24 @@ class ComparisonPipeline:
         write_json(partial / "labels.json", summary)
         partial.rename(final)
 
-    def evaluate(self, method: str) -> dict:
-        cell = self.method_dir(method) / "eval.json"
-        if cell.exists():
-            return json.loads(cell.read_text())
-        policy_dir = self.train(method)
-        with cell_lock(cell):
-            if not cell.exists():
-                self._evaluate(method, policy_dir, cell)
-        return json.loads(cell.read_text())
+    def eval_cell(self, method: str, rounds: int | None = None) -> Path:
+        return self.method_dir(method, rounds) / "eval.json"
 
-    def _evaluate(self, method: str, policy_dir: Path, cell: Path) -> None:
-        from dexpie_learning.evaluation import EvalConfig, evaluate_policy
-        from dexpie_policy.runner import PolicyRunner
-        from dexpie_sim.registry import make_task
-        c = self.config
-        training = json.loads((policy_dir / "training.json").read_text())
-        deployment = training.get("deployment") or {}
-        eval_config = EvalConfig(episodes=c.eval_episodes, first_seed=c.first_eval_seed,
-                                 mode=c.eval_mode, latency_ticks=c.latency_ticks,
-                                 optimality=deployment.get("optimality"),
-                                 cfg_scale=deployment.get("cfg_scale", EvalConfig.cfg_scale))
-        self.log(f"[eval] {method}: {c.eval_episodes} episodes, {c.eval_mode}, "
-                 f"d = {c.latency_ticks}")
-        runner = PolicyRunner.from_pretrained(policy_dir, torch_threads=c.torch_threads)
-        task = make_task(c.task)
-        start = time.perf_counter()
-        report = evaluate_policy(runner, task, eval_config, progress=self.progress)
-        task.close()
-        result = dict(report.to_dict(), method=method, eval_config=dataclasses.asdict(eval_config),
-                      eval_seconds=time.perf_counter() - start)
-        write_json(cell, result)
-        self.log(f"[eval] {method}: {report.successes}/{report.episodes} "
-                 f"[{report.ci95[0]:.2f}, {report.ci95[1]:.2f}]")
+    def evaluate(self, method: str, rounds: int | None = None) -> dict:
+        """`method` (of the last round, or of round `rounds`) without interventions."""
+        return self.evaluate_cell(self.eval_cell(method, rounds), method,
+                                  lambda: self.train(method, rounds))
+
+    def evaluate_cell(self, cell: Path, method: str, policy) -> dict:
+        """Evaluate the checkpoint `policy()` returns (called only when not cached)."""
+        if not cell.exists():
+            policy_dir = policy()
+            with cell_lock(cell):
+                if not cell.exists():
+                    with self._computing("eval", cell):
+                        evaluate_checkpoint(self.config, method, policy_dir, cell, self.progress,
+                                            self.log)
+        return json.loads(cell.read_text())
 
     def run(self) -> dict:
         """Every cell in order: reference, rounds, critic + labels, DexPIE, then baselines
@@ -313,85 +329,8 @@ class ComparisonPipeline:
         return self.report()
 
     # ---- report (reads finished cells only) ------------------------------------------------
-    def report(self) -> dict:
-        c = self.config
-        rows = []
-        for method in (REFERENCE, *METHODS):
-            policy_dir = self.method_dir(method) / "policy"
-            training = read_json(policy_dir / "training.json")
-            evaluation = read_json(self.method_dir(method) / "eval.json")
-            row = dict(method=method, trained=training is not None,
-                       evaluated=evaluation is not None)
-            if training is not None:
-                row.update(human_effort=training["human_effort"],
-                           train_episodes=training["episodes"],
-                           samples_trained=training["samples_trained"],
-                           train_seconds=training["seconds"],
-                           final_loss=training["final_loss"],
-                           deployment=training.get("deployment"))
-            if evaluation is not None:
-                row.update({k: evaluation[k] for k in (
-                    "episodes", "successes", "success_rate", "ci95", "mean_steps",
-                    "mean_steps_success", "mean_hold_fraction", "jump_ratio", "eval_seconds")})
-            rows.append(row)
-        critic = read_json(self.critic_dir(c.rounds) / "training.json")
-        rounds = [read_json(self.rollout_folder(r) / "summary.json")
-                  for r in range(1, c.rounds + 1)]
-        return dict(config=dataclasses.asdict(c), rows=rows,
-                    demos=read_json(self.demo_folder / "complete.json"),
-                    rounds=[None if r is None else {k: r[k] for k in (
-                        "overall", "by_stage", "takeover_reasons", "handback_reasons",
-                        "policy", "seeds")} for r in rounds],
-                    critic=None if critic is None else dict(
-                        diagnostics=critic["diagnostics"], episodes=critic["episodes"],
-                        final_losses=critic["final_losses"], seconds=critic["seconds"]),
-                    labels=self.label_statistics(),
-                    train_configs={m: config_to_dict(c.train_config(m))
-                                   for m in (REFERENCE, *METHODS)},
-                    conditioned_methods=list(CONDITIONED_METHODS))
+    def report(self, methods=None, label_statistics: bool = True) -> dict:
+        return pipeline_report(self, methods, label_statistics)
 
     def label_statistics(self) -> dict | None:
-        """How the indicator splits the data: per group of episodes (demos, successful /
-        failed rollouts) and per tick source, the mean s_t, the share with s_t >= 0.5 and
-        the mean advantage; the critic's mean |V(o_t+1) - V(o_t)|. None without labels."""
-        folder = self.labels_dir(self.config.rounds)
-        summary = read_json(folder / "labels.json")
-        if summary is None:
-            return None
-        from dexpie_learning.episode import load_episodes
-        from dexpie_learning.labels import load_labels
-        labels = load_labels(folder, DEFAULT_LABEL_SET)
-        groups: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
-        demos, _ = load_episodes(self.demo_folder)
-        rollouts = [e for r in range(1, self.config.rounds + 1)
-                    for e in load_episodes(self.rollout_folder(r))[0]]
-        for episode, is_demo in [(e, True) for e in demos] + [(e, False) for e in rollouts]:
-            lab = labels.episodes.get(episode.episode_id)
-            if lab is None:
-                continue
-            if is_demo:
-                keys = ["demos"]
-            else:
-                outcome = "successful" if episode.success else "failed"
-                human = np.asarray(episode.intervention, bool)
-                keys = [f"rollouts {outcome}"]
-                groups.setdefault(f"rollout ticks {outcome}, policy", []).append(
-                    (lab.optimality[~human], lab.advantages[~human]))
-                groups.setdefault(f"rollout ticks {outcome}, human", []).append(
-                    (lab.optimality[human], lab.advantages[human]))
-            for key in keys:
-                groups.setdefault(key, []).append((lab.optimality, lab.advantages))
-        stats = {}
-        for key, parts in groups.items():
-            s = np.concatenate([p[0] for p in parts])
-            a = np.concatenate([p[1] for p in parts])
-            stats[key] = dict(ticks=int(s.size),
-                              mean_optimality=float(s.mean()) if s.size else None,
-                              share_optimality_ge_half=float((s >= 0.5).mean()) if s.size else None,
-                              mean_advantage=float(a.mean()) if a.size else None)
-        # Critic noise: a return target moves 1/L per step; a jittery V makes A_t jitter.
-        steps = np.concatenate([np.abs(np.diff(e.values)) for e in labels.episodes.values()])
-        return dict(indicator=summary["indicator"], not_cross_fitted=summary["not_cross_fitted"],
-                    episodes=summary["episodes"], groups=stats,
-                    value_step=dict(mean_abs=float(steps.mean()) if steps.size else None,
-                                    target_per_step=1.0 / labels.returns.max_episode_steps))
+        return label_stats(self)

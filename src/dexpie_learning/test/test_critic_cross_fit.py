@@ -38,9 +38,18 @@ def test_split_is_disjoint_complete_stratified_and_seeded():
     assert any(split_episodes(episodes, seed=s) != (half0, half1) for s in range(4, 10))
 
 
-def test_split_needs_two_of_each_outcome():
-    with pytest.raises(CrossFitError, match="1 failures"):
-        split_episodes(mixed_episodes(num_success=6, num_failure=1))
+@pytest.mark.parametrize("num_failure", [0, 1])
+def test_split_without_two_failures_still_fills_both_halves(num_failure):
+    episodes = mixed_episodes(num_success=6, num_failure=num_failure)
+    half0, half1 = split_episodes(episodes, seed=2)
+    assert set(half0) | set(half1) == {e.episode_id for e in episodes}
+    successes = {e.episode_id for e in episodes if e.success}
+    assert sorted(len(successes & set(h)) for h in (half0, half1)) == [3, 3]
+
+
+def test_split_needs_two_episodes():
+    with pytest.raises(CrossFitError, match="at least 2 episodes"):
+        split_episodes(mixed_episodes(num_success=1, num_failure=0))
 
 
 def test_cross_fit_labels_every_episode_once_with_the_other_critic():

@@ -196,7 +196,7 @@ def test_handback_config_is_validated(kwargs, named):
 @pytest.mark.parametrize("kwargs, named", [
     (dict(stage_mix=1.5), "stage_mix"), (dict(press_ticks=0), "press_ticks"),
     (dict(min_press_interval_ticks=3), "min_press_interval_ticks 3 must exceed press_ticks 3"),
-    (dict(latency_ticks=-1), "latency_ticks")])
+    (dict(latency_ticks=-1), "latency_ticks"), (dict(mode="later"), "mode must be one of")])
 def test_dagger_config_is_validated(kwargs, named):
     with pytest.raises(ValueError, match=named):
         DaggerConfig(**kwargs)

@@ -43,7 +43,25 @@ def test_lock_of_a_dead_process_is_taken_over(tmp_path):
     ("methods", ("policy", "dagger"), "unknown methods"),
     ("stage_mix", 1.5, "stage_mix"),
     ("first_rollout_seed", 5, "must not overlap"),
+    ("rollout_mode", "slow", "rollout_mode must be one of"),
+    ("eval_mode", "slow", "eval_mode must be one of"),
+    ("arm_representation", "euler", "arm_representation must be one of"),
+    ("train_seed", -1, "train_seed"),
 ])
 def test_config_rejects_bad_values(field, value, match):
     with pytest.raises(ValueError, match=match):
         PipelineConfig(**{field: value})
+
+
+def test_work_folder_of_an_older_version_is_read_with_defaults(tmp_path):
+    """A pipeline.json written before a field existed holds that field's default."""
+    import dataclasses
+    import json
+
+    from dexpie_learning.experiment_pipeline import ComparisonPipeline
+    old = dataclasses.asdict(PipelineConfig())
+    del old["rollout_mode"], old["arm_representation"]
+    (tmp_path / "pipeline.json").write_text(json.dumps(old))
+    ComparisonPipeline(PipelineConfig(), tmp_path, progress=False)
+    with pytest.raises(ValueError, match="rollout_mode='async' \\(now 'sync'\\)"):
+        ComparisonPipeline(PipelineConfig(rollout_mode="sync"), tmp_path, progress=False)
