@@ -60,10 +60,15 @@ class EpisodeClient:
         self.end_client = node.create_client(EndEpisode, "/episode/end")
         self.status: dict = {}
         self.status_count = 0
+        self._episode: tuple | None = None     # (seed, start stage) of the running episode
         node.create_subscription(String, "/sim/task_status", self._on_status, 10)
 
     def _on_status(self, msg: String) -> None:
-        self.status = json.loads(msg.data)
+        status = json.loads(msg.data)
+        # Statuses still in flight from before the reset describe the old scene: skip them.
+        if self._episode is not None and (status.get("seed"), status.get("start_stage")) != self._episode:
+            return
+        self.status = status
         self.status_count += 1
 
     def spin_until(self, predicate, timeout: float, what: str) -> None:
@@ -85,6 +90,8 @@ class EpisodeClient:
     def run_episode(self, task: str, stage: str, seed: int, max_ticks: int, sim: bool = True,
                     timeout: float = 120.0) -> EpisodeResult:
         if sim:
+            self._episode = (seed, stage)
+            self.status = {}
             self.call(self.reset_client, ResetToStage.Request(task=task, stage=stage, seed=seed))
         started = self.call(self.start_client, StartEpisode.Request(task=task, stage=stage, seed=seed))
         first = self.status_count

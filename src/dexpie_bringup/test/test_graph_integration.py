@@ -64,7 +64,7 @@ def test_two_episodes_recorded_with_a_takeover_and_handback(graph):
     first = read_episode(short.bag_path)
     second = read_episode(long.bag_path)
     assert (first.meta.task, first.meta.seed, second.meta.seed) == (TASK, 7, 8)
-    assert len(first.intervention) >= TAKEOVER_TICK - 8 and not np.any(first.intervention)
+    assert len(first.intervention) >= TAKEOVER_TICK - 12 and not np.any(first.intervention)
     flags = np.asarray(second.intervention, bool)
     assert flags.any() and not flags.all(), "the second episode must mix policy and human ticks"
     human = np.flatnonzero(flags)

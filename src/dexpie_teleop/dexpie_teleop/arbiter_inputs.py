@@ -16,6 +16,8 @@ import math
 
 import numpy as np
 
+from dexpie_teleop.arbiter import SOURCE_POLICY
+
 from dexpie_teleop.teleop import DeviceReading
 
 # Fallback ticks start when no policy command came for this many control periods.
@@ -126,6 +128,22 @@ class ArbiterInputs:
             return None, math.inf
         return self.policy_command.copy(), now - self.policy_time
 
-    def fallback_due(self, now: float, period: float) -> bool:
-        """The timer must tick: no policy command for FALLBACK_AFTER_PERIODS control periods."""
-        return now - self.policy_time >= FALLBACK_AFTER_PERIODS * period
+
+
+def drives_tick(event: str, source: int) -> bool:
+    """Which input starts a control tick: the policy's command while the policy is in control
+    (observation -> policy -> hand is one chain of callbacks), the hardware's /joint_states
+    otherwise (human and hold ticks are sampled once per hardware tick, so the human's
+    pipeline steps exactly once per tick, in step with the operator's own). event:
+    "policy_command" or "joint_states"."""
+    if event == "policy_command":
+        return source == SOURCE_POLICY
+    if event == "joint_states":
+        return source != SOURCE_POLICY
+    raise ValueError(f"unknown tick event {event!r}")
+
+
+def fallback_due(now: float, last_tick: float, period: float) -> bool:
+    """The timer must tick: nothing ticked for FALLBACK_AFTER_PERIODS control periods (a dead
+    policy, no /joint_states)."""
+    return now - last_tick >= FALLBACK_AFTER_PERIODS * period

@@ -3,9 +3,10 @@
 Wiring only; the decisions are `InterventionArbiter` (arbiter.py), the input bookkeeping
 `ArbiterInputs` (arbiter_inputs.py) and the markers `InterventionMarkers` (markers.py).
 
-Ticks: on every /policy/command (so that the latency is a chain of callbacks), and on a
-fallback timer at rate_hz when no policy command came for 1.5 periods (human control without
-a policy, stale policy detection). Every tick publishes /hand/command, /intervention/state
+Ticks (`drives_tick`): on every /policy/command while the policy is in control (so that the
+latency is a chain of callbacks), on every /joint_states while the human or the hold is (one
+tick per hardware tick), and on a fallback timer at rate_hz when nothing ticked for 1.5
+periods (a dead policy, no /joint_states). Every tick publishes /hand/command, /intervention/state
 and (if enabled) /intervention/markers, all stamped with the stamp of the tick's
 observation (the latest /joint_states; the node clock on a fallback tick without one). Ticks wait for the
 first /joint_states (the clutch needs the measured pose).
@@ -34,7 +35,7 @@ from dexpie_common.messages import joint_state_msg, positions_by_name
 from dexpie_common.node_main import NodeStartupError, run_node
 from dexpie_common.ros_parameters import declare_parameters
 from dexpie_teleop.arbiter import REASON_NAMES, SOURCE_NAMES
-from dexpie_teleop.arbiter_inputs import ArbiterInputs
+from dexpie_teleop.arbiter_inputs import ArbiterInputs, drives_tick, fallback_due
 from dexpie_teleop.intervention_arbiter_parameters import NODE_NAME, SCHEMA
 from dexpie_teleop.markers import (KIND_LINE_STRIP, KIND_SPHERE, KIND_TEXT, InterventionMarkers,
                                    MarkerGeometry, PositionProjection)
@@ -67,6 +68,7 @@ class InterventionArbiterNode(Node):
         self._estop_pending = False    # a true seen since the last tick (a pulse is not missed)
         self._observation_stamp = None  # header stamp of the latest /joint_states
         self._last_stamp = float("-inf")
+        self._last_tick_time = float("-inf")   # node clock of the last tick (fallback timer)
 
         self.command_pub = self.create_publisher(JointState, "/hand/command", _QUEUE)
         self.state_pub = self.create_publisher(InterventionState, "/intervention/state", _QUEUE)
@@ -99,10 +101,13 @@ class InterventionArbiterNode(Node):
 
     def _on_joint_states(self, msg: JointState) -> None:
         values = self._joint_values(msg, self.joint_names, "/joint_states")
-        if values is not None:
-            self._observation_stamp = msg.header.stamp
-        if values is not None and not self.inputs.set_measured(values):
+        if values is None:
+            return
+        self._observation_stamp = msg.header.stamp
+        if not self.inputs.set_measured(values):
             self.get_logger().warning("/joint_states ignored: not finite", throttle_duration_sec=2.0)
+        elif drives_tick("joint_states", self.arbiter.source):
+            self._tick(observation_stamp=msg.header.stamp)
 
     def _on_policy_command(self, msg: JointState) -> None:
         values = self._joint_values(msg, self.joint_names, "/policy/command")
@@ -110,7 +115,8 @@ class InterventionArbiterNode(Node):
             return
         # The policy command carries the stamp of the /joint_states it answers, which may
         # reach this node after the command does.
-        self._tick(observation_stamp=msg.header.stamp)
+        if drives_tick("policy_command", self.arbiter.source):
+            self._tick(observation_stamp=msg.header.stamp)
 
     def _on_glove(self, msg: JointState) -> None:
         values = self._joint_values(msg, self.layout.finger_joints, "glove joint state")
@@ -162,7 +168,7 @@ class InterventionArbiterNode(Node):
 
     # ---- the tick ----------------------------------------------------------------------------
     def _on_timer(self) -> None:
-        if self.inputs.fallback_due(self._now(), self.period):
+        if fallback_due(self._now(), self._last_tick_time, self.period):
             self._tick()
 
     def _start_episode(self) -> None:
@@ -176,6 +182,7 @@ class InterventionArbiterNode(Node):
         if self._episode_pending:
             self._start_episode()
         now = self._now()
+        self._last_tick_time = now
         reading, glove_age, spacemouse_age = self.inputs.device_reading(now)
         policy, policy_age = self.inputs.policy(now)
         estop = self._estop_level or self._estop_pending

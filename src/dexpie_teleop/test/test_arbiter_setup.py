@@ -8,7 +8,7 @@ import pytest
 from dexpie_common.parameters import ParameterError
 from dexpie_teleop import arbiter as arb
 from dexpie_teleop.arbiter import ArbiterConfig
-from dexpie_teleop.arbiter_inputs import ArbiterInputs, ButtonLatch
+from dexpie_teleop.arbiter_inputs import ArbiterInputs, ButtonLatch, drives_tick, fallback_due
 from dexpie_teleop.intervention_arbiter_parameters import SCHEMA
 from dexpie_teleop.teleop import DeviceReading
 from dexpie_teleop.teleop_setup import JointLayout, build_arbiter
@@ -100,7 +100,7 @@ def test_button_latch_keeps_a_press_that_falls_between_two_ticks():
 def test_inputs_refuse_bad_values_and_report_ages():
     inputs = ArbiterInputs(n_joints=4, n_fingers=2)
     assert inputs.device_reading(0.0)[0] is None  # nothing heard yet
-    assert inputs.policy(0.0) == (None, math.inf) and inputs.fallback_due(0.0, 0.1)
+    assert inputs.policy(0.0) == (None, math.inf)
     assert not inputs.set_measured([0.0, np.nan, 0.0, 0.0]) and inputs.measured is None
     assert not inputs.set_glove([0.1, 0.2, 0.3], 1.0) and not inputs.set_twist([0.0] * 5, 1.0)
     assert inputs.set_glove([0.1, 0.2], 1.0)
@@ -116,10 +116,20 @@ def test_inputs_refuse_bad_values_and_report_ages():
     command, age = inputs.policy(2.1)
     np.testing.assert_array_equal(command, [1.0, 2.0, 3.0, 4.0])
     assert age == pytest.approx(0.1)
-    assert not inputs.fallback_due(2.14, 0.1) and inputs.fallback_due(2.16, 0.1)  # 1.5 periods
 
 
 def test_human_only_parameter_reaches_the_core():
     _, arbiter = build_arbiter(SCHEMA.validate(dict(REQUIRED, human_only=True)))
     out = arbiter.step(0.0, np.zeros(4), None, DeviceReading(np.zeros(2), np.zeros(6)))
     assert (out.source, out.reason) == (arb.SOURCE_HUMAN, arb.REASON_EPISODE_BOUNDARY)
+
+
+def test_who_drives_the_tick():
+    # The policy's command while it is in control; the hardware's joint states otherwise.
+    assert drives_tick("policy_command", arb.SOURCE_POLICY) and not drives_tick("joint_states", arb.SOURCE_POLICY)
+    for source in (arb.SOURCE_HUMAN, arb.SOURCE_SAFETY_HOLD):
+        assert drives_tick("joint_states", source) and not drives_tick("policy_command", source)
+    with pytest.raises(ValueError, match="glove"):
+        drives_tick("glove", arb.SOURCE_HUMAN)
+    assert fallback_due(0.0, -math.inf, 0.1)
+    assert not fallback_due(2.14, 2.0, 0.1) and fallback_due(2.16, 2.0, 0.1)  # 1.5 periods

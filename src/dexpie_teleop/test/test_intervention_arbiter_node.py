@@ -94,9 +94,14 @@ class Probe:
         self.send("twist", twist)
         self.send("joy", Joy(axes=[float(a) for a in axes], buttons=list(buttons)))
 
-    def tick(self, policy=POLICY, names=JOINTS) -> InterventionState:
-        """One tick driven by a policy command; returns the state it published."""
+    def tick(self, policy=POLICY, names=JOINTS, measured=MEASURED) -> InterventionState:
+        """One control tick: a policy command (which drives the tick while the policy is in
+        control) and, otherwise, the /joint_states that drives it; returns the published state."""
+        before = self.arbiter.ticks_published
         self.send("policy", joint_state_msg(names, policy, self.stamp()))
+        if self.arbiter.ticks_published == before:
+            self.send("measured", joint_state_msg(JOINTS, measured, self.stamp()))
+        assert self.arbiter.ticks_published == before + 1
         return self.states[-1]
 
     def command(self) -> np.ndarray:
