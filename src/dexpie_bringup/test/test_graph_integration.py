@@ -29,6 +29,10 @@ def graph(tmp_path_factory):
     params = limits(TASK)
     monitor = Monitor(params["hand_controller"]["joint_names"])
     try:
+        # The graph is up once the policy answers observations and the arbiter ticks (model
+        # loaded and warm, every subscription matched).
+        monitor.spin_until(lambda: len(monitor.wires.policy_commands) >= 5 and len(monitor.wires.states) >= 5,
+                           180, "the policy's first commands and the arbiter's ticks")
         yield supervisor, monitor, params, work, transcript
     finally:
         monitor.close()
@@ -106,16 +110,17 @@ def test_policy_server_killed_mid_episode_hand_holds_then_resumes(graph):
     supervisor.kill("policy_server", signal.SIGKILL)
     killed = time.monotonic()
     watchdog = params["hand_controller"].get("watchdog_timeout", 0.2)
-    policy_timeout = 0.2
+    policy_timeout = params["intervention_arbiter"]["policy_timeout"]
     monitor.spin_until(lambda: any(s[2][0] == SOURCE_HOLD for s in window(wires.states, killed, 1e18)),
                        5, "the arbiter to hold after the policy died")
     held_at = min(s[0] for s in window(wires.states, killed, 1e18) if s[2][0] == SOURCE_HOLD)
     assert held_at - killed <= policy_timeout + watchdog + 0.3
-    # The hand holds: every controller command from then on is the same position.
+    # The hand holds: the controller finishes the last rate-limited step toward the held
+    # target, then every command is the same position.
     hold_start = time.monotonic()
-    monitor.spin_until(lambda: len(window(wires.controller_commands, hold_start, 1e18)) >= 10, 5,
-                       "10 controller commands while holding")
-    held = np.array([c[2] for c in window(wires.controller_commands, hold_start, 1e18)])
+    monitor.spin_until(lambda: len(window(wires.controller_commands, hold_start, 1e18)) >= 20, 5,
+                       "20 controller commands while holding")
+    held = np.array([c[2] for c in window(wires.controller_commands, hold_start, 1e18)])[-10:]
     assert np.max(np.abs(held - held[0])) < 1e-9, "the hand moved while the policy was dead"
 
     supervisor.restart("policy_server")
