@@ -112,6 +112,7 @@ class OperatorSession:
         self.in_control = False
         self._status_driven = False               # episode ticks come from the twin's status
         self._previous_objects: np.ndarray | None = None
+        self._commanded_arm: np.ndarray | None = None
         self._last_tick = -1
         self._crossed = (-1, -1)   # (previous, current) episode tick: presses due in between
         self.start_episode()
@@ -128,12 +129,24 @@ class OperatorSession:
     def finger_joints(self) -> tuple[str, ...]:
         return self.task.spec.finger_joints
 
+    @property
+    def arm_joints(self) -> tuple[str, ...]:
+        return self.task.spec.arm_joints
+
+    def observe_command(self, arm_targets) -> None:
+        """The arm targets the arbiter last sent (/hand/command). While in control, the
+        operator steers from there, as a person watches where the arm is going: its own copy
+        of the twist integrator would otherwise drift from the arbiter's whenever a tick is
+        dropped or delayed on the way (the two integrate the same readings separately)."""
+        self._commanded_arm = np.asarray(arm_targets, float).copy()
+
     # ---- events ----------------------------------------------------------------------------
     def start_episode(self, seed: int | None = None) -> None:
         """A new episode (an episode START, or the twin's clock went back): forget the past."""
         self.operator.reset(None if seed is None or seed < 0 else seed + EPISODE_SEED_OFFSET)
         self.teleop.release()
         self.in_control = False
+        self._commanded_arm = None
         self.arbiter_source = None        # the arbiter restarts its episode too: wait for its word
         self._button = DeviceButton(self.config.press_ticks, self.config.min_press_interval_ticks)
         self._own_ticks = 0
@@ -160,6 +173,9 @@ class OperatorSession:
             self._rest_from_measured = False
         scene = self.operator.observe_delayed()
         self._follow_arbiter(q, scene)
+        integrator = self.teleop.integrator
+        if self.in_control and integrator.engaged and self._commanded_arm is not None:
+            integrator.target = np.clip(self._commanded_arm, integrator.lower, integrator.upper)
 
         reading = self.operator.devices(scene) if self.in_control else self.operator.resting_devices()
         self._decide_presses(scene)

@@ -47,6 +47,7 @@ class SimOperatorNode(Node):
         self.create_subscription(String, "/sim/task_status", self._on_status, 10)
         self.create_subscription(JointState, "/sim/object_state", self._on_object_state, 10)
         self.create_subscription(InterventionState, "/intervention/state", self._on_intervention_state, 10)
+        self.create_subscription(JointState, "/hand/command", self._on_hand_command, 10)
         self.create_subscription(EpisodeEvent, "/episode/events", self._on_episode_event, 10)
         self.create_subscription(JointState, "/joint_states", self._on_joint_states, 10)
         self.get_logger().info(f"simulated operator on task {params.task!r}, takeover mode {params.takeover_mode!r}")
@@ -63,6 +64,11 @@ class SimOperatorNode(Node):
 
     def _on_intervention_state(self, msg: InterventionState) -> None:
         self.session.set_arbiter_source(msg.source)
+
+    def _on_hand_command(self, msg: JointState) -> None:
+        arm = self._read(msg, self.session.arm_joints, "/hand/command")
+        if arm is not None:
+            self.session.observe_command(arm)
 
     def _on_episode_event(self, msg: EpisodeEvent) -> None:
         if msg.event == EpisodeEvent.EVENT_START:
