@@ -132,3 +132,25 @@ def test_tick_pairer_matches_halves_of_one_stamp():
     assert pairer.add_objects(3, "o3") is None              # o2 never got its joints
     assert pairer.add_joints(3, "j3") == ("j3", "o3")
     assert pairer.dropped == 1
+
+
+def test_in_control_the_operator_steers_from_the_arm_target_the_arbiter_sent():
+    """The operator's integrator copy continues from the arm target the arbiter last sent (at
+    most one integration step away from it), not from wherever its own copy had got to, so a
+    dropped tick between the arbiter and the operator cannot make the two drift apart."""
+    task = make_task("relocate")
+    task.reset(0)
+    state = twin_state(task)
+    n_arm = len(task.spec.arm_joints)
+    session = OperatorSession("relocate", SessionConfig("rule"))
+    session.start_episode(0)
+    session.set_arbiter_source(SOURCE_HUMAN)
+    session.tick(state.joint_positions, state.object_state, state.joint_velocities, task.tick, 0)
+    assert session.in_control
+    integrator = session.teleop.integrator
+    commanded = np.clip(state.joint_positions[:n_arm] + 0.1, integrator.lower, integrator.upper)
+    session.observe_command(commanded)
+    session.tick(state.joint_positions, state.object_state, state.joint_velocities, task.tick + 1, 0)
+    one_step = integrator.max_joint_speed * session.teleop.dt
+    assert np.all(np.abs(integrator.target - commanded) <= one_step + 1e-9)
+    assert np.max(np.abs(commanded - state.joint_positions[:n_arm])) > 2 * np.max(one_step)
