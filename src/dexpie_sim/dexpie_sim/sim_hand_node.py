@@ -12,14 +12,17 @@ import json
 import sys
 
 from rclpy.node import Node
+from geometry_msgs.msg import Point, Quaternion, Vector3
 from sensor_msgs.msg import Image, JointState
-from std_msgs.msg import Float64MultiArray, String
+from std_msgs.msg import ColorRGBA, Float64MultiArray, String
+from visualization_msgs.msg import Marker, MarkerArray
 
 from dexpie_common.messages import image_msg, joint_state_msg
 from dexpie_common.node_main import NodeStartupError, run_node
 from dexpie_common.ros_parameters import declare_parameters
 from dexpie_msgs.srv import ResetToStage
 from dexpie_sim.hand_twin import HandTwin
+from dexpie_sim.scene_markers import CUBE, CYLINDER, SPHERE, scene_primitives
 from dexpie_sim.sim_hand_parameters import SIM_HAND
 
 COMMAND_TOPIC = "/hand_position_controller/commands"
@@ -48,6 +51,9 @@ class SimHandNode(Node):
         self._divergence_logged = False
         self.rejected_commands = 0    # diagnostics (and what a test waits on)
         self.timer = self.create_timer(1.0 / params.rate_hz, self._on_tick)
+        if params.scene_markers_hz > 0:
+            self.scene_pub = self.create_publisher(MarkerArray, "/sim/scene_markers", 2)
+            self.create_timer(1.0 / params.scene_markers_hz, self._publish_scene)
         real_time = abs(params.rate_hz * spec.control_dt - 1.0) < 1e-6
         self.get_logger().info(
             f"twin of task {spec.name!r} ({len(spec.joint_names)} joints), stage {self.twin.start_stage!r} "
@@ -98,6 +104,24 @@ class SimHandNode(Node):
             publisher.publish(image_msg(observation.images[name], "rgb8", stamp, frame_id=name))
         self.joint_pub.publish(joint_state_msg(spec.joint_names, observation.joint_positions, stamp,
                                                velocities=observation.joint_velocities))
+
+    def _publish_scene(self) -> None:
+        """The scene's primitive shapes in the world frame (RViz: the hand without a URDF)."""
+        stamp = self.get_clock().now().to_msg()
+        kinds = {SPHERE: Marker.SPHERE, CYLINDER: Marker.CYLINDER, CUBE: Marker.CUBE}
+        markers = []
+        for index, shape in enumerate(scene_primitives(self.twin.task.model, self.twin.task.data)):
+            marker = Marker(type=kinds[shape.kind], action=Marker.ADD, ns="scene", id=index)
+            marker.header.stamp, marker.header.frame_id = stamp, "world"
+            marker.pose.position = Point(x=float(shape.position[0]), y=float(shape.position[1]),
+                                         z=float(shape.position[2]))
+            x, y, z, w = (float(v) for v in shape.quaternion)
+            marker.pose.orientation = Quaternion(x=x, y=y, z=z, w=w)
+            marker.scale = Vector3(x=float(shape.scale[0]), y=float(shape.scale[1]), z=float(shape.scale[2]))
+            marker.color = ColorRGBA(r=float(shape.rgba[0]), g=float(shape.rgba[1]), b=float(shape.rgba[2]),
+                                     a=float(shape.rgba[3]))
+            markers.append(marker)
+        self.scene_pub.publish(MarkerArray(markers=markers))
 
     def close(self) -> None:
         self.twin.close()

@@ -30,6 +30,8 @@ SIM_HAND = ParameterSchema("sim_hand", (
     Parameter("start_stage", str, "init", "stage the twin starts in: 'init' or a named stage of the task"),
     Parameter("cameras", list[str], [], "model cameras rendered and published on /camera/<name>/image_raw "
               "(rgb8) every tick; empty: no images", (Unique(),)),
+    Parameter("scene_markers_hz", float, 10.0, "rate of the scene's shapes on /sim/scene_markers for RViz "
+              "(the hand has no URDF); 0 turns them off", (InRange(0.0, 60.0),)),
     Parameter("image_size", int, 96, "rendered image width and height in pixels", (InRange(8, 1024),)),
     Parameter("joint_names", list[str], [], "optional check: when given, must equal the task's joint order "
               "(arm joints then finger joints), which is the order of the commands and of /joint_states"),

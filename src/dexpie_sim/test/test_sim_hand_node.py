@@ -127,3 +127,19 @@ def test_bad_parameters_stop_the_node_naming_them(ros):
         make_sim_hand(context, start_stage="airborne")
     with pytest.raises(ParameterError, match="'task' = 'juggle'"):
         make_sim_hand(context, task="juggle")
+
+
+def test_scene_markers_show_the_hand_where_the_twin_has_it(ros):
+    from visualization_msgs.msg import Marker, MarkerArray
+    context, executor, add = ros
+    hand = add(make_sim_hand(context, scene_markers_hz=20.0))
+    probe = add(rclpy.create_node("probe", context=context))
+    scenes = collect(probe, MarkerArray, "/sim/scene_markers")
+    assert spin_until(executor, lambda: len(scenes) >= 2, timeout=10)
+    markers = scenes[-1].markers
+    assert len(markers) > 20 and {m.type for m in markers} <= {Marker.SPHERE, Marker.CYLINDER, Marker.CUBE}
+    assert all(m.header.frame_id == "world" and m.scale.x > 0 and m.color.a >= 0.4 for m in markers)
+    positions = np.array([[m.pose.position.x, m.pose.position.y, m.pose.position.z] for m in markers])
+    geoms = hand.twin.task.data.geom_xpos
+    # every marker sits on one of the twin's geoms (within a tick of motion)
+    assert np.all(np.min(np.linalg.norm(positions[:, None] - geoms[None], axis=2), axis=1) < 0.05)
