@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from dexpie_bringup.paths import config_dir
-from dexpie_bringup.sim_parameters import SCHEMAS, render
+from dexpie_bringup.parameter_files import ROBOT_NODES, SCHEMAS, render, robot_template
 from dexpie_sim.registry import TASK_NAMES
 
 
@@ -12,7 +12,7 @@ from dexpie_sim.registry import TASK_NAMES
 def test_committed_file_matches_the_model(task):
     committed = (config_dir() / f"sim_{task}.yaml").read_text()
     assert committed == render(task), (
-        f"config/sim_{task}.yaml is out of date: run `.venv/bin/python -m dexpie_bringup.sim_parameters`")
+        f"config/sim_{task}.yaml is out of date: run `.venv/bin/python -m dexpie_bringup.parameter_files`")
 
 
 @pytest.mark.parametrize("task", TASK_NAMES)
@@ -28,3 +28,12 @@ def test_every_node_reads_its_section(task, tmp_path):
         values = schema.validate(overrides)
         if "joint_names" in values and values.joint_names:
             assert values.joint_names == document["hand_controller"]["ros__parameters"]["joint_names"]
+
+
+def test_robot_template_is_current_and_lists_every_parameter():
+    path = config_dir() / "robot_template.yaml"
+    assert path.read_text() == robot_template(), "regenerate: python -m dexpie_bringup.parameter_files"
+    document = yaml.safe_load(path.read_text())
+    assert set(document) == set(ROBOT_NODES)
+    for node in ROBOT_NODES:
+        assert set(document[node]["ros__parameters"]) == set(SCHEMAS[node].by_name)
