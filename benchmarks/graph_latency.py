@@ -81,14 +81,13 @@ def main(argv=None) -> int:
     monitor = Monitor(params["hand_controller"]["joint_names"])
     try:
         client = monitor.client
-        from dexpie_msgs.srv import ResetToStage
-        client.call(client.reset_client, ResetToStage.Request(task=args.task, stage="init", seed=0), timeout=120)
+        client.reset_scene(args.task, "init", 0, timeout=120)
         monitor.spin_until(lambda: len(monitor.wires.controller_commands) > 30, 120, "the policy in control")
         start = time.monotonic()
         seed = 1
         while time.monotonic() - start < args.seconds:
             if client.status.get("success") or client.status.get("timed_out"):
-                client.call(client.reset_client, ResetToStage.Request(task=args.task, stage="init", seed=seed))
+                client.reset_scene(args.task, "init", seed)
                 seed += 1
             monitor.executor.spin_once(timeout_sec=0.05)
         end = time.monotonic()

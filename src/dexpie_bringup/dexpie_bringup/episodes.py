@@ -87,12 +87,16 @@ class EpisodeClient:
             raise RuntimeError(f"{client.srv_name} refused: {response.message}")
         return response
 
+    def reset_scene(self, task: str, stage: str, seed: int, timeout: float = 30.0):
+        """Reset the twin; from now on only statuses of the new scene count."""
+        self._episode = (seed, stage)
+        self.status = {}
+        return self.call(self.reset_client, ResetToStage.Request(task=task, stage=stage, seed=seed), timeout)
+
     def run_episode(self, task: str, stage: str, seed: int, max_ticks: int, sim: bool = True,
                     timeout: float = 120.0) -> EpisodeResult:
         if sim:
-            self._episode = (seed, stage)
-            self.status = {}
-            self.call(self.reset_client, ResetToStage.Request(task=task, stage=stage, seed=seed))
+            self.reset_scene(task, stage, seed)
         started = self.call(self.start_client, StartEpisode.Request(task=task, stage=stage, seed=seed))
         first = self.status_count
         outcome = None

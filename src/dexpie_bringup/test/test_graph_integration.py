@@ -1,7 +1,6 @@
 """The whole sim graph as separate processes (dexpie-launch's supervisor) with a tiny trained
 policy: two recorded episodes, one with a scripted takeover by the simulated operator, then a
 fault: policy_server killed mid-episode and restarted. Every wait is on a topic or a service."""
-import json
 import signal
 import time
 
@@ -94,8 +93,8 @@ def test_two_episodes_recorded_with_a_takeover_and_handback(graph):
 def test_policy_server_killed_mid_episode_hand_holds_then_resumes(graph):
     supervisor, monitor, params, work, transcript = graph
     client = monitor.client
-    from dexpie_msgs.srv import EndEpisode, ResetToStage, StartEpisode
-    client.call(client.reset_client, ResetToStage.Request(task=TASK, stage="init", seed=9))
+    from dexpie_msgs.srv import EndEpisode, StartEpisode
+    client.reset_scene(TASK, "init", 9)
     started = client.call(client.start_client, StartEpisode.Request(task=TASK, stage="init", seed=9))
     begin = time.monotonic()
     wires = monitor.wires
@@ -137,5 +136,4 @@ def test_policy_server_killed_mid_episode_hand_holds_then_resumes(graph):
     episode = read_episode(ended.bag_path)
     assert len(episode.intervention) == ended.num_steps and ended.num_steps > 20
     check_controller_within_limits(window(wires.controller_commands, begin, time.monotonic()), params)
-    status = json.loads(json.dumps(client.status))
-    assert status.get("task") == TASK
+    assert client.status.get("seed") == 9 and client.status.get("task") == TASK
