@@ -71,9 +71,9 @@ def label_stats(pipeline) -> dict | None:
     from dexpie_learning.labels import load_labels
     labels = load_labels(folder, DEFAULT_LABEL_SET)
     groups: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
-    demos, _ = load_episodes(pipeline.demo_folder)
+    demos, _ = load_episodes(pipeline.demo_folder, progress=False)
     rollouts = [e for r in range(1, pipeline.config.rounds + 1)
-                for e in load_episodes(pipeline.rollout_folder(r))[0]]
+                for e in load_episodes(pipeline.rollout_folder(r), progress=False)[0]]
     for episode, is_demo in [(e, True) for e in demos] + [(e, False) for e in rollouts]:
         lab = labels.episodes.get(episode.episode_id)
         if lab is None:

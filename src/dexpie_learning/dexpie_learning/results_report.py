@@ -164,8 +164,8 @@ def plot_success_vs_round(curves: dict, rounds: int, path: Path) -> None:
         if reference is not None:
             ax.axhline(reference["rate"], color="C7", ls="--", label="BC reference")
             ax.axhspan(*reference["ci95"], color="C7", alpha=0.15)
-        dexpie = [p for p in points if p["round"] > 0]
-        if dexpie:
+        dexpie = points   # round 0: DexPIE starts from the BC reference
+        if any(p["round"] > 0 for p in points):
             ax.errorbar([p["round"] for p in dexpie], [p["rate"] for p in dexpie],
                         yerr=[[p["rate"] - p["ci95"][0] for p in dexpie],
                               [p["ci95"][1] - p["rate"] for p in dexpie]],
