@@ -154,3 +154,13 @@ def test_reading_through_the_bag_directory_gives_the_same_episode(
     np.testing.assert_array_equal(direct.joint_positions, via_directory.joint_positions)
     np.testing.assert_array_equal(direct.images["front"], via_directory.images["front"])
     assert [c.chunk_id for c in direct.chunks] == [c.chunk_id for c in via_directory.chunks]
+
+
+def test_episodes_load_in_seed_order_whatever_their_folder_names(tmp_path):
+    """Folder names carry a second and a random suffix; the loading order (and so the batches
+    of a seeded training run) must not depend on them."""
+    from dexpie_learning.episode import load_episodes
+    for name, seed in [("20260101T000000Z_b", 5), ("20260101T000000Z_a", 9), ("20260101T000000Z_c", 1)]:
+        write_random_episode(tmp_path, name, num_ticks=5, seed=seed, meta=make_meta(seed=seed, cameras=()))
+    episodes, errors = load_episodes(tmp_path)
+    assert not errors and [e.meta.seed for e in episodes] == [1, 5, 9]

@@ -35,7 +35,12 @@ def episode_dirs(folder: Path | str) -> list[Path]:
 def load_episodes(
     folder: Path | str, *, progress: bool | None = None
 ) -> tuple[list[Episode], list[EpisodeFormatError]]:
-    """Read all episodes in `folder`. Returns (episodes sorted by directory name, errors).
+    """Read all episodes in `folder`. Returns (episodes, errors).
+
+    Episodes come in a reproducible order, by (seed, start stage, directory name): directory
+    names carry the wall-clock second and a random suffix, so several episodes recorded in one
+    second would otherwise come in a different order on every run, and so would the batches of
+    a seeded training run. (On a robot, seed -1: by name, i.e. by recording time.)
 
     Unfinished episodes (`.partial`, `.incomplete`) are reported as IncompleteEpisodeError.
     progress: show a tqdm bar; default: only when there are many bags.
@@ -55,6 +60,7 @@ def load_episodes(
         except EpisodeFormatError as error:
             LOG.warning("skipping episode: %s", error)
             errors.append(error)
+    episodes.sort(key=lambda e: (e.meta.seed, e.meta.stage, e.path.name))
     if errors:
         LOG.warning(
             "%d of %d episode bags in %s could not be loaded", len(errors), len(paths), folder
