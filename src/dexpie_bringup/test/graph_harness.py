@@ -86,7 +86,7 @@ class Monitor:
         sub(Float64MultiArray, "/hand_position_controller/commands", lambda m: self.wires.controller_commands.append(
             (now(), None, np.array(m.data))), 100)
         sub(InterventionState, "/intervention/state", lambda m: self.wires.states.append(
-            (now(), stamp_to_seconds(m.header.stamp), (m.source, m.edge, m.reason, m.intervention_id))), 100)
+            (now(), stamp_to_seconds(m.header.stamp), (m.source, m.edge, m.reason, m.intervention_id, m.tick))), 100)
         sub(JointState, "/joint_states", lambda m: self.wires.joint_states.append(
             (now(), stamp_to_seconds(m.header.stamp), None)), 100)
         sub(JointState, "/policy/command", lambda m: self.wires.policy_commands.append(

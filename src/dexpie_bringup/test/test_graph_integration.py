@@ -75,6 +75,8 @@ def test_two_episodes_recorded_with_a_takeover_and_handback(graph):
     assert human[-1] < len(flags) - 1, "control went back to the policy"
 
     states = window(monitor.wires.states, middle, end)
+    # the second episode's ticks: from its tick 0 on (earlier states may still be in flight)
+    states = states[max(i for i, st in enumerate(states) if st[2][4] == 0):]
     edges = [s[2][1] for s in states if s[2][1] in (EDGE_TAKEOVER, EDGE_HANDBACK)]
     assert edges == [EDGE_TAKEOVER, EDGE_HANDBACK]
     # No jump at the switches: on the edge tick and through the blend every per-tick command
@@ -102,6 +104,10 @@ def test_policy_server_killed_mid_episode_hand_holds_then_resumes(graph):
     # the policy once it is back in control, so that no later button press ends the hold.
     def policy_ticks_after_handback():
         states = window(wires.states, begin, 1e18)
+        starts = [i for i, st in enumerate(states) if st[2][4] == 0]
+        if not starts:
+            return False
+        states = states[starts[-1]:]          # this episode's ticks only
         back = [i for i, s in enumerate(states) if s[2][1] == EDGE_HANDBACK]
         return back and sum(s[2][0] == SOURCE_POLICY for s in states[back[0]:]) >= 5
 
