@@ -21,6 +21,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -49,7 +51,7 @@ FULL = dict(seeds=3, rounds=2, rollouts=40, stage_mix=0.5, train_steps=2000, hid
             extra_demo_baselines=list(EXTRA_DEMO_METHODS), ablations=list(ABLATIONS))
 INTS = ("seeds", "rounds", "rollouts", "train_steps", "hidden_size", "num_layers", "batch_size",
         "horizon", "critic_steps", "critic_hidden_size", "critic_batch_size", "critic_bins",
-        "eval_episodes", "demos", "torch_threads")
+        "eval_episodes", "demos", "torch_threads", "jobs")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -100,6 +102,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     add("--report-only", action="store_true",
         help="compute nothing: write the results of the finished cells under --out")
     add("--torch-threads", type=int, default=1, help="torch threads (1 is fastest on 2 cores)")
+    add("--jobs", type=int, default=min(2, os.cpu_count() or 1),
+        help="processes computing cells side by side, each on one core (default: up to 2); "
+             "they start on different tasks and share the cells under --out")
+    add("--worker", type=int, default=0, help=argparse.SUPPRESS)  # index of a spawned worker
     add("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     for name in INTS:
@@ -167,6 +173,37 @@ def describe(config: SuiteConfig, full: bool) -> str:
             f"{list(config.ablations) or 'none'}")
 
 
+def spawn_workers(argv, out: Path, jobs: int) -> list[tuple]:
+    """jobs - 1 more processes of this command on the same --out (after the demos exist),
+    worker k starting with task k; their output goes to <out>/logs/worker<k>.log."""
+    (out / "logs").mkdir(parents=True, exist_ok=True)
+    args = list(sys.argv[1:] if argv is None else argv)
+    workers = []
+    for k in range(1, jobs):
+        log_path = out / "logs" / f"worker{k}.log"
+        command = [sys.executable, "-m", "dexpie_bringup.experiment", *args, "--out", str(out),
+                   "--worker", str(k), "--quiet"]
+        log = open(log_path, "w")
+        workers.append((k, subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT), log_path))
+        log.close()
+        print(f"[jobs] worker {k} started on the same cells (log: {log_path})", flush=True)
+    return workers
+
+
+def merge_workers(run: dict, workers: list[tuple], log) -> None:
+    """Wait for the workers; add the cells they computed (and any that failed) to `run`."""
+    for k, process, log_path in workers:
+        code = process.wait()
+        summary = log_path.with_suffix(".json")
+        if code != 0 or not summary.exists():
+            log(f"[jobs] worker {k} exited with code {code}: see {log_path}")
+            run.setdefault("failed_cells", []).append(dict(cell=f"worker {k}", error=f"exit code {code}"))
+            continue
+        theirs = json.loads(summary.read_text())
+        run["computed"] = run.get("computed", []) + theirs.get("computed", [])
+        run["failed_cells"] = run.get("failed_cells", []) + theirs.get("failed_cells", [])
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     start = time.perf_counter()
@@ -184,7 +221,17 @@ def main(argv=None) -> int:
             if args.demos_only:
                 print(f"\nepisode bags: {out / 'demos'}")
                 return 0
-        results = suite.collect() if args.report_only else suite.run()
+        if args.worker:
+            (out / "logs" / f"worker{args.worker}.json").write_text(json.dumps(suite.run(args.worker)["run"]))
+            return 0
+        if args.report_only:
+            results = suite.collect()
+        else:
+            workers = spawn_workers(argv, out, args.jobs)
+            run = suite.run()["run"]
+            merge_workers(run, workers, print)
+            results = suite.collect()   # after the workers: every cell they made is in it
+            results["run"] = run
     except KeyboardInterrupt:
         print(f"\ninterrupted after {time.perf_counter() - start:.0f} s: finished cells are "
               f"kept; re-run with --out {out} to resume")

@@ -182,11 +182,17 @@ class ExperimentSuite:
                 self.log(f"[demos] {task}: cached ({rows[-1]['episodes']} demos)")
         return rows
 
-    def run(self) -> dict:
+    def run(self, rotate: int = 0) -> dict:
         """Every cell of the plan in order; returns `collect()` plus what was computed. A
-        cell the data cannot make (ValueError) is reported and the plan goes on."""
+        cell the data cannot make (ValueError) is reported and the plan goes on.
+
+        rotate: start with the rotate-th task (then the next ones, wrapping round), so that
+        several processes sharing `out` work on different tasks; a cell another live process
+        is computing is waited for, then read (the pipelines' cell locks)."""
         start = time.perf_counter()
         cells = self.plan()
+        tasks = list(self.config.tasks)
+        cells.sort(key=lambda cell: (cell.seed, (tasks.index(cell.task) - rotate) % len(tasks)))
         cached, failed = 0, []
         for index, cell in enumerate(cells, start=1):
             head = f"[{index}/{len(cells)}] {cell.name}"

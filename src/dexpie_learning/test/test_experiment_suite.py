@@ -151,3 +151,21 @@ def test_write_results_files(tmp_path):
     assert "Missing cells (not finished): door hg-dagger." in text
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["table"][1]["successes"] == 14 and saved["round_curves"]["door"][2]["round"] == 2
+
+
+def test_run_rotated_starts_on_another_task_so_two_processes_share_the_work(tmp_path, monkeypatch):
+    config = _config(tasks=("door", "relocate", "hammer"), demos={"door": 2, "relocate": 3, "hammer": 2})
+    order = []
+    for rotate, expected in [(0, ["door", "relocate", "hammer"]), (1, ["relocate", "hammer", "door"])]:
+        suite = ExperimentSuite(config, tmp_path, progress=False, log=lambda *_: None)
+        cells = suite.plan()
+        for cell in cells:   # every cell already evaluated: run() only walks the plan
+            cell.eval_cell.parent.mkdir(parents=True, exist_ok=True)
+            cell.eval_cell.write_text(json.dumps(dict(successes=0, episodes=1)))
+        seen = []
+        monkeypatch.setattr(suite, "collect", lambda: {})
+        suite.log = lambda message: seen.append(message)
+        suite.run(rotate=rotate)
+        tasks = [line.split("] ")[1].split(" |")[0] for line in seen if "cached" in line]
+        order.append(list(dict.fromkeys(tasks)))
+        assert order[-1] == expected
