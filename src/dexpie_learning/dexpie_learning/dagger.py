@@ -36,6 +36,7 @@ from dexpie_policy.actions import to_relative
 from dexpie_policy.runner import PolicyRunner
 from dexpie_policy.scheduler import (MODES, ChunkRecord, ChunkScheduler, Observation,
                                      RunnerPredictor)
+from dexpie_sim.operator_session import DeviceButton
 from dexpie_sim.operators.base import OperatorConfig, SimOperator
 from dexpie_sim.registry import make_operator, make_task
 from dexpie_sim.stages import StageLibrary, StageUnreachableError, stage_index
@@ -85,27 +86,6 @@ class DaggerConfig:
         if self.min_press_interval_ticks * control_dt <= self.arbiter.button_debounce_time:
             raise ValueError(f"min_press_interval_ticks {self.min_press_interval_ticks} at {control_dt:.4f} s "
                              f"is within the arbiter's button_debounce_time {self.arbiter.button_debounce_time}")
-
-
-class SimulatedButton:
-    """A spacemouse button pressed by the simulated operator: a press holds the button for
-    `press_ticks`; a request while pressed (or too soon after) waits for the next allowed tick."""
-
-    def __init__(self, press_ticks: int, min_interval_ticks: int):
-        self.press_ticks, self.min_interval = press_ticks, min_interval_ticks
-        self._since_press = math.inf
-        self._pending = False
-
-    def request(self) -> None:
-        self._pending = True
-
-    def level(self) -> tuple[bool, bool]:
-        """The button state for this tick (call once per tick)."""
-        if self._pending and self._since_press >= self.min_interval:
-            self._pending, self._since_press = False, 0
-        pressed = self._since_press < self.press_ticks
-        self._since_press += 1
-        return (pressed, False)
 
 
 def choose_start_stage(stages: Sequence[str], seed: int, stage_mix: float) -> str:
@@ -194,7 +174,7 @@ def run_dagger_episode(setup: DaggerSetup, seed: int, stage: str, out_dir: Path)
     operator.reset(seed + 7919)
     operator.teleop.release()
     arbiter.start_episode(obs.joint_positions, now=0.0)
-    button = SimulatedButton(setup.config.press_ticks, setup.config.min_press_interval_ticks)
+    button = DeviceButton(setup.config.press_ticks, setup.config.min_press_interval_ticks)
     meta = EpisodeMeta(task=spec.name, stage=stage, seed=seed, joint_names=spec.joint_names,
                        control_dt=dt, object_names=spec.object_names, cameras=task.cameras,
                        note=f"dagger rollout from stage {stage}")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from dexpie_learning.dagger import (DaggerConfig, SimulatedButton, choose_start_stage,
+from dexpie_learning.dagger import (DaggerConfig, choose_start_stage,
                                     collect_dagger_round)
 from dexpie_learning.dagger_report import intervention_lengths, summarize_round
 from dexpie_learning.episode import EDGE_HANDBACK, EDGE_TAKEOVER, SOURCE_HUMAN, load_episodes
@@ -16,6 +16,7 @@ from dexpie_policy.chunk_dataset import ChunkDataset, EpisodeArrays
 from dexpie_policy.flow import FlowMatchingPolicy
 from dexpie_policy.runner import PolicyRunner
 from dexpie_sim.operator_rollout import run_operator_episode
+from dexpie_sim.operator_session import DeviceButton
 from dexpie_sim.operators.base import SCENE_STAGE_INDEX, HandbackConfig, OperatorConfig, SimOperator
 from dexpie_sim.registry import make_operator, make_task, task_spec
 from dexpie_sim.stages import StageLibrary
@@ -215,7 +216,7 @@ def test_start_stages_follow_the_mix_and_the_seed():
 
 
 def test_simulated_button_presses_are_levels_spaced_beyond_debounce():
-    button = SimulatedButton(press_ticks=3, min_interval_ticks=8)
+    button = DeviceButton(press_ticks=3, min_interval_ticks=8)
     levels = []
     for tick in range(20):
         if tick in (0, 1, 4):  # a second request while pressed waits for the interval
