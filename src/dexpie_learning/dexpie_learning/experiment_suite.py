@@ -182,17 +182,16 @@ class ExperimentSuite:
                 self.log(f"[demos] {task}: cached ({rows[-1]['episodes']} demos)")
         return rows
 
-    def run(self, rotate: int = 0) -> dict:
+    def run(self, worker: int = 0) -> dict:
         """Every cell of the plan in order; returns `collect()` plus what was computed. A
         cell the data cannot make (ValueError) is reported and the plan goes on.
 
-        rotate: start with the rotate-th task (then the next ones, wrapping round), so that
-        several processes sharing `out` work on different tasks; a cell another live process
-        is computing is waited for, then read (the pipelines' cell locks)."""
+        worker: which of several processes sharing `out` this is; each takes the tasks in its
+        own order (`task_order`) so that they work on different tasks; a cell another live
+        process is computing is waited for, then read (the pipelines' cell locks)."""
         start = time.perf_counter()
-        cells = self.plan()
-        tasks = list(self.config.tasks)
-        cells.sort(key=lambda cell: (cell.seed, (tasks.index(cell.task) - rotate) % len(tasks)))
+        order = task_order(self.config.tasks, worker)
+        cells = sorted(self.plan(), key=lambda cell: (cell.seed, order.index(cell.task)))
         cached, failed = 0, []
         for index, cell in enumerate(cells, start=1):
             head = f"[{index}/{len(cells)}] {cell.name}"
@@ -247,6 +246,16 @@ class ExperimentSuite:
         return dict(config=self.config.to_dict(), rounds=self.config.template.rounds,
                     rows=[dict(key=k, label=label) for k, label in ROWS], entries=entries,
                     demos=demos, pipelines=pipelines, out=str(self.out))
+
+
+def task_order(tasks, worker: int) -> list[str]:
+    """The order in which process `worker` takes the tasks: 0 in order, 1 from the other end
+    (two processes meet only in the middle), k >= 2 starting at the k-th task."""
+    tasks = list(tasks)
+    if worker == 1:
+        return tasks[::-1]
+    shift = worker % len(tasks)
+    return tasks[shift:] + tasks[:shift]
 
 
 def _score(result: dict) -> str:

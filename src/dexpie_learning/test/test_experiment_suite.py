@@ -153,10 +153,11 @@ def test_write_results_files(tmp_path):
     assert saved["table"][1]["successes"] == 14 and saved["round_curves"]["door"][2]["round"] == 2
 
 
-def test_run_rotated_starts_on_another_task_so_two_processes_share_the_work(tmp_path, monkeypatch):
+def test_each_worker_takes_the_tasks_in_its_own_order(tmp_path, monkeypatch):
     config = _config(tasks=("door", "relocate", "hammer"), demos={"door": 2, "relocate": 3, "hammer": 2})
     order = []
-    for rotate, expected in [(0, ["door", "relocate", "hammer"]), (1, ["relocate", "hammer", "door"])]:
+    for worker, expected in [(0, ["door", "relocate", "hammer"]), (1, ["hammer", "relocate", "door"]),
+                             (2, ["hammer", "door", "relocate"])]:
         suite = ExperimentSuite(config, tmp_path, progress=False, log=lambda *_: None)
         cells = suite.plan()
         for cell in cells:   # every cell already evaluated: run() only walks the plan
@@ -165,7 +166,7 @@ def test_run_rotated_starts_on_another_task_so_two_processes_share_the_work(tmp_
         seen = []
         monkeypatch.setattr(suite, "collect", lambda: {})
         suite.log = lambda message: seen.append(message)
-        suite.run(rotate=rotate)
+        suite.run(worker=worker)
         tasks = [line.split("] ")[1].split(" |")[0] for line in seen if "cached" in line]
         order.append(list(dict.fromkeys(tasks)))
         assert order[-1] == expected
