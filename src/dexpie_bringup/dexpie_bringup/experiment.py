@@ -40,7 +40,7 @@ from dexpie_sim.registry import TASK_NAMES
 REFERENCE_DEMOS = {"relocate": 20, "door": 5, "hammer": 10}
 
 # The two configurations (command-line options override single values).
-SHORT = dict(seeds=1, rounds=2, rollouts=10, stage_mix=0.5, train_steps=1000, hidden_size=256,
+SHORT = dict(seeds=1, rounds=2, rollouts=10, stage_mix=0.5, train_steps=2000, hidden_size=256,
              num_layers=3, batch_size=256, horizon=16, critic_steps=1000,
              critic_hidden_size=256, critic_batch_size=256, critic_bins=201,
              eval_episodes=30, baselines=["hg-dagger"], extra_demo_baselines=[], ablations=[])
