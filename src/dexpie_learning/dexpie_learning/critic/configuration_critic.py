@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from dexpie_learning.critic.bins import DEFAULT_NUM_BINS, DEFAULT_SIGMA_BINS
 from dexpie_policy.flow import IMAGE_KEY_PREFIX, OBJECT_KEY, STATE_KEY
+from dexpie_policy.flow.configuration_flow import check_config_keys
 
 CRITIC_TYPE = "dexpie_distributional_critic"
 
@@ -87,17 +88,7 @@ class CriticConfig:
     def from_dict(cls, data: dict, require_all: bool = True) -> "CriticConfig":
         """Strict: unknown and missing keys are named. A checkpoint stores every field
         (`require_all`), so a default changed later cannot silently change a stored critic."""
-        if not isinstance(data, dict):
-            raise CriticConfigError(f"config must be a mapping, got {type(data).__name__}")
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - set(fields))
-        if unknown:
-            raise CriticConfigError(f"unknown config keys: {unknown}")
-        required = [n for n, f in fields.items()
-                    if require_all or f.default is dataclasses.MISSING]
-        missing = sorted(n for n in required if n not in data)
-        if missing:
-            raise CriticConfigError(f"missing config keys: {missing}")
+        check_config_keys(cls, data, require_all, CriticConfigError)
         try:
             return cls(**data)
         except TypeError as error:   # e.g. camera_names given as a number

@@ -104,15 +104,21 @@ class FlowPolicyConfig:
         """Strict: unknown keys and missing keys are named in the error. A checkpoint stores
         every field (`require_all`), so a default that changes later cannot silently change a
         stored model; hand-written configs may pass require_all=False to use defaults."""
-        if not isinstance(data, dict):
-            raise ConfigError(f"config must be a mapping, got {type(data).__name__}")
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - set(fields))
-        if unknown:
-            raise ConfigError(f"unknown config keys: {unknown}")
-        required = [n for n, f in fields.items()
-                    if require_all or f.default is dataclasses.MISSING]
-        missing = sorted(n for n in required if n not in data)
-        if missing:
-            raise ConfigError(f"missing config keys: {missing}")
+        check_config_keys(cls, data, require_all, ConfigError)
         return cls(**data)
+
+
+def check_config_keys(cls, data, require_all: bool, error: type[Exception]) -> None:
+    """The strict key check of a config dataclass's `from_dict` (policy and critic): `data`
+    is a mapping with no unknown keys and every field (`require_all`) or every field without
+    a default; raises `error` naming the keys."""
+    if not isinstance(data, dict):
+        raise error(f"config must be a mapping, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise error(f"unknown config keys: {unknown}")
+    required = [n for n, f in fields.items() if require_all or f.default is dataclasses.MISSING]
+    missing = sorted(n for n in required if n not in data)
+    if missing:
+        raise error(f"missing config keys: {missing}")
