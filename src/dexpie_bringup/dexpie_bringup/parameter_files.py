@@ -83,7 +83,8 @@ def sim_parameters(task_name: str) -> dict:
                                 max_velocity=graph.max_velocity, rate_hz=graph.control_rate_hz),
         "intervention_arbiter": arbiter,
         "policy_server": dict(common, object_names=graph.object_names),
-        "episode_recorder": dict(common, control_rate_hz=graph.control_rate_hz),
+        "episode_recorder": dict(common, control_rate_hz=graph.control_rate_hz,
+                                 object_names=graph.object_names),
         "sim_hand": dict(common, task=task_name, rate_hz=graph.control_rate_hz),
         "sim_operator": dict(task=task_name),
     }

@@ -52,7 +52,8 @@ class EpisodeRecorderNode(Node):
             joint_names=tuple(p.joint_names), control_dt=1.0 / p.control_rate_hz,
             cameras=tuple(p.cameras), ticks_from_arbiter=p.tick_topic == "/intervention/state",
             source_without_arbiter=SOURCE_HUMAN if p.source_without_arbiter == "human" else SOURCE_POLICY,
-            record_object_state=p.record_object_state, max_episode_ticks=p.max_episode_ticks,
+            record_object_state=p.record_object_state, object_names=tuple(p.object_names),
+            max_episode_ticks=p.max_episode_ticks,
             durable=p.durable)
         self.events = self.create_publisher(EpisodeEvent, "/episode/events", EVENTS_QOS)
         try:

@@ -27,6 +27,13 @@ def _camera_names_are_topic_segments(values) -> str | None:
     return None
 
 
+def _object_names_need_object_state(values) -> str | None:
+    if values["object_names"] and not values["record_object_state"]:
+        return f"parameter 'object_names' = {values['object_names']!r} rejected: " \
+               f"record_object_state is false, so nothing would be recorded under these names"
+    return None
+
+
 EPISODE_RECORDER = ParameterSchema(NODE_NAME, (
     Parameter("output_dir", str, "", "folder of the episode bags, one bag per episode (required)"),
     Parameter("joint_names", list[str], [],
@@ -45,7 +52,11 @@ EPISODE_RECORDER = ParameterSchema(NODE_NAME, (
               "a demonstration (every tick an intervention), 'policy' a policy rollout",
               (OneOf(SOURCES),)),
     Parameter("record_object_state", bool, True,
-              "record /sim/object_state (simulation only) when it has been received before the start"),
+              "record /sim/object_state (simulation only)"),
+    Parameter("object_names", list[str], [],
+              "object state entries to record, in this order; a tick waits until they have been "
+              "received. Empty: whatever /sim/object_state carries when the episode starts, and "
+              "nothing if it has not been received by then", (Unique(),)),
     Parameter("record_stage_events", bool, True,
               "store a STAGE event when the 'stage' of /sim/task_status changes during an episode"),
     Parameter("control_rate_hz", float, 30.0, "control tick rate (stored as the episode's control_dt)",
@@ -55,4 +66,4 @@ EPISODE_RECORDER = ParameterSchema(NODE_NAME, (
               (InRange(1, 10_000_000),)),
     Parameter("durable", bool, True,
               "fsync a finished bag before publishing it (survives power loss, not only a crash)"),
-), checks=(_output_dir_is_given, _camera_names_are_topic_segments))
+), checks=(_output_dir_is_given, _camera_names_are_topic_segments, _object_names_need_object_state))

@@ -245,6 +245,8 @@ def test_start_up_marks_leftover_partial_incomplete_and_keeps_finished(context, 
     ({"cameras": ["front/left"]}, r"'cameras' = \['front/left'\] rejected: .*no '/'"),
     ({"max_episode_ticks": 0}, r"'max_episode_ticks' = 0 rejected: 0 is outside"),
     ({"control_rate_hz": 0.0}, r"'control_rate_hz' = 0.0 rejected"),
+    ({"object_names": ["ball_x"], "record_object_state": False},
+     r"'object_names' = \['ball_x'\] rejected: record_object_state is false"),
 ])
 def test_parameter_schema_rejects_bad_values_naming_them(overrides, message) -> None:
     values = {"output_dir": "/tmp/episodes", "joint_names": ["a", "b"], **overrides}

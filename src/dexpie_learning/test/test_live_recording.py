@@ -94,6 +94,22 @@ def test_arbiter_ticks_read_back_like_in_process_episodes(tmp_path: Path) -> Non
     assert episode.stages == [(3, "lifted")]
 
 
+def test_configured_object_names_record_object_state_that_arrives_after_the_start(
+        tmp_path: Path) -> None:
+    # A start that comes before the first /sim/object_state must not lose the object state.
+    recorder, _ = make(tmp_path, object_names=tuple(reversed(OBJECTS)))
+    recorder.start("relocate", "init", 1)
+    recorder.on_joint_state(stamp(0), q(0), -q(0), arrival_ns=0)
+    recorder.on_command(stamp(0), q(0))
+    problem = recorder.on_intervention(InterventionSample(stamp(0), 0), arrival_ns=0)
+    assert problem == "tick not recorded: no object state received yet"
+    for tick in range(1, 4):
+        assert arbiter_tick(recorder, tick, 0) is None
+    episode = ep.read_episode(recorder.end(ep.OUTCOME_SUCCESS).bag_path)
+    assert episode.object_names == tuple(reversed(OBJECTS)) and episode.num_ticks == 3
+    np.testing.assert_array_equal(episode.object_state, [[2.0 * t, t] for t in range(1, 4)])
+
+
 def test_joint_state_ticks_without_arbiter_record_a_demonstration(tmp_path: Path) -> None:
     recorder, _ = make(tmp_path, ticks_from_arbiter=False, source_without_arbiter=ep.SOURCE_HUMAN,
                        cameras=("front",), record_object_state=False)

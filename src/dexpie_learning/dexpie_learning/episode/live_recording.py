@@ -58,6 +58,8 @@ class RecorderConfig:
     ticks_from_arbiter: bool = True  # a tick is an /intervention/state (else a /joint_states)
     source_without_arbiter: int = SOURCE_POLICY
     record_object_state: bool = True
+    # Fixed object state layout; empty: the names of the object state received before a start.
+    object_names: tuple[str, ...] = ()
     max_episode_ticks: int = 36_000
     durable: bool = True  # fsync a finished bag before publishing it
 
@@ -263,7 +265,7 @@ class LiveRecorder:
         object_names = ()
         warnings = []
         if self.config.record_object_state:
-            object_names = self.streams.object_names
+            object_names = self.config.object_names or self.streams.object_names
             if not object_names:
                 warnings.append("no object state received: recording without it")
         try:
