@@ -3,6 +3,7 @@
 Every N steps (and at the last step) the loop writes `<out>/train_state/`:
 
     model.safetensors      the policy's state dict
+    ema.safetensors        the weight average's state dict (when ema_decay > 0)
     optimizer.safetensors  AdamW's per-parameter state, flattened: "<param index>.<name>"
                            (exp_avg, exp_avg_sq, step); hyperparameters come from the config
     state.json             step, seed, config, data fingerprint, losses and metrics so far
@@ -26,6 +27,7 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from dexpie_learning.train.config import PolicyTrainConfig, config_to_dict
+from dexpie_learning.train.schedule import WeightAverage, learning_rate_at
 from dexpie_policy.chunk_dataset import ChunkDataset, make_training_batch
 from dexpie_policy.flow import FlowMatchingPolicy, FlowPolicyConfig
 from dexpie_policy.normalization import NormalizationStats
@@ -33,7 +35,7 @@ from dexpie_policy.normalization import NormalizationStats
 log = logging.getLogger(__name__)
 
 STATE_DIR = "train_state"
-STATE_VERSION = 1
+STATE_VERSION = 2
 METRIC_FIELDS = ("step", "loss", "lr", "samples_per_s")
 
 
@@ -75,7 +77,8 @@ def train_resumable(dataset: ChunkDataset, policy_config: FlowPolicyConfig,
                     config: PolicyTrainConfig, out_dir: Path, fingerprint: dict,
                     stats: NormalizationStats | None = None, resume: str = "auto",
                     progress: bool = True, stop_after: int | None = None) -> LoopResult:
-    """Train (or continue training) a policy; returns the model in eval mode.
+    """Train (or continue training) a policy; returns the model to save, in eval mode: the
+    weight average when config.ema_decay > 0, else the last iterate.
 
     resume: "auto" continues from <out>/train_state when its config and data fingerprint
     match (a state that does not match is reported and replaced), "always" requires a
@@ -98,10 +101,11 @@ def train_resumable(dataset: ChunkDataset, policy_config: FlowPolicyConfig,
     model = FlowMatchingPolicy(policy_config)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate,
                                   weight_decay=config.weight_decay)
+    average = WeightAverage(model, config.ema_decay) if config.ema_decay > 0 else None
     losses, metrics, start = [], [], 0
     if resume != "never" and (state_dir / "state.json").is_file():
         try:
-            start, losses, metrics = load_state(state_dir, identity, model, optimizer)
+            start, losses, metrics = load_state(state_dir, identity, model, optimizer, average)
             log.info("resuming from step %d of %d (%s)", start, config.steps, state_dir)
         except ResumeError as error:
             if resume == "always":
@@ -119,6 +123,8 @@ def train_resumable(dataset: ChunkDataset, policy_config: FlowPolicyConfig,
                initial=start, total=end)
     for step in bar:
         tick = time.perf_counter()
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate_at(config, step)
         index_rng, generator = step_generators(config.seed, step)
         indices = candidates[index_rng.integers(0, len(candidates), size=batch_size)]
         batch = make_training_batch(dataset, indices, stats, config.padded_step_weight)
@@ -127,6 +133,8 @@ def train_resumable(dataset: ChunkDataset, policy_config: FlowPolicyConfig,
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip_norm)
         optimizer.step()
+        if average is not None:
+            average.update(model, step)
         losses.append(loss.item())
         seconds = time.perf_counter() - tick
         metrics.append(dict(step=step, loss=losses[-1], lr=optimizer.param_groups[0]["lr"],
@@ -134,14 +142,16 @@ def train_resumable(dataset: ChunkDataset, policy_config: FlowPolicyConfig,
         if progress:
             bar.set_postfix(loss=f"{losses[-1]:.4f}", refresh=False)
         if (step + 1) % config.save_every == 0 or step + 1 == end:
-            save_state(state_dir, identity, step + 1, model, optimizer, losses, metrics)
+            save_state(state_dir, identity, step + 1, model, optimizer, losses, metrics,
+                       average)
     bar.close()
-    return LoopResult(model.eval(), losses, metrics, resumed_from=start)
+    final = model.eval() if average is None else average.model
+    return LoopResult(final, losses, metrics, resumed_from=start)
 
 
 def save_state(state_dir: Path, identity: dict, step: int, model: torch.nn.Module,
-               optimizer: torch.optim.Optimizer, losses: list[float], metrics: list[dict]
-               ) -> None:
+               optimizer: torch.optim.Optimizer, losses: list[float], metrics: list[dict],
+               average: WeightAverage | None = None) -> None:
     """Write the state to a sibling folder, then swap it in: a crash mid-write leaves the
     previous state intact."""
     tmp = state_dir.with_name(state_dir.name + ".tmp")
@@ -150,6 +160,9 @@ def save_state(state_dir: Path, identity: dict, step: int, model: torch.nn.Modul
     save_file({k: v.detach().contiguous().clone() for k, v in model.state_dict().items()},
               str(tmp / "model.safetensors"))
     save_file(flatten_optimizer_state(optimizer), str(tmp / "optimizer.safetensors"))
+    if average is not None:
+        save_file({k: v.detach().contiguous().clone()
+                   for k, v in average.model.state_dict().items()}, str(tmp / "ema.safetensors"))
     (tmp / "state.json").write_text(json.dumps(dict(
         version=STATE_VERSION, step=step, **identity, losses=losses, metrics=metrics,
         rng="numpy SeedSequence([seed, step]) per step; nothing carried between steps")))
@@ -162,8 +175,9 @@ def save_state(state_dir: Path, identity: dict, step: int, model: torch.nn.Modul
 
 
 def load_state(state_dir: Path, identity: dict, model: torch.nn.Module,
-               optimizer: torch.optim.Optimizer) -> tuple[int, list[float], list[dict]]:
-    """Restore model and optimizer in place; returns (step, losses, metrics)."""
+               optimizer: torch.optim.Optimizer, average: WeightAverage | None = None
+               ) -> tuple[int, list[float], list[dict]]:
+    """Restore model, optimizer and weight average in place; returns (step, losses, metrics)."""
     try:
         state = json.loads((state_dir / "state.json").read_text())
     except (OSError, json.JSONDecodeError) as error:
@@ -180,9 +194,12 @@ def load_state(state_dir: Path, identity: dict, model: torch.nn.Module,
     try:
         weights = load_file(str(state_dir / "model.safetensors"))
         optimizer_state = load_file(str(state_dir / "optimizer.safetensors"))
+        averaged = None if average is None else load_file(str(state_dir / "ema.safetensors"))
     except Exception as error:   # safetensors raises its own error types
         raise ResumeError(f"{state_dir}: unreadable state files ({error})") from None
     model.load_state_dict(weights, strict=True)
+    if average is not None:
+        average.model.load_state_dict(averaged, strict=True)
     restore_optimizer_state(optimizer, optimizer_state)
     step = int(state["step"])
     return step, list(state["losses"])[:step], list(state["metrics"])[:step]
