@@ -11,7 +11,8 @@ from dexpie_learning.train.schedule import WeightAverage, learning_rate_at, warm
 
 
 def test_cosine_warms_up_peaks_and_ends_at_the_floor() -> None:
-    config = PolicyTrainConfig(steps=1000, learning_rate=1e-3, warmup_steps=50, min_lr_ratio=0.1)
+    config = PolicyTrainConfig(steps=1000, learning_rate=1e-3, warmup_steps=50, min_lr_ratio=0.1,
+                               lr_schedule="cosine")
     rates = [learning_rate_at(config, k) for k in range(config.steps)]
     assert rates[0] == pytest.approx(1e-3 / 50) and rates[49] == pytest.approx(1e-3)
     assert all(b > a for a, b in zip(rates[:49], rates[1:50]))          # warm-up rises
@@ -22,10 +23,10 @@ def test_cosine_warms_up_peaks_and_ends_at_the_floor() -> None:
 
 
 def test_warmup_is_at_most_a_tenth_of_a_short_run_and_constant_is_constant() -> None:
-    short = PolicyTrainConfig(steps=30, warmup_steps=100)
+    short = PolicyTrainConfig(steps=30, warmup_steps=100, lr_schedule="cosine")
     assert warmup_steps_of(short) == 3
     assert learning_rate_at(short, 3) == pytest.approx(short.learning_rate)
-    assert learning_rate_at(PolicyTrainConfig(steps=1), 0) == pytest.approx(3e-4)
+    assert learning_rate_at(PolicyTrainConfig(steps=1, lr_schedule="cosine"), 0) == pytest.approx(3e-4)
     constant = PolicyTrainConfig(steps=500, lr_schedule="constant")
     assert {learning_rate_at(constant, k) for k in range(500)} == {constant.learning_rate}
 
@@ -56,3 +57,30 @@ def test_weight_average_follows_the_weights_with_a_warmed_up_decay() -> None:
     assert not any(p.requires_grad for p in average.model.parameters())
     with pytest.raises(ValueError, match="decay must be in"):
         WeightAverage(model, decay=0.0)
+
+
+def test_the_saved_policy_is_the_weight_average_when_asked(tmp_path) -> None:
+    """A real training run: with ema_decay the checkpoint holds the averaged weights."""
+    import numpy as np
+
+    from dexpie_learning.train.loop import train_resumable
+    from dexpie_policy.actions import twin_action_spec
+    from dexpie_policy.chunk_dataset import ChunkDataset, EpisodeArrays
+
+    rng = np.random.default_rng(0)
+    q = np.cumsum(rng.normal(0, 0.01, (40, 4)), axis=0)
+    spec = twin_action_spec(("arm0", "arm1"), ("f0", "f1"))
+    dataset = ChunkDataset([EpisodeArrays(q, q + 0.01, rng.normal(size=(40, 3)))], spec, horizon=8)
+    policy_config = dataset.policy_config(hidden_size=32, num_layers=2)
+    averaged = train_resumable(dataset, policy_config, PolicyTrainConfig(
+        steps=30, batch_size=8, hidden_size=32, num_layers=2, ema_decay=0.9,
+        lr_schedule="cosine"), tmp_path / "ema", fingerprint={}, progress=False)
+    last = train_resumable(dataset, policy_config, PolicyTrainConfig(
+        steps=30, batch_size=8, hidden_size=32, num_layers=2, lr_schedule="cosine"),
+        tmp_path / "last", fingerprint={}, progress=False)
+    assert (tmp_path / "ema" / "train_state" / "ema.safetensors").is_file()
+    assert not (tmp_path / "last" / "train_state" / "ema.safetensors").exists()
+    # Same seed, same batches: the last iterates agree, the saved models do not.
+    differs = [not torch.equal(a, b) for a, b in zip(averaged.model.parameters(),
+                                                     last.model.parameters())]
+    assert any(differs) and averaged.losses == last.losses
