@@ -32,6 +32,7 @@ from dexpie_learning.experiment_suite import (ABLATIONS, BASELINES, ExperimentSu
                                               SuiteConfig)
 from dexpie_learning.extra_demos import EXTRA_DEMO_METHODS
 from dexpie_learning.results_report import write_results
+from dexpie_learning.train.loop import training_device
 from dexpie_sim.registry import TASK_NAMES
 
 # The BC reference's demonstration budget per task: where BC is clearly imperfect, which is
@@ -102,6 +103,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     add("--report-only", action="store_true",
         help="compute nothing: write the results of the finished cells under --out")
     add("--torch-threads", type=int, default=1, help="torch threads (1 is fastest on 2 cores)")
+    add("--device", default="cpu", help="where policies are trained: cpu, cuda or cuda:<k> "
+        "(simulation and evaluation always run on the CPU; cached cells are reused across "
+        "devices)")
     add("--jobs", type=int, default=min(2, os.cpu_count() or 1),
         help="processes computing cells side by side, each on one core (default: up to 2); "
              "they start on different tasks and share the cells under --out")
@@ -115,6 +119,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error("--camera works with --demos-only only: the learning loop does not use images")
     if args.report_only and args.out is None:
         parser.error("--report-only needs --out")
+    try:
+        training_device(args.device)
+    except ValueError as error:
+        parser.error(f"--device: {error}")
     return args
 
 
@@ -129,7 +137,7 @@ def suite_config(args) -> SuiteConfig:
         batch_size=preset["batch_size"], horizon=preset["horizon"],
         critic_steps=preset["critic_steps"], critic_hidden_size=preset["critic_hidden_size"],
         critic_batch_size=preset["critic_batch_size"], critic_num_bins=preset["critic_bins"],
-        torch_threads=args.torch_threads)
+        torch_threads=args.torch_threads, train_device=args.device)
     return SuiteConfig(tasks=tuple(args.tasks),
                        demos={t: args.demos or REFERENCE_DEMOS[t] for t in args.tasks},
                        seeds=tuple(range(preset["seeds"])), template=template,

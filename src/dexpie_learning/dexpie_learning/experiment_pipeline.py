@@ -82,6 +82,7 @@ class PipelineConfig:
     critic_batch_size: int = 256
     critic_num_bins: int = 201
     torch_threads: int = 1
+    train_device: str = "cpu"   # where policies are optimised; not part of a cell's identity
     rollout_mode: str = "async"
     arm_representation: str = "relative_joint"
 
@@ -147,7 +148,7 @@ class ComparisonPipeline:
         (methods and evaluation settings may change; they do not alter cached cells)."""
         path = self.work / "pipeline.json"
         mine = dataclasses.asdict(self.config)
-        free = ("methods", "torch_threads")
+        free = ("methods", "torch_threads", "train_device")
         if path.exists():
             # a key written before it existed holds its default
             cached = dataclasses.asdict(PipelineConfig()) | json.loads(path.read_text())
@@ -236,7 +237,8 @@ class ComparisonPipeline:
             with self._computing("train", out):
                 train_method(method, self.config.train_config(method), out, demos, rollouts,
                              labels_dir=labels_dir, progress=self.progress,
-                             torch_threads=self.config.torch_threads)
+                             torch_threads=self.config.torch_threads,
+                             device=self.config.train_device)
         return out
 
     def collect_round(self, round_index: int) -> Path:

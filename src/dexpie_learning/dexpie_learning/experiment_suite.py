@@ -186,12 +186,14 @@ class ExperimentSuite:
         """Every cell of the plan in order; returns `collect()` plus what was computed. A
         cell the data cannot make (ValueError) is reported and the plan goes on.
 
-        worker: which of several processes sharing `out` this is; each takes the tasks in its
-        own order (`task_order`) so that they work on different tasks; a cell another live
-        process is computing is waited for, then read (the pipelines' cell locks)."""
+        worker: which of several processes sharing `out` this is; each takes the (training
+        seed, task) pipelines in its own order (`pipeline_order`) so that they work on
+        different pipelines; a cell another live process is computing is waited for, then
+        read (the pipelines' cell locks)."""
         start = time.perf_counter()
-        order = task_order(self.config.tasks, worker)
-        cells = sorted(self.plan(), key=lambda cell: (cell.seed, order.index(cell.task)))
+        order = pipeline_order(self.config.tasks, self.config.seeds, worker)
+        # sorted() is stable: within a pipeline the plan's order (reference first) is kept.
+        cells = sorted(self.plan(), key=lambda cell: order.index((cell.seed, cell.task)))
         cached, failed = 0, []
         for index, cell in enumerate(cells, start=1):
             head = f"[{index}/{len(cells)}] {cell.name}"
@@ -248,14 +250,16 @@ class ExperimentSuite:
                     demos=demos, pipelines=pipelines, out=str(self.out))
 
 
-def task_order(tasks, worker: int) -> list[str]:
-    """The order in which process `worker` takes the tasks: 0 in order, 1 from the other end
-    (two processes meet only in the middle), k >= 2 starting at the k-th task."""
-    tasks = list(tasks)
+def pipeline_order(tasks, seeds, worker: int) -> list[tuple[int, str]]:
+    """The order in which process `worker` takes the (seed, task) pipelines: 0 in order, 1 from
+    the other end (two processes meet only in the middle), k >= 2 starting at pipeline k - 1
+    (so up to one worker per pipeline, each starts on its own). With one task and several
+    seeds the processes thus train different seeds instead of waiting on each other's cells."""
+    pipelines = [(seed, task) for seed in seeds for task in tasks]
     if worker == 1:
-        return tasks[::-1]
-    shift = worker % len(tasks)
-    return tasks[shift:] + tasks[:shift]
+        return pipelines[::-1]
+    shift = max(worker - 1, 0) % len(pipelines)
+    return pipelines[shift:] + pipelines[:shift]
 
 
 def _score(result: dict) -> str:

@@ -157,7 +157,7 @@ def test_each_worker_takes_the_tasks_in_its_own_order(tmp_path, monkeypatch):
     config = _config(tasks=("door", "relocate", "hammer"), demos={"door": 2, "relocate": 3, "hammer": 2})
     order = []
     for worker, expected in [(0, ["door", "relocate", "hammer"]), (1, ["hammer", "relocate", "door"]),
-                             (2, ["hammer", "door", "relocate"])]:
+                             (2, ["relocate", "hammer", "door"])]:
         suite = ExperimentSuite(config, tmp_path, progress=False, log=lambda *_: None)
         cells = suite.plan()
         for cell in cells:   # every cell already evaluated: run() only walks the plan
@@ -170,3 +170,14 @@ def test_each_worker_takes_the_tasks_in_its_own_order(tmp_path, monkeypatch):
         tasks = [line.split("] ")[1].split(" |")[0] for line in seen if "cached" in line]
         order.append(list(dict.fromkeys(tasks)))
         assert order[-1] == expected
+
+
+def test_workers_on_one_task_with_several_seeds_start_on_different_seeds():
+    from dexpie_learning.experiment_suite import pipeline_order
+    firsts = [pipeline_order(("hammer",), (0, 1, 2), worker)[0] for worker in range(3)]
+    assert firsts == [(0, "hammer"), (2, "hammer"), (1, "hammer")]
+    starts = [pipeline_order(("door", "hammer"), (0, 1), worker)[0] for worker in range(4)]
+    assert len(set(starts)) == 4   # four workers, four pipelines: nobody waits at the start
+    for worker in range(5):   # every worker still walks every pipeline once
+        assert sorted(pipeline_order(("door", "hammer"), (0, 1), worker)) == [
+            (0, "door"), (0, "hammer"), (1, "door"), (1, "hammer")]

@@ -84,3 +84,42 @@ def test_the_saved_policy_is_the_weight_average_when_asked(tmp_path) -> None:
     differs = [not torch.equal(a, b) for a, b in zip(averaged.model.parameters(),
                                                      last.model.parameters())]
     assert any(differs) and averaged.losses == last.losses
+
+
+def test_a_device_the_machine_lacks_is_refused_naming_it() -> None:
+    from dexpie_learning.train.loop import training_device
+    assert training_device("cpu").type == "cpu"
+    with pytest.raises(ValueError, match="'tpu' is not a torch device"):
+        training_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="'cuda': torch sees no CUDA device"):
+            training_device("cuda")
+    else:
+        with pytest.raises(ValueError, match="CUDA device"):
+            training_device(f"cuda:{torch.cuda.device_count()}")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_training_saves_a_cpu_checkpoint(tmp_path) -> None:
+    import numpy as np
+
+    from dexpie_learning.train.loop import train_resumable
+    from dexpie_policy.actions import twin_action_spec
+    from dexpie_policy.chunk_dataset import ChunkDataset, EpisodeArrays
+
+    rng = np.random.default_rng(0)
+    q = np.cumsum(rng.normal(0, 0.01, (40, 4)), axis=0)
+    spec = twin_action_spec(("arm0", "arm1"), ("f0", "f1"))
+    dataset = ChunkDataset([EpisodeArrays(q, q + 0.01, rng.normal(size=(40, 3)))], spec, horizon=8)
+    config = PolicyTrainConfig(steps=20, batch_size=8, hidden_size=32, num_layers=2, save_every=10)
+    policy_config = dataset.policy_config(hidden_size=32, num_layers=2)
+    whole = train_resumable(dataset, policy_config, config, tmp_path / "whole", fingerprint={},
+                            progress=False, device="cuda")
+    assert all(p.device.type == "cpu" for p in whole.model.parameters())
+    train_resumable(dataset, policy_config, config, tmp_path / "split", fingerprint={},
+                    progress=False, device="cuda", stop_after=10)
+    resumed = train_resumable(dataset, policy_config, config, tmp_path / "split",
+                              fingerprint={}, progress=False, device="cuda")
+    assert resumed.resumed_from == 10
+    for a, b in zip(whole.model.parameters(), resumed.model.parameters()):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)

@@ -51,11 +51,29 @@ class LoopResult:
     resumed_from: int = 0
 
 
-def step_generators(seed: int, step: int) -> tuple[np.random.Generator, torch.Generator]:
-    """The batch-index RNG and the model's torch generator of optimisation step `step`."""
+def step_generators(seed: int, step: int, device: str = "cpu"
+                    ) -> tuple[np.random.Generator, torch.Generator]:
+    """The batch-index RNG and the model's torch generator (on `device`) of step `step`."""
     sequence = np.random.SeedSequence([seed, step])
     torch_seed = int(sequence.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
-    return np.random.default_rng(sequence), torch.Generator().manual_seed(torch_seed)
+    return (np.random.default_rng(sequence),
+            torch.Generator(device=device).manual_seed(torch_seed))
+
+
+def training_device(device: str) -> torch.device:
+    """`device` checked: "cpu", "cuda" or "cuda:<k>" that this machine has."""
+    try:
+        resolved = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"device {device!r} is not a torch device (cpu, cuda, cuda:1)") from None
+    if resolved.type not in ("cpu", "cuda"):
+        raise ValueError(f"device {device!r}: training runs on cpu or cuda")
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r}: torch sees no CUDA device on this machine")
+    if resolved.type == "cuda" and (resolved.index or 0) >= torch.cuda.device_count():
+        raise ValueError(f"device {device!r}: this machine has {torch.cuda.device_count()} "
+                         "CUDA device(s)")
+    return resolved
 
 
 def data_fingerprint(dataset: ChunkDataset, episode_ids: list[str]) -> dict:
@@ -76,15 +94,19 @@ def _hash_strings(values: list[str]) -> str:
 def train_resumable(dataset: ChunkDataset, policy_config: FlowPolicyConfig,
                     config: PolicyTrainConfig, out_dir: Path, fingerprint: dict,
                     stats: NormalizationStats | None = None, resume: str = "auto",
-                    progress: bool = True, stop_after: int | None = None) -> LoopResult:
+                    progress: bool = True, stop_after: int | None = None,
+                    device: str = "cpu") -> LoopResult:
     """Train (or continue training) a policy; returns the model to save, in eval mode: the
     weight average when config.ema_decay > 0, else the last iterate.
 
     resume: "auto" continues from <out>/train_state when its config and data fingerprint
     match (a state that does not match is reported and replaced), "always" requires a
     matching state, "never" ignores any state. stop_after: stop after this many total steps (to test and
-    to split long runs); the state is saved there.
+    to split long runs); the state is saved there. device: where the optimisation runs
+    ("cpu", "cuda"); the returned model is on the CPU either way. The same seed gives the
+    same model on the same device; CPU and CUDA draw different noise.
     """
+    device = training_device(device)
     if resume not in ("auto", "always", "never"):
         raise ValueError(f"resume must be auto, always or never, got {resume!r}")
     dataset.check_matches(policy_config)
@@ -98,7 +120,7 @@ def train_resumable(dataset: ChunkDataset, policy_config: FlowPolicyConfig,
                     data=fingerprint)
 
     torch.manual_seed(config.seed)
-    model = FlowMatchingPolicy(policy_config)
+    model = FlowMatchingPolicy(policy_config).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate,
                                   weight_decay=config.weight_decay)
     average = WeightAverage(model, config.ema_decay) if config.ema_decay > 0 else None
@@ -125,9 +147,11 @@ def train_resumable(dataset: ChunkDataset, policy_config: FlowPolicyConfig,
         tick = time.perf_counter()
         for group in optimizer.param_groups:
             group["lr"] = learning_rate_at(config, step)
-        index_rng, generator = step_generators(config.seed, step)
+        index_rng, generator = step_generators(config.seed, step, device.type)
         indices = candidates[index_rng.integers(0, len(candidates), size=batch_size)]
         batch = make_training_batch(dataset, indices, stats, config.padded_step_weight)
+        if device.type != "cpu":
+            batch = {name: value.to(device, non_blocking=True) for name, value in batch.items()}
         loss = model.compute_loss(batch, generator=generator)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -146,7 +170,7 @@ def train_resumable(dataset: ChunkDataset, policy_config: FlowPolicyConfig,
                        average)
     bar.close()
     final = model.eval() if average is None else average.model
-    return LoopResult(final, losses, metrics, resumed_from=start)
+    return LoopResult(final.cpu(), losses, metrics, resumed_from=start)
 
 
 def save_state(state_dir: Path, identity: dict, step: int, model: torch.nn.Module,
@@ -157,11 +181,11 @@ def save_state(state_dir: Path, identity: dict, step: int, model: torch.nn.Modul
     tmp = state_dir.with_name(state_dir.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    save_file({k: v.detach().contiguous().clone() for k, v in model.state_dict().items()},
+    save_file({k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()},
               str(tmp / "model.safetensors"))
     save_file(flatten_optimizer_state(optimizer), str(tmp / "optimizer.safetensors"))
     if average is not None:
-        save_file({k: v.detach().contiguous().clone()
+        save_file({k: v.detach().cpu().contiguous().clone()
                    for k, v in average.model.state_dict().items()}, str(tmp / "ema.safetensors"))
     (tmp / "state.json").write_text(json.dumps(dict(
         version=STATE_VERSION, step=step, **identity, losses=losses, metrics=metrics,

@@ -110,8 +110,8 @@ def train_method(method: str, config: PolicyTrainConfig, out_dir: Path,
                  labels_dir: Path | None = None, label_set: str = DEFAULT_LABEL_SET,
                  labels=None, progress: bool = True,
                  resume: str = "auto", stop_after: int | None = None,
-                 torch_threads: int | None = None, data: TrainingData | None = None
-                 ) -> TrainResult:
+                 torch_threads: int | None = None, data: TrainingData | None = None,
+                 device: str = "cpu") -> TrainResult:
     """Load the bags (unless `data` is given), weight/label them for `method`, train with
     resumable state in <out>/train_state, write the policy checkpoint, metrics.csv,
     losses.csv, loss.png and training.json.
@@ -121,7 +121,8 @@ def train_method(method: str, config: PolicyTrainConfig, out_dir: Path,
 
     torch_threads: intra-op threads while training (default: all cores). Set explicitly and
     restored afterwards, because a PolicyRunner loaded earlier in the process pins torch to
-    one thread (right for batch-1 inference, 2x slower for training).
+    one thread (right for batch-1 inference, 2x slower for training). device: where the
+    optimisation runs ("cpu", "cuda"); the checkpoint is the same format either way.
     """
     if not isinstance(config, POLICY_METHODS.get(method, ())):
         raise ValueError(f"{method} takes a {POLICY_METHODS[method].__name__}, got "
@@ -132,13 +133,13 @@ def train_method(method: str, config: PolicyTrainConfig, out_dir: Path,
     try:
         return _train_method(method, config, Path(out_dir), demo_folders, rollout_folders,
                              labels_dir, label_set, labels, progress, resume, stop_after,
-                             data)
+                             data, device)
     finally:
         torch.set_num_threads(previous_threads)
 
 
 def _train_method(method, config, out_dir, demo_folders, rollout_folders, labels_dir,
-                  label_set, labels, progress, resume, stop_after, data) -> TrainResult:
+                  label_set, labels, progress, resume, stop_after, data, device) -> TrainResult:
     start = time.perf_counter()
     if data is None:
         data = load_training_data(demo_folders, rollout_folders, progress=progress)
@@ -178,7 +179,7 @@ def _train_method(method, config, out_dir, demo_folders, rollout_folders, labels
     kept_ids = [data.episodes[i].episode_id for i in keep]
     loop = train_resumable(dataset, policy_config, config, out_dir,
                            data_fingerprint(dataset, kept_ids), resume=resume,
-                           progress=progress, stop_after=stop_after)
+                           progress=progress, stop_after=stop_after, device=device)
     save_policy(out_dir, loop.model, dataset.stats, spec)
     title = (f"{method} {task}: {len(keep)} episodes, "
              f"{data.effort()['human_steps']} human steps")
