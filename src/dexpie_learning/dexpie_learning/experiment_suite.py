@@ -192,8 +192,15 @@ class ExperimentSuite:
         read (the pipelines' cell locks)."""
         start = time.perf_counter()
         order = pipeline_order(self.config.tasks, self.config.seeds, worker)
-        # sorted() is stable: within a pipeline the plan's order (reference first) is kept.
-        cells = sorted(self.plan(), key=lambda cell: order.index((cell.seed, cell.task)))
+        plan = self.plan()
+        # Within a pipeline worker 0 keeps the plan's order (reference, DexPIE by round, then
+        # baselines); odd workers take it backwards, so that two workers meeting on one
+        # pipeline train different policies (e.g. HG-DAgger beside DexPIE's last round)
+        # instead of one waiting for the other's cell. Dependencies are computed either way.
+        within = -1 if worker % 2 else 1
+        ranked = sorted(enumerate(plan), key=lambda item: (
+            order.index((item[1].seed, item[1].task)), within * item[0]))
+        cells = [cell for _, cell in ranked]
         cached, failed = 0, []
         for index, cell in enumerate(cells, start=1):
             head = f"[{index}/{len(cells)}] {cell.name}"

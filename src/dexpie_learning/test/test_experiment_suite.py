@@ -181,3 +181,20 @@ def test_workers_on_one_task_with_several_seeds_start_on_different_seeds():
     for worker in range(5):   # every worker still walks every pipeline once
         assert sorted(pipeline_order(("door", "hammer"), (0, 1), worker)) == [
             (0, "door"), (0, "hammer"), (1, "door"), (1, "hammer")]
+
+
+def test_odd_workers_walk_a_pipeline_backwards(tmp_path, monkeypatch):
+    config = _config(tasks=("door",), demos={"door": 2})
+    walked = {}
+    for worker in (0, 1):
+        suite = ExperimentSuite(config, tmp_path, progress=False, log=lambda *_: None)
+        for cell in suite.plan():
+            cell.eval_cell.parent.mkdir(parents=True, exist_ok=True)
+            cell.eval_cell.write_text(json.dumps(dict(successes=0, episodes=1)))
+        seen = []
+        monkeypatch.setattr(suite, "collect", lambda: {})
+        suite.log = seen.append
+        suite.run(worker=worker)
+        walked[worker] = [line.split("| ")[-1].split(":")[0] for line in seen if "cached" in line]
+    assert walked[0][0].startswith("BC reference") and len(walked[0]) >= 3
+    assert walked[1] == walked[0][::-1]
