@@ -15,6 +15,7 @@ TASK = "relocate"
 TAKEOVER_TICK, HANDBACK_TICK = 20, 45
 SOURCE_POLICY, SOURCE_HUMAN, SOURCE_HOLD = 0, 1, 2
 EDGE_TAKEOVER, EDGE_HANDBACK = 1, 2
+SOURCE_HUMAN = 1
 
 
 @pytest.fixture(scope="module")
@@ -77,8 +78,13 @@ def test_two_episodes_recorded_with_a_takeover_and_handback(graph):
     states = window(monitor.wires.states, middle, end)
     # the second episode's ticks: from its tick 0 on (earlier states may still be in flight)
     states = states[max(i for i, st in enumerate(states) if st[2][4] == 0):]
-    edges = [s[2][1] for s in states if s[2][1] in (EDGE_TAKEOVER, EDGE_HANDBACK)]
-    assert edges == [EDGE_TAKEOVER, EDGE_HANDBACK]
+    # The human's edges. A HANDBACK straight after a safety hold is the policy resuming (its
+    # first chunk after the episode's reset can come later than the staleness limit on a
+    # loaded machine), not the human handing back; it must still be smooth (checked below).
+    edges = [now[2][1] for before, now in zip(states, states[1:])
+             if now[2][1] == EDGE_TAKEOVER
+             or (now[2][1] == EDGE_HANDBACK and before[2][0] == SOURCE_HUMAN)]
+    assert edges == [EDGE_TAKEOVER, EDGE_HANDBACK], states
     # No jump at the switches: on the edge tick and through the blend every per-tick command
     # change is within the arbiter's max_transition_step.
     max_transition = params["intervention_arbiter"].get("max_transition_step", 0.1)
