@@ -13,24 +13,30 @@ import argparse
 import json
 from pathlib import Path
 
+import numpy as np
+from safetensors.numpy import load_file
+
 from dexpie_learning.cell_cache import write_json
-from dexpie_learning.labels.store import load_labels
-from dexpie_learning.train.critic_label import DEFAULT_LABEL_SET
 
 RESULTS = Path(__file__).parent / "results"
+LABEL_FILE = "labels/dexpie.safetensors"
 
 
-def composition(labels_dir: Path) -> dict:
-    """Tick counts of one label set: human windows, the rest, the rest with s >= 0.5."""
-    labels = load_labels(labels_dir, DEFAULT_LABEL_SET)   # validated: shapes, names
+def composition(label_file: Path) -> dict:
+    """Tick counts of one label file: human windows, the rest, the rest with s >= 0.5."""
+    arrays = load_file(str(label_file))
+    prefixes = sorted(key[:-len("optimality")] for key in arrays if key.endswith("optimality"))
+    if not prefixes:
+        raise ValueError(f"{label_file}: no optimality arrays")
     ticks = human = policy_good = 0
-    for episode in labels.episodes.values():
-        human_window = episode.human_window
-        ticks += episode.optimality.size
+    for prefix in prefixes:
+        optimality = arrays[prefix + "optimality"]
+        human_window = arrays[prefix + "human_window"].astype(bool)
+        ticks += optimality.size
         human += int(human_window.sum())
-        policy_good += int((episode.optimality[~human_window] >= 0.5).sum())
+        policy_good += int((optimality[~human_window] >= 0.5).sum())
     other = ticks - human
-    return dict(episodes=len(labels.episodes), ticks=ticks, human_window_ticks=human,
+    return dict(episodes=len(prefixes), ticks=ticks, human_window_ticks=human,
                 other_ticks=other, other_ticks_good=policy_good,
                 other_good_fraction=policy_good / max(other, 1),
                 good_share_not_human=policy_good / max(policy_good + human, 1))
@@ -42,11 +48,11 @@ def main(argv=None) -> int:
     parser.add_argument("--json", type=Path, default=RESULTS / "indicator_composition.json")
     args = parser.parse_args(argv)
     rows = []
-    for labels_json in sorted(args.run.glob("*/seed*/dexpie/r*/labels/labels.json")):
-        labels_dir = labels_json.parent
-        round_dir, seed_dir = labels_dir.parent, labels_dir.parents[2]
+    for label_file in sorted(args.run.glob(f"*/seed*/dexpie/r*/labels/{LABEL_FILE}")):
+        round_dir = label_file.parents[2]
+        seed_dir = round_dir.parent.parent
         rows.append(dict(task=seed_dir.parent.name, seed=seed_dir.name,
-                         round=int(round_dir.name[1:]), **composition(labels_dir)))
+                         round=int(round_dir.name[1:]), **composition(label_file)))
     if not rows:
         parser.error(f"no label files under {args.run} (expected */seed*/dexpie/r*/labels)")
     print(f"{'task':<9} {'seed':<6} {'round':>5} {'ticks':>6} {'human win.':>10} {'other':>6} "

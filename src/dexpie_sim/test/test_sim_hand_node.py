@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 import rclpy
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64MultiArray, String
@@ -20,8 +21,24 @@ SPEC = task_spec("relocate")
 
 
 @pytest.fixture
-def ros(ros_graph):
-    return ros_graph
+def ros():
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    executor = SingleThreadedExecutor(context=context)
+    nodes = []
+
+    def add(node):
+        executor.add_node(node)
+        nodes.append(node)
+        return node
+
+    yield context, executor, add
+    for node in nodes:
+        if hasattr(node, "close"):
+            node.close()
+        node.destroy_node()
+    executor.shutdown()
+    rclpy.shutdown(context=context)
 
 
 def make_sim_hand(context, **overrides):

@@ -119,6 +119,14 @@ class Probe:
 
 
 @pytest.fixture
+def context():
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    yield context
+    rclpy.shutdown(context=context)
+
+
+@pytest.fixture
 def probe(context):
     made = []
 
