@@ -58,6 +58,7 @@ class EpisodeResult:
     hold_ticks: int            # ticks the hand held because no action was available
     median_step: float         # median per-tick target change (L2 over joints)
     max_step: float            # largest per-tick target change
+    diverged: bool = False     # the physics blew up (MuJoCo reset the state): a failure
 
 
 @dataclass
@@ -73,6 +74,7 @@ class EvalReport:
     mean_steps_success: float | None
     mean_hold_fraction: float
     jump_ratio: float          # mean over episodes of max_step / median_step
+    diverged_episodes: int = 0  # episodes that ended because the physics diverged
     results: list[EpisodeResult] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -97,7 +99,7 @@ def run_policy_episode(task: HandTask, scheduler: ChunkScheduler, seed: int) -> 
             break
     steps = np.linalg.norm(np.diff(np.asarray(targets), axis=0), axis=1) if len(targets) > 1 else np.zeros(1)
     return EpisodeResult(seed, bool(task.is_success()), task.tick, holds,
-                         float(np.median(steps)), float(steps.max()))
+                         float(np.median(steps)), float(steps.max()), bool(task.diverged))
 
 
 def evaluate_policy(runner: PolicyRunner, task: HandTask, config: EvalConfig = EvalConfig(),
@@ -128,4 +130,4 @@ def evaluate_policy(runner: PolicyRunner, task: HandTask, config: EvalConfig = E
         mean_steps_success=float(np.mean(successful)) if successful else None,
         mean_hold_fraction=float(np.mean([r.hold_ticks / max(r.steps, 1) for r in results])),
         jump_ratio=float(np.mean([r.max_step / max(r.median_step, 1e-9) for r in results])),
-        results=results)
+        diverged_episodes=sum(r.diverged for r in results), results=results)

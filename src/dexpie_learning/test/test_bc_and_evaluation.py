@@ -107,3 +107,19 @@ def test_eval_config_validation():
         EvalConfig(mode="fast")
     with pytest.raises(ValueError, match="episodes"):
         EvalConfig(episodes=0)
+
+
+def test_an_episode_whose_physics_diverged_is_flagged_and_counted(checkpoint):
+    runner = PolicyRunner.from_pretrained(checkpoint)
+    task = make_task("relocate")
+    plain_step = task.step
+
+    def step_that_blows_up(target):
+        if task.tick == 3:
+            task.data.qfrc_applied[:] = 1e30   # a huge acceleration: MuJoCo warns, resets
+        return plain_step(target)
+    task.step = step_that_blows_up
+    report = evaluate_policy(runner, task, EvalConfig(episodes=1), progress=False)
+    assert report.diverged_episodes == 1 and report.results[0].diverged
+    assert not report.results[0].success and report.results[0].steps == 4
+    assert report.to_dict()["diverged_episodes"] == 1

@@ -1,0 +1,212 @@
+"""Why DexPIE trails HG-DAgger in the twin: label and training variants of the last round's
+indicator-conditioned policy, side by side on ONE fixed dataset.
+
+Every variant is trained on the same bags (demos + every DAgger round of a finished main-job
+run, `<run>/<task>/seed0/dexpie`), with the run's own critic values (its last-round label
+file), the run's training config (steps, model size, seed), and evaluated on the same seeded
+episodes. The evaluation seeds (default 200000..) are disjoint from the main job's
+(100000..): this benchmark chooses between methods, so it must not look at the seeds that
+report them.
+
+    variant          what differs from the run's DexPIE policy
+    dexpie           nothing: the run's checkpoint, re-evaluated (w = 1.5)
+    dexpie-w1        the same checkpoint, no guidance (w = 1)
+    dexpie-w3        the same checkpoint, w = 3
+    hg-dagger        the run's HG-DAgger checkpoint (demos + interventions only)
+    strict           quantiles fit on the policy's own ticks at 0.8 / 0.9 instead of all
+                     ticks at 0.6 / 0.8: a fifth of the policy's ticks reach s >= 0.5, not ~0.38
+    strict-takeover  strict, and s = 0 for policy ticks whose window reaches a takeover
+    cap05            policy ticks scaled into [0, 0.5]: s = 1 is human-only
+    humanpos         s = 1 on whole-human windows, 0 elsewhere (no critic at all)
+    dexpie-2x, hg-dagger-2x   twice the run's training steps
+    dexpie-bal3, humanpos-bal3  human ticks weighted to 3x the policy's in total (IWR weights)
+
+Cells are cached under --cells (a finished one is not recomputed). Prints a table and writes
+JSON. One training seed and 40 episodes per cell: a difference below ~10 points of a task
+is within noise; the pooled column (3 tasks) is the one to read.
+
+    .venv/bin/python benchmarks/label_variants.py --run /path/to/short_run --jobs 2
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from dexpie_learning.cell_cache import write_json
+
+RESULTS = Path(__file__).parent / "results"
+REUSED = {"dexpie": ("r{R}/policy/policy", 1.5), "dexpie-w1": ("r{R}/policy/policy", 1.0),
+          "dexpie-w3": ("r{R}/policy/policy", 3.0),
+          "hg-dagger": ("r{R}/hg-dagger/policy", 1.5)}
+TRAINED = ("strict", "strict-takeover", "cap05", "humanpos", "dexpie-2x", "hg-dagger-2x",
+           "dexpie-bal3", "humanpos-bal3")
+VARIANTS = tuple(REUSED) + TRAINED
+
+
+def takeover_windows(intervention: np.ndarray, horizon: int) -> np.ndarray:
+    """(T,) bool: policy ticks whose chunk window t..t+H-1 reaches a policy -> human switch."""
+    intervention = np.asarray(intervention, dtype=bool)
+    out = np.zeros(len(intervention), dtype=bool)
+    for first_human in np.flatnonzero(intervention[1:] & ~intervention[:-1]) + 1:
+        out[max(0, first_human - horizon):first_human] = True
+    return out & ~intervention
+
+
+def variant_optimality(variant: str, labels, interventions: dict) -> dict:
+    """episode_id -> (T,) indicator of `variant` from the run's labels (advantages reused)."""
+    from dexpie_learning.labels.indicator import (BETA_DIVISOR, IndicatorParams,
+                                                  continuous_indicator)
+    params = labels.indicator
+    if variant.startswith("strict"):
+        own = np.concatenate([e.advantages[~e.human_window] for e in labels.episodes.values()])
+        low, high = (float(q) for q in np.quantile(own, [0.8, 0.9]))
+        params = IndicatorParams(low, high, max((high - low) / BETA_DIVISOR, 1e-6), False)
+    out = {}
+    for episode_id, episode in labels.episodes.items():
+        intervention = interventions[episode_id]
+        score = continuous_indicator(episode.advantages, intervention, labels.horizon, params)
+        if variant == "cap05":
+            score = np.where(episode.human_window, 1.0, 0.5 * score)
+        if variant.startswith("humanpos"):
+            score = episode.human_window.astype(np.float64)
+        if variant == "strict-takeover":
+            score = np.where(takeover_windows(intervention, labels.horizon), 0.0, score)
+        out[episode_id] = score
+    return out
+
+
+def evaluate(policy_dir: Path, task: str, cfg_scale: float, episodes: int, first_seed: int,
+             latency_ticks: int) -> dict:
+    from dexpie_learning.evaluation import EvalConfig, evaluate_policy
+    from dexpie_policy.runner import PolicyRunner
+    from dexpie_sim.registry import make_task
+    deployment = json.loads((policy_dir / "training.json").read_text()).get("deployment") or {}
+    runner = PolicyRunner.from_pretrained(policy_dir, torch_threads=1)
+    sim = make_task(task)
+    report = evaluate_policy(runner, sim, EvalConfig(
+        episodes=episodes, first_seed=first_seed, latency_ticks=latency_ticks,
+        optimality=deployment.get("optimality"), cfg_scale=cfg_scale), progress=False)
+    sim.close()
+    return dict(successes=report.successes, episodes=report.episodes,
+                mean_steps=report.mean_steps, cfg_scale=cfg_scale, policy=str(policy_dir))
+
+
+def train_variant(variant: str, pipeline: Path, out: Path) -> None:
+    from dexpie_learning.experiment_pipeline import PipelineConfig
+    from dexpie_learning.labels.store import load_labels
+    from dexpie_learning.train import methods, weighting
+    from dexpie_learning.train.critic_label import labelled_subset
+    from dexpie_learning.train.data import load_training_data
+    raw = json.loads((pipeline / "pipeline.json").read_text())
+    config = PipelineConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
+    rounds = [pipeline / "rollouts" / f"round_{r:02d}" for r in range(1, config.rounds + 1)]
+    demos = pipeline.parents[2] / "demos" / config.task
+    data, _ = labelled_subset(load_training_data([demos], rounds, progress=False))
+    method = "hg-dagger" if variant.startswith("hg-dagger") else "policy"
+    train_config = config.train_config(method)
+    if variant.endswith("-2x"):
+        train_config = dataclasses.replace(train_config, steps=2 * train_config.steps)
+    labels = None
+    if method == "policy":
+        labels = load_labels(pipeline / f"r{config.rounds}" / "labels", "dexpie",
+                             [e.episode_id for e in data.episodes])
+        scores = variant_optimality(variant, labels, {e.episode_id: np.asarray(
+            e.intervention, dtype=bool) for e in data.episodes})
+        labels = dataclasses.replace(labels, episodes={
+            i: dataclasses.replace(e, optimality=scores[i]) for i, e in labels.episodes.items()})
+    if variant.endswith("-bal3"):
+        plain = methods.method_weights
+
+        def balanced(method_name, method_config, method_data, method_labels=None):
+            _, optimality = plain(method_name, method_config, method_data, method_labels)
+            return weighting.iwr_weights([e.intervention for e in method_data.episodes],
+                                         method_data.is_demo, 3.0), optimality
+        methods.method_weights = balanced   # this worker process trains this variant only
+    methods.train_method(method, train_config, out, labels=labels, data=data, progress=False,
+                         torch_threads=1)
+
+
+def run_cell(args: tuple) -> dict:
+    task, variant, run, cells, episodes, first_seed = args
+    import torch
+    torch.set_num_threads(1)
+    pipeline = run / task / "seed0" / "dexpie"
+    rounds = json.loads((pipeline / "pipeline.json").read_text())["rounds"]
+    latency = json.loads((pipeline / "pipeline.json").read_text())["latency_ticks"]
+    cell = cells / task / variant
+    result_file = cell / "eval.json"
+    if result_file.exists():
+        return dict(json.loads(result_file.read_text()), task=task, variant=variant,
+                    cached=True)
+    start = time.perf_counter()
+    if variant in REUSED:
+        relative, cfg_scale = REUSED[variant]
+        policy_dir = pipeline / relative.format(R=rounds)
+    else:
+        policy_dir, cfg_scale = cell / "policy", 1.5
+        if not (policy_dir / "training.json").exists():
+            train_variant(variant, pipeline, policy_dir)
+    result = evaluate(policy_dir, task, cfg_scale, episodes, first_seed, latency)
+    result["seconds"] = round(time.perf_counter() - start, 1)
+    write_json(result_file, result)
+    print(f"{task:9s} {variant:16s} {result['successes']}/{episodes}", flush=True)
+    return dict(result, task=task, variant=variant, cached=False)
+
+
+def table(results: list[dict], tasks: list[str], variants: list[str]) -> tuple[str, dict]:
+    from dexpie_learning.evaluation import wilson_interval
+    lines = [f"{'variant':16s} " + " ".join(f"{t:>9s}" for t in tasks) + "   pooled  95 % CI"]
+    pooled = {}
+    for variant in variants:
+        row = {r["task"]: r for r in results if r["variant"] == variant}
+        if set(row) != set(tasks):
+            continue
+        wins = sum(row[t]["successes"] for t in tasks)
+        total = sum(row[t]["episodes"] for t in tasks)
+        low, high = wilson_interval(wins, total)
+        pooled[variant] = dict(successes=wins, episodes=total, rate=wins / total,
+                               ci95=[low, high])
+        lines.append(f"{variant:16s} " + " ".join(
+            f"{row[t]['successes']:>4d}/{row[t]['episodes']:<4d}" for t in tasks)
+            + f"   {wins / total:.2f}   [{low:.2f}, {high:.2f}]")
+    return "\n".join(lines), pooled
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--run", type=Path, required=True,
+                        help="a finished main-job output folder (seed 0 is used)")
+    parser.add_argument("--cells", type=Path, default=None,
+                        help="cache of trained variants (default: <run>/label_variants)")
+    parser.add_argument("--tasks", nargs="+", default=["relocate", "hammer", "door"])
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    parser.add_argument("--episodes", type=int, default=40)
+    parser.add_argument("--first-seed", type=int, default=200_000)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=RESULTS / "label_variants.json")
+    args = parser.parse_args()
+    for task in args.tasks:
+        if not (args.run / task / "seed0" / "dexpie" / "pipeline.json").exists():
+            parser.error(f"{args.run} has no finished pipeline for {task} (seed 0)")
+    cells = args.cells or args.run / "label_variants"
+    jobs = [(t, v, args.run, cells, args.episodes, args.first_seed)
+            for v in args.variants for t in args.tasks]
+    # Training variants first: they are the long cells, the evaluations fill in around them.
+    jobs.sort(key=lambda job: job[1] in REUSED)
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        results = list(pool.map(run_cell, jobs))
+    text, pooled = table(results, args.tasks, args.variants)
+    print(text)
+    write_json(args.out, dict(run=str(args.run), tasks=args.tasks, episodes=args.episodes,
+                              first_seed=args.first_seed, cells=results, pooled=pooled))
+    print(f"-> {args.out}")
+
+
+if __name__ == "__main__":
+    main()
