@@ -12,6 +12,7 @@ report them.
     dexpie           nothing: the run's checkpoint, re-evaluated (w = 1.5)
     dexpie-w1        the same checkpoint, no guidance (w = 1)
     dexpie-w3        the same checkpoint, w = 3
+    dexpie-s0        the same checkpoint asked for s = 0 (w = 1): does the condition matter?
     hg-dagger        the run's HG-DAgger checkpoint (demos + interventions only)
     strict           quantiles fit on the policy's own ticks at 0.8 / 0.9 instead of all
                      ticks at 0.6 / 0.8: a fifth of the policy's ticks reach s >= 0.5, not ~0.38
@@ -41,9 +42,12 @@ import numpy as np
 from dexpie_learning.cell_cache import write_json
 
 RESULTS = Path(__file__).parent / "results"
-REUSED = {"dexpie": ("r{R}/policy/policy", 1.5), "dexpie-w1": ("r{R}/policy/policy", 1.0),
-          "dexpie-w3": ("r{R}/policy/policy", 3.0),
-          "hg-dagger": ("r{R}/hg-dagger/policy", 1.5)}
+# variant -> (checkpoint in the run, guidance weight w, indicator asked for; None: s = 1)
+REUSED = {"dexpie": ("r{R}/policy/policy", 1.5, None),
+          "dexpie-w1": ("r{R}/policy/policy", 1.0, None),
+          "dexpie-w3": ("r{R}/policy/policy", 3.0, None),
+          "dexpie-s0": ("r{R}/policy/policy", 1.0, 0.0),
+          "hg-dagger": ("r{R}/hg-dagger/policy", 1.5, None)}
 TRAINED = ("strict", "strict-takeover", "cap05", "humanpos", "dexpie-2x", "hg-dagger-2x",
            "dexpie-bal3", "humanpos-bal3")
 VARIANTS = tuple(REUSED) + TRAINED
@@ -82,7 +86,7 @@ def variant_optimality(variant: str, labels, interventions: dict) -> dict:
 
 
 def evaluate(policy_dir: Path, task: str, cfg_scale: float, episodes: int, first_seed: int,
-             latency_ticks: int) -> dict:
+             latency_ticks: int, optimality: float | None = None) -> dict:
     from dexpie_learning.evaluation import EvalConfig, evaluate_policy
     from dexpie_policy.runner import PolicyRunner
     from dexpie_sim.registry import make_task
@@ -91,10 +95,12 @@ def evaluate(policy_dir: Path, task: str, cfg_scale: float, episodes: int, first
     sim = make_task(task)
     report = evaluate_policy(runner, sim, EvalConfig(
         episodes=episodes, first_seed=first_seed, latency_ticks=latency_ticks,
-        optimality=deployment.get("optimality"), cfg_scale=cfg_scale), progress=False)
+        optimality=deployment.get("optimality") if optimality is None else optimality,
+        cfg_scale=cfg_scale), progress=False)
     sim.close()
     return dict(successes=report.successes, episodes=report.episodes,
-                mean_steps=report.mean_steps, cfg_scale=cfg_scale, policy=str(policy_dir))
+                mean_steps=report.mean_steps, cfg_scale=cfg_scale, optimality=optimality,
+                policy=str(policy_dir))
 
 
 def train_variant(variant: str, pipeline: Path, out: Path) -> None:
@@ -145,15 +151,17 @@ def run_cell(args: tuple) -> dict:
         return dict(json.loads(result_file.read_text()), task=task, variant=variant,
                     cached=True)
     start = time.perf_counter()
+    optimality = None
     if variant in REUSED:
-        relative, cfg_scale = REUSED[variant]
+        relative, cfg_scale, optimality = REUSED[variant]
         policy_dir = pipeline / relative.format(R=rounds)
     else:
         policy_dir, cfg_scale = cell / "policy", 1.5
         if not (policy_dir / "training.json").exists():
             train_variant(variant, pipeline, policy_dir)
-    result = evaluate(policy_dir, task, cfg_scale, episodes, first_seed, latency)
+    result = evaluate(policy_dir, task, cfg_scale, episodes, first_seed, latency, optimality)
     result["seconds"] = round(time.perf_counter() - start, 1)
+    cell.mkdir(parents=True, exist_ok=True)
     write_json(result_file, result)
     print(f"{task:9s} {variant:16s} {result['successes']}/{episodes}", flush=True)
     return dict(result, task=task, variant=variant, cached=False)
