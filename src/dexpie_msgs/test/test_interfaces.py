@@ -46,12 +46,15 @@ def round_trip(node, message):
     # Wait for discovery both ways instead of sleeping: lost first messages otherwise.
     spin_until(node, lambda: pub.get_subscription_count() > 0 and sub.get_publisher_count() > 0,
                f"{name} peer discovery")
+    # Discovery can be one-sided for a moment (the peer's echo publisher may not have matched
+    # our subscription yet, and that echo is dropped): publish again every 0.5 s until echoed.
     deadline = time.monotonic() + TIMEOUT
     while not received:
-        pub.publish(message)
-        spin_until(node, lambda: received or time.monotonic() > deadline, f"{name} echo")
         if time.monotonic() > deadline:
             raise TimeoutError(f"no echo of {name}")
+        pub.publish(message)
+        resend = time.monotonic() + 0.5
+        spin_until(node, lambda: received or time.monotonic() > resend, f"{name} echo")
     node.destroy_publisher(pub)
     node.destroy_subscription(sub)
     return received[0]
