@@ -10,33 +10,27 @@ Prints a table and writes JSON.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-import numpy as np
-from safetensors.numpy import load_file
-
 from dexpie_learning.cell_cache import write_json
+from dexpie_learning.labels.store import load_labels
 
 RESULTS = Path(__file__).parent / "results"
-LABEL_FILE = "labels/dexpie.safetensors"
+LABEL_SET = "dexpie"
+LABEL_FILE = f"labels/{LABEL_SET}.safetensors"
 
 
-def composition(label_file: Path) -> dict:
-    """Tick counts of one label file: human windows, the rest, the rest with s >= 0.5."""
-    arrays = load_file(str(label_file))
-    prefixes = sorted(key[:-len("optimality")] for key in arrays if key.endswith("optimality"))
-    if not prefixes:
-        raise ValueError(f"{label_file}: no optimality arrays")
+def composition(labels_dir: Path) -> dict:
+    """Tick counts of one label set (validated by the label store): human windows, the
+    rest, the rest with s >= 0.5."""
+    labels = load_labels(labels_dir, LABEL_SET)
     ticks = human = policy_good = 0
-    for prefix in prefixes:
-        optimality = arrays[prefix + "optimality"]
-        human_window = arrays[prefix + "human_window"].astype(bool)
-        ticks += optimality.size
-        human += int(human_window.sum())
-        policy_good += int((optimality[~human_window] >= 0.5).sum())
+    for episode in labels.episodes.values():
+        ticks += episode.num_steps
+        human += int(episode.human_window.sum())
+        policy_good += int((episode.optimality[~episode.human_window] >= 0.5).sum())
     other = ticks - human
-    return dict(episodes=len(prefixes), ticks=ticks, human_window_ticks=human,
+    return dict(episodes=len(labels.episodes), ticks=ticks, human_window_ticks=human,
                 other_ticks=other, other_ticks_good=policy_good,
                 other_good_fraction=policy_good / max(other, 1),
                 good_share_not_human=policy_good / max(policy_good + human, 1))
@@ -52,7 +46,7 @@ def main(argv=None) -> int:
         round_dir = label_file.parents[2]
         seed_dir = round_dir.parent.parent
         rows.append(dict(task=seed_dir.parent.name, seed=seed_dir.name,
-                         round=int(round_dir.name[1:]), **composition(label_file)))
+                         round=int(round_dir.name[1:]), **composition(label_file.parents[1])))
     if not rows:
         parser.error(f"no label files under {args.run} (expected */seed*/dexpie/r*/labels)")
     print(f"{'task':<9} {'seed':<6} {'round':>5} {'ticks':>6} {'human win.':>10} {'other':>6} "

@@ -64,13 +64,14 @@ def takeover_windows(intervention: np.ndarray, horizon: int) -> np.ndarray:
 
 def variant_optimality(variant: str, labels, interventions: dict) -> dict:
     """episode_id -> (T,) indicator of `variant` from the run's labels (advantages reused)."""
-    from dexpie_learning.labels.indicator import (BETA_DIVISOR, IndicatorParams,
+    from dexpie_learning.labels.indicator import (BETA_DIVISOR, MIN_BETA, IndicatorParams,
                                                   continuous_indicator)
     params = labels.indicator
     if variant.startswith("strict"):
         own = np.concatenate([e.advantages[~e.human_window] for e in labels.episodes.values()])
         low, high = (float(q) for q in np.quantile(own, [0.8, 0.9]))
-        params = IndicatorParams(low, high, max((high - low) / BETA_DIVISOR, 1e-6), False)
+        beta = (high - low) / BETA_DIVISOR
+        params = IndicatorParams(low, high, max(beta, MIN_BETA), beta < MIN_BETA)
     out = {}
     for episode_id, episode in labels.episodes.items():
         intervention = interventions[episode_id]
@@ -126,16 +127,19 @@ def train_variant(variant: str, pipeline: Path, out: Path) -> None:
             e.intervention, dtype=bool) for e in data.episodes})
         labels = dataclasses.replace(labels, episodes={
             i: dataclasses.replace(e, optimality=scores[i]) for i, e in labels.episodes.items()})
-    if variant.endswith("-bal3"):
-        plain = methods.method_weights
+    plain = methods.method_weights
 
-        def balanced(method_name, method_config, method_data, method_labels=None):
-            _, optimality = plain(method_name, method_config, method_data, method_labels)
-            return weighting.iwr_weights([e.intervention for e in method_data.episodes],
-                                         method_data.is_demo, 3.0), optimality
-        methods.method_weights = balanced   # this worker process trains this variant only
-    methods.train_method(method, train_config, out, labels=labels, data=data, progress=False,
-                         torch_threads=1)
+    def balanced(method_name, method_config, method_data, method_labels=None):
+        _, optimality = plain(method_name, method_config, method_data, method_labels)
+        return weighting.iwr_weights([e.intervention for e in method_data.episodes],
+                                     method_data.is_demo, 3.0), optimality
+    if variant.endswith("-bal3"):
+        methods.method_weights = balanced
+    try:
+        methods.train_method(method, train_config, out, labels=labels, data=data,
+                             progress=False, torch_threads=1)
+    finally:   # pool workers are reused: the next cell in this process gets plain weights
+        methods.method_weights = plain
 
 
 def run_cell(args: tuple) -> dict:
@@ -143,8 +147,8 @@ def run_cell(args: tuple) -> dict:
     import torch
     torch.set_num_threads(1)
     pipeline = run / task / "seed0" / "dexpie"
-    rounds = json.loads((pipeline / "pipeline.json").read_text())["rounds"]
-    latency = json.loads((pipeline / "pipeline.json").read_text())["latency_ticks"]
+    settings = json.loads((pipeline / "pipeline.json").read_text())
+    rounds, latency = settings["rounds"], settings["latency_ticks"]
     cell = cells / task / variant
     result_file = cell / "eval.json"
     if result_file.exists():
