@@ -14,12 +14,14 @@ report them.
     dexpie-w3        the same checkpoint, w = 3
     dexpie-s0        the same checkpoint asked for s = 0 (w = 1): does the condition matter?
     hg-dagger        the run's HG-DAgger checkpoint (demos + interventions only)
+    bc               the run's BC reference (demos only)
     strict           quantiles fit on the policy's own ticks at 0.8 / 0.9 instead of all
                      ticks at 0.6 / 0.8: a fifth of the policy's ticks reach s >= 0.5, not ~0.38
     strict-takeover  strict, and s = 0 for policy ticks whose window reaches a takeover
     cap05            policy ticks scaled into [0, 0.5]: s = 1 is human-only
     humanpos         s = 1 on whole-human windows, 0 elsewhere (no critic at all)
     dexpie-2x, hg-dagger-2x   twice the run's training steps
+    dexpie-4x, hg-dagger-4x, humanpos-4x, bc-4x   four times the run's training steps
     dexpie-bal3, humanpos-bal3  human ticks weighted to 3x the policy's in total (IWR weights)
 
 Cells are cached under --cells (a finished one is not recomputed). Prints a table and writes
@@ -47,9 +49,12 @@ REUSED = {"dexpie": ("r{R}/policy/policy", 1.5, None),
           "dexpie-w1": ("r{R}/policy/policy", 1.0, None),
           "dexpie-w3": ("r{R}/policy/policy", 3.0, None),
           "dexpie-s0": ("r{R}/policy/policy", 1.0, 0.0),
-          "hg-dagger": ("r{R}/hg-dagger/policy", 1.5, None)}
+          "hg-dagger": ("r{R}/hg-dagger/policy", 1.5, None),
+          "bc": ("bc_reference/policy", 1.0, None)}
 TRAINED = ("strict", "strict-takeover", "cap05", "humanpos", "dexpie-2x", "hg-dagger-2x",
-           "dexpie-bal3", "humanpos-bal3")
+           "dexpie-bal3", "humanpos-bal3", "dexpie-4x", "hg-dagger-4x", "humanpos-4x",
+           "bc-4x")
+STEP_MULTIPLIERS = {"-2x": 2, "-4x": 4}
 VARIANTS = tuple(REUSED) + TRAINED
 
 
@@ -115,10 +120,10 @@ def train_variant(variant: str, pipeline: Path, out: Path) -> None:
     rounds = [pipeline / "rollouts" / f"round_{r:02d}" for r in range(1, config.rounds + 1)]
     demos = pipeline.parents[2] / "demos" / config.task
     data, _ = labelled_subset(load_training_data([demos], rounds, progress=False))
-    method = "hg-dagger" if variant.startswith("hg-dagger") else "policy"
+    method = next((m for m in ("hg-dagger", "bc") if variant.startswith(m)), "policy")
     train_config = config.train_config(method)
-    if variant.endswith("-2x"):
-        train_config = dataclasses.replace(train_config, steps=2 * train_config.steps)
+    multiplier = STEP_MULTIPLIERS.get(variant[-3:], 1)
+    train_config = dataclasses.replace(train_config, steps=multiplier * train_config.steps)
     labels = None
     if method == "policy":
         labels = load_labels(pipeline / f"r{config.rounds}" / "labels", "dexpie",
