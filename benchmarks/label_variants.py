@@ -109,10 +109,10 @@ def evaluate(policy_dir: Path, task: str, cfg_scale: float, episodes: int, first
                 policy=str(policy_dir))
 
 
-def train_variant(variant: str, pipeline: Path, out: Path) -> None:
+def last_round_data(pipeline: Path):
+    """A finished pipeline's PipelineConfig and the data its last round trained on: demos and
+    every round's bags, the episodes with an outcome (what the labels cover)."""
     from dexpie_learning.experiment_pipeline import PipelineConfig
-    from dexpie_learning.labels.store import load_labels
-    from dexpie_learning.train import methods, weighting
     from dexpie_learning.train.critic_label import labelled_subset
     from dexpie_learning.train.data import load_training_data
     raw = json.loads((pipeline / "pipeline.json").read_text())
@@ -120,6 +120,13 @@ def train_variant(variant: str, pipeline: Path, out: Path) -> None:
     rounds = [pipeline / "rollouts" / f"round_{r:02d}" for r in range(1, config.rounds + 1)]
     demos = pipeline.parents[2] / "demos" / config.task
     data, _ = labelled_subset(load_training_data([demos], rounds, progress=False))
+    return config, data
+
+
+def train_variant(variant: str, pipeline: Path, out: Path) -> None:
+    from dexpie_learning.labels.store import load_labels
+    from dexpie_learning.train import methods, weighting
+    config, data = last_round_data(pipeline)
     method = next((m for m in ("hg-dagger", "bc") if variant.startswith(m)), "policy")
     train_config = config.train_config(method)
     multiplier = STEP_MULTIPLIERS.get(variant[-3:], 1)

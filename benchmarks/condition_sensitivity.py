@@ -1,0 +1,132 @@
+"""How much does the indicator s move the trained DexPIE policy?
+
+For a finished main-job run (`<run>/<task>/seed0/dexpie`), the last round's DexPIE checkpoint
+is scored on three groups of its own training samples: whole-human windows (demos and
+takeovers, s = 1 by definition), policy ticks the critic rated well (s > 0.7) and policy ticks
+it rated badly (s < 0.3). Each group's flow-matching loss is computed with the sample's own s,
+with s = 1, with s = 0 and with the null condition, next to the run's HG-DAgger checkpoint on
+the same samples. Noise, flow time and delay (0) are the same for every condition, so a
+difference between columns is the condition's alone. If s mattered, human windows would fit
+clearly better at s = 1 than at s = 0, and badly rated policy ticks clearly worse at s = 1
+than at their own s.
+
+    .venv/bin/python benchmarks/condition_sensitivity.py --run /path/to/short_run
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from dexpie_learning.cell_cache import write_json
+
+RESULTS = Path(__file__).parent / "results"
+CONDITIONS = ("own", "s=1", "s=0", "null")
+
+
+def sample_groups(human_window: np.ndarray, optimality: np.ndarray, high: float = 0.7,
+                  low: float = 0.3) -> dict[str, np.ndarray]:
+    """(N,) bool and (N,) s in [0, 1] -> sample indices of the three groups (disjoint)."""
+    human_window = np.asarray(human_window, dtype=bool)
+    optimality = np.asarray(optimality, dtype=np.float64)
+    if human_window.shape != optimality.shape:
+        raise ValueError(f"human_window {human_window.shape} and optimality "
+                         f"{optimality.shape} differ")
+    return {"human windows": np.flatnonzero(human_window),
+            f"policy, s > {high}": np.flatnonzero(~human_window & (optimality > high)),
+            f"policy, s < {low}": np.flatnonzero(~human_window & (optimality < low))}
+
+
+def flow_loss(model, batch: dict, optimality, seed: int) -> float:
+    """The model's flow-matching loss on `batch` with delay 0, asked for `optimality` ((B,)
+    tensor, NaN = null, or None for an unconditioned model); noise and flow time from `seed`."""
+    import torch
+    actions = batch["action"]
+    generator = torch.Generator().manual_seed(seed)
+    noise = torch.randn(actions.shape, generator=generator)
+    flow_time = torch.rand((actions.shape[0],), generator=generator)
+    noisy = (1.0 - flow_time[:, None, None]) * noise + flow_time[:, None, None] * actions
+    step_time = flow_time[:, None].expand(-1, actions.shape[1])
+    with torch.no_grad():
+        condition = None if optimality is None else model.optimality_condition(
+            optimality, actions.shape[0])
+        film = model.film_parameters(model.encode_observation(batch), condition)
+        predicted = model.velocity(noisy, step_time, model.time_features(flow_time), film)
+        error = (predicted - (actions - noise)).square().mean(dim=-1)
+        weight = batch["action_weight"]
+        return float((error * weight).sum() / weight.sum())
+
+
+def task_sensitivity(pipeline: Path, samples_per_group: int, seed: int) -> dict:
+    import torch
+    from dexpie_learning.datasets import to_episode_arrays
+    from dexpie_learning.labels.store import load_labels
+    from dexpie_learning.train import methods
+    from dexpie_policy.checkpoint import load_policy
+    from dexpie_policy.chunk_dataset import ChunkDataset, make_training_batch
+    from label_variants import last_round_data   # benchmarks/ is on sys.path when run
+    config, data = last_round_data(pipeline)
+    last = pipeline / f"r{config.rounds}"
+    labels = load_labels(last / "labels", "dexpie", [e.episode_id for e in data.episodes])
+    train_config = config.train_config("policy")
+    _, optimality = methods.method_weights("policy", train_config, data, labels)
+    model, stats, spec = load_policy(last / "policy" / "policy")
+    hg_model, hg_stats, _ = load_policy(last / "hg-dagger" / "policy")
+    dataset = ChunkDataset([to_episode_arrays(e, train_config.use_object_state,
+                                              train_config.cameras, s)
+                            for e, s in zip(data.episodes, optimality)], spec,
+                           train_config.horizon)
+    human_window = np.concatenate([labels.episodes[e.episode_id].human_window
+                                   for e in data.episodes])
+    if len(human_window) != len(dataset):
+        raise ValueError(f"{len(dataset)} samples but {len(human_window)} labelled ticks")
+    rng = np.random.default_rng(seed)
+    out = {}
+    for group, indices in sample_groups(human_window, dataset.optimality).items():
+        if not len(indices):
+            continue
+        chosen = rng.choice(indices, min(samples_per_group, len(indices)), replace=False)
+        batch = make_training_batch(dataset, chosen, stats)
+        own = batch.pop("optimality")
+        asked = {"own": own, "s=1": torch.ones_like(own), "s=0": torch.zeros_like(own),
+                 "null": torch.full_like(own, float("nan"))}
+        row = {name: flow_loss(model.eval(), batch, asked[name], seed) for name in CONDITIONS}
+        hg_batch = make_training_batch(dataset, chosen, hg_stats)
+        hg_batch.pop("optimality")
+        row["hg-dagger"] = flow_loss(hg_model.eval(), hg_batch, None, seed)
+        out[group] = dict(samples=len(chosen), mean_s=float(own.mean()), loss=row)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--run", type=Path, required=True,
+                        help="a finished main-job output folder (seed 0 is used)")
+    parser.add_argument("--tasks", nargs="+", default=["relocate", "hammer", "door"])
+    parser.add_argument("--samples", type=int, default=2048, help="per group")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=RESULTS / "condition_sensitivity.json")
+    args = parser.parse_args()
+    import torch
+    torch.set_num_threads(1)
+    results = {}
+    print(f"{'task':9s} {'group':18s} {'n':>5s} " + " ".join(f"{c:>7s}" for c in CONDITIONS)
+          + "  HG-DAgger")
+    for task in args.tasks:
+        pipeline = args.run / task / "seed0" / "dexpie"
+        if not (pipeline / "pipeline.json").exists():
+            parser.error(f"{args.run} has no finished pipeline for {task} (seed 0)")
+        results[task] = task_sensitivity(pipeline, args.samples, args.seed)
+        for group, row in results[task].items():
+            print(f"{task:9s} {group:18s} {row['samples']:>5d} "
+                  + " ".join(f"{row['loss'][c]:7.4f}" for c in CONDITIONS)
+                  + f"  {row['loss']['hg-dagger']:9.4f}", flush=True)
+    write_json(args.out, dict(run=str(args.run), samples_per_group=args.samples,
+                              seed=args.seed, tasks=results))
+    print(f"-> {args.out}")
+
+
+if __name__ == "__main__":
+    main()
