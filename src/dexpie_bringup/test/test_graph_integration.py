@@ -72,7 +72,10 @@ def test_two_episodes_recorded_with_a_takeover_and_handback(graph):
     flags = np.asarray(second.intervention, bool)
     assert flags.any() and not flags.all(), "the second episode must mix policy and human ticks"
     human = np.flatnonzero(flags)
-    assert human[0] >= TAKEOVER_TICK - 2 and np.all(np.diff(human) == 1), "one contiguous takeover"
+    # The press comes at the twin's tick TAKEOVER_TICK; the bag's ticks are the controller's
+    # timer, which skips a late period rather than bunching up, so under load the index can
+    # trail the twin's count by a few ticks (a fresh-clone CI run saw 17 for 20).
+    assert human[0] >= TAKEOVER_TICK - 6 and np.all(np.diff(human) == 1), "one contiguous takeover"
     assert human[-1] < len(flags) - 1, "control went back to the policy"
 
     states = window(monitor.wires.states, middle, end)
@@ -125,7 +128,9 @@ def test_policy_server_killed_mid_episode_hand_holds_then_resumes(graph):
     monitor.spin_until(lambda: any(s[2][0] == SOURCE_HOLD for s in window(wires.states, killed, 1e18)),
                        5, "the arbiter to hold after the policy died")
     held_at = min(s[0] for s in window(wires.states, killed, 1e18) if s[2][0] == SOURCE_HOLD)
-    assert held_at - killed <= policy_timeout + watchdog + 0.3
+    # held_at is when the monitor received the hold: its slack covers scheduling of seven
+    # processes on two cores (a fresh-clone CI run measured 1.05 s against the earlier 0.8 s bound).
+    assert held_at - killed <= policy_timeout + watchdog + 1.0
     # The hand holds: the controller finishes the last rate-limited step toward the held
     # target, then every command is the same position.
     hold_start = time.monotonic()
