@@ -15,6 +15,7 @@ than at their own s.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
@@ -40,23 +41,16 @@ def sample_groups(human_window: np.ndarray, optimality: np.ndarray, high: float 
 
 
 def flow_loss(model, batch: dict, optimality, seed: int) -> float:
-    """The model's flow-matching loss on `batch` with delay 0, asked for `optimality` ((B,)
-    tensor, NaN = null, or None for an unconditioned model); noise and flow time from `seed`."""
+    """The model's training loss on `batch` with delay 0, asked for `optimality` ((B,)
+    tensor, NaN = null, or None for an unconditioned model); noise and flow time from `seed`.
+    The model must have optimality_dropout 0, or some samples would be asked for null."""
     import torch
-    actions = batch["action"]
-    generator = torch.Generator().manual_seed(seed)
-    noise = torch.randn(actions.shape, generator=generator)
-    flow_time = torch.rand((actions.shape[0],), generator=generator)
-    noisy = (1.0 - flow_time[:, None, None]) * noise + flow_time[:, None, None] * actions
-    step_time = flow_time[:, None].expand(-1, actions.shape[1])
+    if optimality is not None:
+        batch = dict(batch, optimality=optimality)
     with torch.no_grad():
-        condition = None if optimality is None else model.optimality_condition(
-            optimality, actions.shape[0])
-        film = model.film_parameters(model.encode_observation(batch), condition)
-        predicted = model.velocity(noisy, step_time, model.time_features(flow_time), film)
-        error = (predicted - (actions - noise)).square().mean(dim=-1)
-        weight = batch["action_weight"]
-        return float((error * weight).sum() / weight.sum())
+        return float(model.compute_loss(
+            batch, generator=torch.Generator().manual_seed(seed),
+            delay_steps=torch.zeros(batch["action"].shape[0], dtype=torch.long)))
 
 
 def task_sensitivity(pipeline: Path, samples_per_group: int, seed: int) -> dict:
@@ -73,6 +67,8 @@ def task_sensitivity(pipeline: Path, samples_per_group: int, seed: int) -> dict:
     train_config = config.train_config("policy")
     _, optimality = methods.method_weights("policy", train_config, data, labels)
     model, stats, spec = load_policy(last / "policy" / "policy")
+    # Scoring, not training: every sample is asked for the condition the column names.
+    model.config = dataclasses.replace(model.config, optimality_dropout=0.0)
     hg_model, hg_stats, _ = load_policy(last / "hg-dagger" / "policy")
     dataset = ChunkDataset([to_episode_arrays(e, train_config.use_object_state,
                                               train_config.cameras, s)
