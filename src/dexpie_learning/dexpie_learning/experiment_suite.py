@@ -105,6 +105,14 @@ class Cell:
     run: Callable[[], dict]
 
     @property
+    def tier(self) -> int:
+        """0: the main comparison (reference, DexPIE, baselines on its data); 1: extra-demo
+        baselines; 2: ablations (each its own loop, the costliest rows)."""
+        if self.variant != MAIN:
+            return 2
+        return 1 if self.row in EXTRA_DEMO_METHODS else 0
+
+    @property
     def name(self) -> str:
         what = ROW_LABELS[self.row] + (f", round {self.round}" if self.row == "policy" else "")
         return f"{self.task} | seed {self.seed} | {what}"
@@ -137,8 +145,9 @@ class ExperimentSuite:
         return self._pipelines[key]
 
     def plan(self) -> list[Cell]:
-        """Seeds outermost (a first complete seed of every task comes first), then tasks; per
-        task: the reference, DexPIE per round, baselines, extra-demo baselines, ablations."""
+        """Seeds outermost, then tasks; per task: the reference, DexPIE per round, baselines,
+        extra-demo baselines, ablations (the table's order; `run` computes a seed's cells
+        tier by tier, `Cell.tier`)."""
         c, rounds = self.config, self.config.template.rounds
         cells = []
         for seed in c.seeds:
@@ -192,13 +201,18 @@ class ExperimentSuite:
         read (the pipelines' cell locks)."""
         start = time.perf_counter()
         order = pipeline_order(self.config.tasks, self.config.seeds, worker)
+        seed_order = list(dict.fromkeys(seed for seed, _ in order))
         plan = self.plan()
+        # Per training seed, the main comparison of every task comes before the extra-demo
+        # baselines and the ablations: a long run stopped early (or still going) then has
+        # whole rows of the main table instead of one task's every row.
         # Within a pipeline worker 0 keeps the plan's order (reference, DexPIE by round, then
         # baselines); odd workers take it backwards, so that two workers meeting on one
         # pipeline train different policies (e.g. HG-DAgger beside DexPIE's last round)
         # instead of one waiting for the other's cell. Dependencies are computed either way.
         within = -1 if worker % 2 else 1
         ranked = sorted(enumerate(plan), key=lambda item: (
+            seed_order.index(item[1].seed), item[1].tier,
             order.index((item[1].seed, item[1].task)), within * item[0]))
         cells = [cell for _, cell in ranked]
         cached, failed = 0, []

@@ -198,3 +198,26 @@ def test_odd_workers_walk_a_pipeline_backwards(tmp_path, monkeypatch):
         walked[worker] = [line.split("| ")[-1].split(":")[0] for line in seen if "cached" in line]
     assert walked[0][0].startswith("BC reference") and len(walked[0]) >= 3
     assert walked[1] == walked[0][::-1]
+
+
+def test_a_seeds_main_comparison_of_every_task_comes_before_its_costlier_rows(tmp_path, monkeypatch):
+    config = _config(ablations=("sync", "init-only"), extra_demo_baselines=("bc-effort-demos",))
+    for worker in (0, 1):
+        suite = ExperimentSuite(config, tmp_path, progress=False, log=lambda *_: None)
+        for cell in suite.plan():
+            cell.eval_cell.parent.mkdir(parents=True, exist_ok=True)
+            cell.eval_cell.write_text(json.dumps(dict(successes=0, episodes=1)))
+        seen = []
+        monkeypatch.setattr(suite, "collect", lambda: {})
+        suite.log = seen.append
+        suite.run(worker=worker)
+        walked = [line.split("] ")[1].split(":")[0].split(" | ") for line in seen if "cached" in line]
+        assert len(walked) == len(suite.plan())
+        first_seed = walked[0][1]
+        assert first_seed == ("seed 0" if worker == 0 else "seed 1")
+        of_seed = [(task, what) for task, seed, what in walked if seed == first_seed]
+        assert walked[:len(of_seed)] == [[t, first_seed, w] for t, w in of_seed]   # seed outermost
+        tiers = [2 if what.startswith("DexPIE, ") and "round" not in what
+                 else 1 if what.startswith("BC + extra") else 0 for _, what in of_seed]
+        assert tiers == sorted(tiers) and tiers.count(0) == 2 * 4   # 2 tasks x (bc, r1, r2, hg)
+        assert {task for (task, _), tier in zip(of_seed, tiers) if tier == 0} == {"door", "relocate"}
