@@ -153,21 +153,27 @@ def test_write_results_files(tmp_path):
     assert saved["table"][1]["successes"] == 14 and saved["round_curves"]["door"][2]["round"] == 2
 
 
+def _walk_finished_plan(config, out, worker, monkeypatch) -> list[str]:
+    """The log lines of `worker`'s run over a plan whose every cell is already evaluated
+    (run() then only walks the plan), one per cell in the order the worker takes them."""
+    suite = ExperimentSuite(config, out, progress=False, log=lambda *_: None)
+    for cell in suite.plan():
+        cell.eval_cell.parent.mkdir(parents=True, exist_ok=True)
+        cell.eval_cell.write_text(json.dumps(dict(successes=0, episodes=1)))
+    seen = []
+    monkeypatch.setattr(suite, "collect", lambda: {})
+    suite.log = seen.append
+    suite.run(worker=worker)
+    return [line for line in seen if "cached" in line]
+
+
 def test_each_worker_takes_the_tasks_in_its_own_order(tmp_path, monkeypatch):
     config = _config(tasks=("door", "relocate", "hammer"), demos={"door": 2, "relocate": 3, "hammer": 2})
     order = []
     for worker, expected in [(0, ["door", "relocate", "hammer"]), (1, ["hammer", "relocate", "door"]),
                              (2, ["relocate", "hammer", "door"])]:
-        suite = ExperimentSuite(config, tmp_path, progress=False, log=lambda *_: None)
-        cells = suite.plan()
-        for cell in cells:   # every cell already evaluated: run() only walks the plan
-            cell.eval_cell.parent.mkdir(parents=True, exist_ok=True)
-            cell.eval_cell.write_text(json.dumps(dict(successes=0, episodes=1)))
-        seen = []
-        monkeypatch.setattr(suite, "collect", lambda: {})
-        suite.log = lambda message: seen.append(message)
-        suite.run(worker=worker)
-        tasks = [line.split("] ")[1].split(" |")[0] for line in seen if "cached" in line]
+        seen = _walk_finished_plan(config, tmp_path, worker, monkeypatch)
+        tasks = [line.split("] ")[1].split(" |")[0] for line in seen]
         order.append(list(dict.fromkeys(tasks)))
         assert order[-1] == expected
 
@@ -187,15 +193,8 @@ def test_odd_workers_walk_a_pipeline_backwards(tmp_path, monkeypatch):
     config = _config(tasks=("door",), demos={"door": 2})
     walked = {}
     for worker in (0, 1):
-        suite = ExperimentSuite(config, tmp_path, progress=False, log=lambda *_: None)
-        for cell in suite.plan():
-            cell.eval_cell.parent.mkdir(parents=True, exist_ok=True)
-            cell.eval_cell.write_text(json.dumps(dict(successes=0, episodes=1)))
-        seen = []
-        monkeypatch.setattr(suite, "collect", lambda: {})
-        suite.log = seen.append
-        suite.run(worker=worker)
-        walked[worker] = [line.split("| ")[-1].split(":")[0] for line in seen if "cached" in line]
+        seen = _walk_finished_plan(config, tmp_path, worker, monkeypatch)
+        walked[worker] = [line.split("| ")[-1].split(":")[0] for line in seen]
     assert walked[0][0].startswith("BC reference") and len(walked[0]) >= 3
     assert walked[1] == walked[0][::-1]
 
@@ -203,16 +202,9 @@ def test_odd_workers_walk_a_pipeline_backwards(tmp_path, monkeypatch):
 def test_a_seeds_main_comparison_of_every_task_comes_before_its_costlier_rows(tmp_path, monkeypatch):
     config = _config(ablations=("sync", "init-only"), extra_demo_baselines=("bc-effort-demos",))
     for worker in (0, 1):
-        suite = ExperimentSuite(config, tmp_path, progress=False, log=lambda *_: None)
-        for cell in suite.plan():
-            cell.eval_cell.parent.mkdir(parents=True, exist_ok=True)
-            cell.eval_cell.write_text(json.dumps(dict(successes=0, episodes=1)))
-        seen = []
-        monkeypatch.setattr(suite, "collect", lambda: {})
-        suite.log = seen.append
-        suite.run(worker=worker)
-        walked = [line.split("] ")[1].split(":")[0].split(" | ") for line in seen if "cached" in line]
-        assert len(walked) == len(suite.plan())
+        seen = _walk_finished_plan(config, tmp_path, worker, monkeypatch)
+        walked = [line.split("] ")[1].split(":")[0].split(" | ") for line in seen]
+        assert len(walked) == len(ExperimentSuite(config, tmp_path).plan())
         first_seed = walked[0][1]
         assert first_seed == ("seed 0" if worker == 0 else "seed 1")
         of_seed = [(task, what) for task, seed, what in walked if seed == first_seed]
