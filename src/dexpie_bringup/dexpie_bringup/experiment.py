@@ -14,7 +14,8 @@ The default is a short configuration (1 training seed, BC / DexPIE / HG-DAgger, 
 minutes on 2 CPU cores); `--full` runs every baseline, the extra-demo baselines and the
 ablations on 3 training seeds with 100 evaluation episodes (many hours on 2 cores). Every
 cell is cached under --out: re-running with the same --out computes only what is missing,
-and Ctrl-C loses at most the cell in progress.
+and Ctrl-C, `kill -INT` or `kill` (SIGTERM) of the main process stops it and its workers
+and loses at most the cells in progress.
 """
 from __future__ import annotations
 
@@ -22,9 +23,11 @@ import argparse
 import dataclasses
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from dexpie_learning.experiment_pipeline import PipelineConfig
@@ -186,12 +189,12 @@ def describe(config: SuiteConfig, full: bool) -> str:
             f"{list(config.ablations) or 'none'}")
 
 
-def spawn_workers(argv, out: Path, jobs: int) -> list[tuple]:
+def spawn_workers(argv, out: Path, jobs: int, workers: list[tuple]) -> None:
     """jobs - 1 more processes of this command on the same --out (after the demos exist),
-    worker k starting with task k; their output goes to <out>/logs/worker<k>.log."""
+    worker k starting with task k, appended to `workers` as each starts (so an interrupt
+    in between still stops those already started); output in <out>/logs/worker<k>.log."""
     (out / "logs").mkdir(parents=True, exist_ok=True)
     args = list(sys.argv[1:] if argv is None else argv)
-    workers = []
     for k in range(1, jobs):
         log_path = out / "logs" / f"worker{k}.log"
         command = [sys.executable, "-m", "dexpie_bringup.experiment", *args, "--out", str(out),
@@ -200,7 +203,43 @@ def spawn_workers(argv, out: Path, jobs: int) -> list[tuple]:
         workers.append((k, subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT), log_path))
         log.close()
         print(f"[jobs] worker {k} started on the same cells (log: {log_path})", flush=True)
-    return workers
+
+
+@contextmanager
+def stop_on_signals():
+    """Within: SIGINT and SIGTERM stop the run like Ctrl-C (KeyboardInterrupt: finished cells
+    are kept); the previous handlers are restored after. SIGINT is re-armed explicitly: a
+    non-interactive shell starts background jobs (`cmd &`, nohup) with SIGINT ignored, and
+    Python then leaves it ignored."""
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _interrupt(signum, _frame):
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def stop_workers(workers: list[tuple], timeout_s: float = 30.0) -> None:
+    """SIGTERM to every worker still running (each then stops like the main process), then
+    SIGKILL to any that has not exited within timeout_s: none outlives the main process and
+    races a re-run for the same cells."""
+    running = [(k, process) for k, process, _ in workers if process.poll() is None]
+    for _, process in running:
+        process.terminate()
+    deadline = time.monotonic() + timeout_s
+    for k, process in running:
+        try:
+            process.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        print(f"[jobs] worker {k} stopped (exit code {process.returncode})", flush=True)
 
 
 def merge_workers(run: dict, workers: list[tuple], log) -> None:
@@ -219,6 +258,11 @@ def merge_workers(run: dict, workers: list[tuple], log) -> None:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    with stop_on_signals():
+        return run_experiment(args, argv)
+
+
+def run_experiment(args, argv) -> int:
     start = time.perf_counter()
     config = suite_config(args)
     out = run_folder(args.out)
@@ -226,6 +270,7 @@ def main(argv=None) -> int:
     print(describe(config, args.full) + f"\n-> {out}", flush=True)
     suite = ExperimentSuite(config, out, progress=not args.quiet,
                             log=lambda message: print(message, flush=True))
+    workers = []
     try:
         if not args.report_only:
             rows = suite.collect_demos(tuple(args.camera))
@@ -240,12 +285,13 @@ def main(argv=None) -> int:
         if args.report_only:
             results = suite.collect()
         else:
-            workers = spawn_workers(argv, out, args.jobs)
+            spawn_workers(argv, out, args.jobs, workers)
             run = suite.run()["run"]
             merge_workers(run, workers, print)
             results = suite.collect()   # after the workers: every cell they made is in it
             results["run"] = run
     except KeyboardInterrupt:
+        stop_workers(workers)
         print(f"\ninterrupted after {time.perf_counter() - start:.0f} s: finished cells are "
               f"kept; re-run with --out {out} to resume")
         return 130

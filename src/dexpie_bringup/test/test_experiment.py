@@ -167,3 +167,77 @@ def test_full_composition_tiny(tmp_path):
     init_only = json.loads((seed0 / "init-only" / "rollouts" / "round_01" / "summary.json")
                            .read_text())
     assert list(init_only["by_stage"]) == ["init"]
+
+
+def test_sigterm_inside_stop_on_signals_interrupts_and_handlers_are_restored():
+    import os
+    import signal
+
+    from dexpie_bringup.experiment import stop_on_signals
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
+        with stop_on_signals():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.monotonic()   # the handler runs between bytecodes; this gives it one
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_stop_workers_kills_a_worker_that_ignores_sigterm(tmp_path):
+    import subprocess
+    import sys
+
+    from dexpie_bringup.experiment import stop_workers
+    stubborn = subprocess.Popen([sys.executable, "-c", (
+        "import signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        "print('ready', flush=True); time.sleep(60)")], stdout=subprocess.PIPE, text=True)
+    polite = subprocess.Popen([sys.executable, "-c", "import time; print('ready', flush=True); "
+                               "time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    for process in (stubborn, polite):   # both have installed their handlers
+        assert process.stdout.readline().strip() == "ready"
+    start = time.monotonic()
+    stop_workers([(1, stubborn, tmp_path / "w1.log"), (2, polite, tmp_path / "w2.log")],
+                 timeout_s=1.0)
+    assert polite.returncode == -15 and stubborn.returncode == -9
+    assert time.monotonic() - start < 10
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    from pathlib import Path
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if text in cmdline.read_bytes().decode(errors="replace"):
+                found.append(int(cmdline.parent.name))
+        except OSError:   # the process ended while we looked
+            continue
+    return found
+
+
+def test_kill_int_of_a_background_run_stops_it_and_its_worker(tmp_path):
+    """`nohup dexpie-experiment ... &` from a script inherits SIGINT ignored; `kill -INT` of
+    the main process must still stop it, and its worker with it (none left computing)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dexpie_bringup.experiment", *TINY, "--train-steps", "100000",
+         "--jobs", "2", "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    printed = []
+    while not printed or "computing" not in printed[-1]:   # '' at EOF: it ended early
+        printed.append(process.stdout.readline())
+        assert printed[-1], "".join(printed)
+    assert len(_processes_mentioning(str(out))) == 2   # the main process and worker 1
+    process.send_signal(signal.SIGINT)
+    try:
+        rest, _ = process.communicate(timeout=60)
+    finally:   # a failed stop must not leave the run computing behind the test suite
+        for pid in _processes_mentioning(str(out)):
+            os.kill(pid, signal.SIGKILL)
+    printed = "".join(printed) + rest
+    assert process.returncode == 130, printed
+    assert "interrupted after" in printed and "[jobs] worker 1 stopped" in printed
+    assert _processes_mentioning(str(out)) == []
