@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from dexpie_learning.evaluation import wilson_interval
+from dexpie_learning.results_headline import headline, headline_lines
 
 
 def pool_seeds(per_seed: list[tuple[int, int]]) -> dict:
@@ -111,7 +112,7 @@ def table_lines(rows: list[dict]) -> list[str]:
     return lines
 
 
-def markdown(results: dict, rows: list[dict], curves: dict) -> str:
+def markdown(results: dict, rows: list[dict], curves: dict, summary: dict) -> str:
     c, t = results["config"], results["config"]["template"]
     demos = ", ".join(f"{k} {v}" for k, v in c["demos"].items() if k in c["tasks"])
     lines = ["# DexPIE in the MuJoCo twin: results", "",
@@ -128,6 +129,7 @@ def markdown(results: dict, rows: list[dict], curves: dict) -> str:
              f"(same demos, same rollouts). Human steps: demonstration + intervention "
              "control steps in the policy's training data (mean over seeds).", ""]
     lines += table_lines(rows)
+    lines += ["", "## Over the tasks", "", *headline_lines(summary, row_labels(results))]
     lines += ["", "DexPIE's success per round (round 0 = BC reference), pooled over seeds:", ""]
     for task, points in curves.items():
         lines.append(f"- {task}: " + ", ".join(
@@ -188,10 +190,17 @@ def write_results(folder: Path, results: dict) -> tuple[str, list[Path]]:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     rows, curves = table(results), round_curves(results)
-    text = markdown(results, rows, curves)
+    summary = headline(results, row_labels(results))
+    text = markdown(results, rows, curves, summary)
     (folder / "results.md").write_text(text)
     (folder / "results.json").write_text(json.dumps(
-        dict(results, table=rows, round_curves=curves), indent=2))
+        dict(results, table=rows, round_curves=curves, headline=summary), indent=2))
     plot_success_vs_round(curves, results["rounds"], folder / "success_vs_round.png")
     paths = [folder / "results.md", folder / "results.json", folder / "success_vs_round.png"]
-    return "\n".join(table_lines(rows)), paths
+    printed = table_lines(rows) + [""] + headline_lines(summary, row_labels(results))
+    return "\n".join(printed), paths
+
+
+def row_labels(results: dict) -> dict[str, str]:
+    """Row key -> label, in the table's order."""
+    return {row["key"]: row["label"] for row in results["rows"]}

@@ -149,6 +149,7 @@ def test_write_results_files(tmp_path):
     assert "145 (100 + 45)" in table_text
     text = (tmp_path / "results.md").read_text()
     assert "Missing cells (not finished): door hg-dagger." in text
+    assert "## Over the tasks" in text and "Target check" in table_text   # printed too
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["table"][1]["successes"] == 14 and saved["round_curves"]["door"][2]["round"] == 2
 
