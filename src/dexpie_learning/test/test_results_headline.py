@@ -84,6 +84,16 @@ def test_a_row_missing_on_a_task_is_named_not_counted_as_beaten():
     assert "not yet compared with HG-DAgger" in "\n".join(headline_lines(summary, LABELS))
 
 
+def test_a_planned_row_with_no_evaluated_cell_yet_blocks_the_verdict():
+    results = _two_task_results(dexpie=80, bc=40, hg=50, sync=60)
+    for e in results["entries"]:
+        if e["row"] == "sync":
+            e["evaluated"] = False
+    summary = headline(results, LABELS, samples=500)
+    assert summary["verdict"]["rows_not_compared"] == ["sync"] and not summary["verdict"]["met"]
+    assert "| DexPIE sync | incomplete | incomplete |" in "\n".join(headline_lines(summary, LABELS))
+
+
 def test_without_dexpie_or_the_reference_the_check_is_incomplete():
     results = _two_task_results(dexpie=80, bc=40, hg=50)
     results["entries"] = [e for e in results["entries"] if e["row"] != "policy"]
