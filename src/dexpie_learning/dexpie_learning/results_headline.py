@@ -128,3 +128,33 @@ def headline_lines(summary: dict, labels: dict[str, str]) -> list[str]:
     lines.append(f"Target check (point estimates): **{'met' if verdict['met'] else 'not met'}**"
                  f": " + "; ".join(parts) + ".")
     return lines
+
+
+def plot_headline(summary: dict, labels: dict[str, str], path) -> None:
+    """Horizontal bars: each row's mean success over the tasks with its 95 % interval; the BC
+    reference + 37 points (the target) as a line; rows not yet evaluated are left out."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    rows = [row for row, mean in summary["means"].items() if mean is not None]
+    fig, ax = plt.subplots(figsize=(6.4, 0.42 * max(len(rows), 2) + 1.2), dpi=110)
+    for y, row in enumerate(rows):
+        mean = summary["means"][row]
+        ax.barh(y, mean["point"], color="C2" if row == DEXPIE else "C7" if row == REFERENCE
+                else "C0", alpha=0.85)
+        ax.errorbar(mean["point"], y, xerr=[[mean["point"] - mean["ci95"][0]],
+                                            [mean["ci95"][1] - mean["point"]]],
+                    color="black", capsize=3, lw=1)
+    reference = summary["means"].get(REFERENCE)
+    if reference is not None:
+        ax.axvline(min(reference["point"] + TARGET_POINTS, 1.0), color="C3", ls="--")
+        ax.set_title(f"dashed: the target, BC reference + {TARGET_POINTS * 100:.0f} points",
+                     fontsize=8, color="C3")
+    ax.set_yticks(range(len(rows)), [labels[row] for row in rows], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel(f"mean success over {', '.join(summary['tasks'])} (95 % interval)")
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from dexpie_learning.evaluation import wilson_interval
-from dexpie_learning.results_headline import headline, headline_lines
+from dexpie_learning.results_headline import headline, headline_lines, plot_headline
 
 
 def pool_seeds(per_seed: list[tuple[int, int]]) -> dict:
@@ -186,7 +186,8 @@ def plot_success_vs_round(curves: dict, rounds: int, path: Path) -> None:
 
 
 def write_results(folder: Path, results: dict) -> tuple[str, list[Path]]:
-    """results.md, results.json, success_vs_round.png in `folder`; returns the table text."""
+    """results.md, results.json, success_vs_round.png, mean_success.png in `folder`; returns
+    the printed text (the table and the over-the-tasks section)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     rows, curves = table(results), round_curves(results)
@@ -196,7 +197,9 @@ def write_results(folder: Path, results: dict) -> tuple[str, list[Path]]:
     (folder / "results.json").write_text(json.dumps(
         dict(results, table=rows, round_curves=curves, headline=summary), indent=2))
     plot_success_vs_round(curves, results["rounds"], folder / "success_vs_round.png")
-    paths = [folder / "results.md", folder / "results.json", folder / "success_vs_round.png"]
+    plot_headline(summary, row_labels(results), folder / "mean_success.png")
+    paths = [folder / "results.md", folder / "results.json", folder / "success_vs_round.png",
+             folder / "mean_success.png"]
     printed = table_lines(rows) + [""] + headline_lines(summary, row_labels(results))
     return "\n".join(printed), paths
 

@@ -142,7 +142,8 @@ def test_table_pools_seeds_and_reports_effort_and_rates():
 
 def test_write_results_files(tmp_path):
     table_text, paths = write_results(tmp_path, _results())
-    assert [p.name for p in paths] == ["results.md", "results.json", "success_vs_round.png"]
+    assert [p.name for p in paths] == ["results.md", "results.json", "success_vs_round.png",
+                                       "mean_success.png"]
     assert all(p.stat().st_size > 0 for p in paths)
     assert "| door | policy | 14/20 (0.70) |" in table_text
     assert "s0 6/10 · s1 8/10" in table_text and "0.200 → 0.150" in table_text
