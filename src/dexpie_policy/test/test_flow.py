@@ -180,3 +180,40 @@ def test_unconditioned_policy_rejects_optimality_and_inputs_are_checked():
     with pytest.raises(ValueError, match="'observation.state' must have shape"):
         model.sample({"observation.state": torch.zeros(1, 5),
                       "observation.object": torch.zeros(1, 3)})
+
+
+def test_the_policy_learns_to_follow_the_indicator_where_the_data_depends_on_it():
+    """In the same states, s = 1 samples act +1 and s = 0 samples act -1 (30 % / 70 %): a few
+    hundred steps must separate them, and the null condition sits in between. (In the twin
+    the trained DexPIE policy barely reacts to s: that is the data, not this mechanism.)"""
+    torch.manual_seed(0)
+    model = FlowMatchingPolicy(FlowPolicyConfig(**{**SMALL, "hidden_size": 64, "num_layers": 3,
+                                                   "max_delay_steps": 0}))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    g = torch.Generator().manual_seed(1)
+
+    def batch(n):
+        data = _obs(n, seed=int(torch.randint(0, 2**31, (1,), generator=g)))
+        optimality = (torch.rand(n, generator=g) < 0.3).float()
+        base = data["observation.state"][:, :1, None].expand(n, 8, 5) * 0.5
+        data["action"] = base + (2 * optimality - 1)[:, None, None]
+        data["optimality"] = optimality
+        return data, base
+
+    for _ in range(300):
+        loss = model.compute_loss(batch(128)[0], generator=g)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    test, base = batch(256)
+    observation = {k: test[k] for k in ("observation.state", "observation.object")}
+
+    def offset(optimality, cfg_scale=1.0):
+        sample = model.sample(observation, optimality=optimality, cfg_scale=cfg_scale,
+                              generator=torch.Generator().manual_seed(3))
+        return float((sample - base).mean())
+
+    assert offset(1.0) > 0.7 and offset(0.0) < -0.7
+    assert offset(0.0) < offset(None) < offset(1.0)
+    assert offset(1.0, cfg_scale=1.5) > 0.7
