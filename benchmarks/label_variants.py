@@ -13,6 +13,7 @@ report them.
     dexpie-w1        the same checkpoint, no guidance (w = 1)
     dexpie-w3        the same checkpoint, w = 3
     dexpie-s0        the same checkpoint asked for s = 0 (w = 1): does the condition matter?
+    dexpie-null      the same checkpoint, unconditional branch only (w = 0)
     hg-dagger        the run's HG-DAgger checkpoint (demos + interventions only)
     bc               the run's BC reference (demos only)
     strict           quantiles fit on the policy's own ticks at 0.8 / 0.9 instead of all
@@ -23,6 +24,8 @@ report them.
     dexpie-2x, hg-dagger-2x   twice the run's training steps
     dexpie-4x, hg-dagger-4x, humanpos-4x, bc-4x   four times the run's training steps
     dexpie-bal3, humanpos-bal3  human ticks weighted to 3x the policy's in total (IWR weights)
+    hg-dagger+top    HG-DAgger's data plus the policy ticks the critic rated best (s >= 0.9),
+                     no indicator: is the best autonomous data worth training on at all?
 
 Cells are cached under --cells (a finished one is not recomputed). Prints a table and writes
 JSON. One training seed and 40 episodes per cell: a difference below ~10 points of a task
@@ -49,11 +52,13 @@ REUSED = {"dexpie": ("r{R}/policy/policy", 1.5, None),
           "dexpie-w1": ("r{R}/policy/policy", 1.0, None),
           "dexpie-w3": ("r{R}/policy/policy", 3.0, None),
           "dexpie-s0": ("r{R}/policy/policy", 1.0, 0.0),
+          "dexpie-null": ("r{R}/policy/policy", 0.0, None),
           "hg-dagger": ("r{R}/hg-dagger/policy", 1.5, None),
           "bc": ("bc_reference/policy", 1.0, None)}
 TRAINED = ("strict", "strict-takeover", "cap05", "humanpos", "dexpie-2x", "hg-dagger-2x",
            "dexpie-bal3", "humanpos-bal3", "dexpie-4x", "hg-dagger-4x", "humanpos-4x",
-           "bc-4x")
+           "bc-4x", "hg-dagger+top")
+TOP_POLICY_TICKS = 0.9     # hg-dagger+top: policy ticks with s at least this are added
 STEP_MULTIPLIERS = {"-2x": 2, "-4x": 4}
 VARIANTS = tuple(REUSED) + TRAINED
 
@@ -65,6 +70,16 @@ def takeover_windows(intervention: np.ndarray, horizon: int) -> np.ndarray:
     for first_human in np.flatnonzero(intervention[1:] & ~intervention[:-1]) + 1:
         out[max(0, first_human - horizon):first_human] = True
     return out & ~intervention
+
+
+def with_top_policy_ticks(weights: np.ndarray, optimality: np.ndarray,
+                          threshold: float = TOP_POLICY_TICKS) -> np.ndarray:
+    """HG-DAgger's (T,) weights (1 on demo / human ticks, 0 on policy ticks) with weight 1
+    added on the ticks whose indicator is at least `threshold`."""
+    weights, optimality = np.asarray(weights, dtype=float), np.asarray(optimality, dtype=float)
+    if weights.shape != optimality.shape:
+        raise ValueError(f"weights {weights.shape} and optimality {optimality.shape} differ")
+    return np.maximum(weights, (optimality >= threshold).astype(float))
 
 
 def variant_optimality(variant: str, labels, interventions: dict) -> dict:
@@ -132,9 +147,10 @@ def train_variant(variant: str, pipeline: Path, out: Path) -> None:
     multiplier = STEP_MULTIPLIERS.get(variant[-3:], 1)
     train_config = dataclasses.replace(train_config, steps=multiplier * train_config.steps)
     labels = None
-    if method == "policy":
+    if method == "policy" or variant == "hg-dagger+top":
         labels = load_labels(pipeline / f"r{config.rounds}" / "labels", "dexpie",
                              [e.episode_id for e in data.episodes])
+    if method == "policy":
         scores = variant_optimality(variant, labels, {e.episode_id: np.asarray(
             e.intervention, dtype=bool) for e in data.episodes})
         labels = dataclasses.replace(labels, episodes={
@@ -145,11 +161,17 @@ def train_variant(variant: str, pipeline: Path, out: Path) -> None:
         _, optimality = plain(method_name, method_config, method_data, method_labels)
         return weighting.iwr_weights([e.intervention for e in method_data.episodes],
                                      method_data.is_demo, 3.0), optimality
+    def top_added(method_name, method_config, method_data, method_labels=None):
+        weights, _ = plain(method_name, method_config, method_data, method_labels)
+        return [with_top_policy_ticks(w, labels.episodes[e.episode_id].optimality)
+                for w, e in zip(weights, method_data.episodes)], None
     if variant.endswith("-bal3"):
         methods.method_weights = balanced
+    if variant == "hg-dagger+top":
+        methods.method_weights = top_added
     try:
-        methods.train_method(method, train_config, out, labels=labels, data=data,
-                             progress=False, torch_threads=1)
+        methods.train_method(method, train_config, out, data=data, progress=False,
+                             torch_threads=1, labels=labels if method == "policy" else None)
     finally:   # pool workers are reused: the next cell in this process gets plain weights
         methods.method_weights = plain
 

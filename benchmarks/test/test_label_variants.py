@@ -3,6 +3,7 @@ import importlib.util
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from dexpie_learning.critic.returns import ReturnConfig
 from dexpie_learning.labels.labelling import label_dataset
@@ -53,3 +54,12 @@ def test_variants_keep_human_windows_at_one_and_reshape_the_policy_ticks():
     np.testing.assert_array_equal(humanpos, human.astype(float))
     takeover = variants.variant_optimality("strict-takeover", labels, interventions)["e0"]
     assert np.all(takeover[12:20] == 0.0)
+
+
+def test_top_policy_ticks_are_added_to_hg_daggers_weights():
+    weights = np.array([1.0, 1.0, 0.0, 0.0, 0.0])       # two human ticks, three policy ticks
+    optimality = np.array([1.0, 1.0, 0.95, 0.5, 0.9])
+    np.testing.assert_array_equal(variants.with_top_policy_ticks(weights, optimality),
+                                  [1, 1, 1, 0, 1])
+    with pytest.raises(ValueError, match="differ"):
+        variants.with_top_policy_ticks(weights, optimality[:3])
