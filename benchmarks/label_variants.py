@@ -26,6 +26,8 @@ report them.
     dexpie-bal3, humanpos-bal3  human ticks weighted to 3x the policy's in total (IWR weights)
     hg-dagger+top    HG-DAgger's data plus the policy ticks the critic rated best (s >= 0.9),
                      no indicator: is the best autonomous data worth training on at all?
+    hg-dagger+success  HG-DAgger's data plus every policy tick of the successful episodes
+                     (the true outcome, no critic)
 
 Cells are cached under --cells (a finished one is not recomputed). Prints a table and writes
 JSON. One training seed and 40 episodes per cell: a difference below ~10 points of a task
@@ -57,7 +59,7 @@ REUSED = {"dexpie": ("r{R}/policy/policy", 1.5, None),
           "bc": ("bc_reference/policy", 1.0, None)}
 TRAINED = ("strict", "strict-takeover", "cap05", "humanpos", "dexpie-2x", "hg-dagger-2x",
            "dexpie-bal3", "humanpos-bal3", "dexpie-4x", "hg-dagger-4x", "humanpos-4x",
-           "bc-4x", "hg-dagger+top")
+           "bc-4x", "hg-dagger+top", "hg-dagger+success")
 TOP_POLICY_TICKS = 0.9     # hg-dagger+top: policy ticks with s at least this are added
 STEP_MULTIPLIERS = {"-2x": 2, "-4x": 4}
 VARIANTS = tuple(REUSED) + TRAINED
@@ -72,14 +74,13 @@ def takeover_windows(intervention: np.ndarray, horizon: int) -> np.ndarray:
     return out & ~intervention
 
 
-def with_top_policy_ticks(weights: np.ndarray, optimality: np.ndarray,
-                          threshold: float = TOP_POLICY_TICKS) -> np.ndarray:
+def with_policy_ticks(weights: np.ndarray, added: np.ndarray) -> np.ndarray:
     """HG-DAgger's (T,) weights (1 on demo / human ticks, 0 on policy ticks) with weight 1
-    added on the ticks whose indicator is at least `threshold`."""
-    weights, optimality = np.asarray(weights, dtype=float), np.asarray(optimality, dtype=float)
-    if weights.shape != optimality.shape:
-        raise ValueError(f"weights {weights.shape} and optimality {optimality.shape} differ")
-    return np.maximum(weights, (optimality >= threshold).astype(float))
+    on the ticks `added` ((T,) bool) as well."""
+    weights, added = np.asarray(weights, dtype=float), np.asarray(added, dtype=bool)
+    if weights.shape != added.shape:
+        raise ValueError(f"weights {weights.shape} and added ticks {added.shape} differ")
+    return np.maximum(weights, added.astype(float))
 
 
 def variant_optimality(variant: str, labels, interventions: dict) -> dict:
@@ -161,14 +162,18 @@ def train_variant(variant: str, pipeline: Path, out: Path) -> None:
         _, optimality = plain(method_name, method_config, method_data, method_labels)
         return weighting.iwr_weights([e.intervention for e in method_data.episodes],
                                      method_data.is_demo, 3.0), optimality
-    def top_added(method_name, method_config, method_data, method_labels=None):
+    def policy_ticks_added(method_name, method_config, method_data, method_labels=None):
         weights, _ = plain(method_name, method_config, method_data, method_labels)
-        return [with_top_policy_ticks(w, labels.episodes[e.episode_id].optimality)
-                for w, e in zip(weights, method_data.episodes)], None
+        if variant == "hg-dagger+top":
+            added = [labels.episodes[e.episode_id].optimality >= TOP_POLICY_TICKS
+                     for e in method_data.episodes]
+        else:   # +success: every tick of a successful episode
+            added = [np.full(e.num_ticks, bool(e.success)) for e in method_data.episodes]
+        return [with_policy_ticks(w, a) for w, a in zip(weights, added)], None
     if variant.endswith("-bal3"):
         methods.method_weights = balanced
-    if variant == "hg-dagger+top":
-        methods.method_weights = top_added
+    if variant in ("hg-dagger+top", "hg-dagger+success"):
+        methods.method_weights = policy_ticks_added
     try:
         methods.train_method(method, train_config, out, data=data, progress=False,
                              torch_threads=1, labels=labels if method == "policy" else None)

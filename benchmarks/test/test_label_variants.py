@@ -56,10 +56,11 @@ def test_variants_keep_human_windows_at_one_and_reshape_the_policy_ticks():
     assert np.all(takeover[12:20] == 0.0)
 
 
-def test_top_policy_ticks_are_added_to_hg_daggers_weights():
+def test_policy_ticks_are_added_to_hg_daggers_weights():
     weights = np.array([1.0, 1.0, 0.0, 0.0, 0.0])       # two human ticks, three policy ticks
     optimality = np.array([1.0, 1.0, 0.95, 0.5, 0.9])
-    np.testing.assert_array_equal(variants.with_top_policy_ticks(weights, optimality),
-                                  [1, 1, 1, 0, 1])
+    np.testing.assert_array_equal(variants.with_policy_ticks(
+        weights, optimality >= variants.TOP_POLICY_TICKS), [1, 1, 1, 0, 1])
+    np.testing.assert_array_equal(variants.with_policy_ticks(weights, np.zeros(5, bool)), weights)
     with pytest.raises(ValueError, match="differ"):
-        variants.with_top_policy_ticks(weights, optimality[:3])
+        variants.with_policy_ticks(weights, optimality[:3] > 0)
