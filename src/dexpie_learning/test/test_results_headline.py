@@ -35,7 +35,13 @@ def test_mean_over_tasks_is_the_mean_of_pooled_task_rates_with_an_interval_aroun
 
 def test_zero_successes_still_have_an_upper_bound_above_zero():
     mean = mean_over_tasks({"bc": {"door": {0: (0, 30)}}}, ["bc"], ["door"])
-    assert mean["point"] == 0 and mean["ci95"][0] >= 0 and mean["ci95"][1] > 0.005
+    assert mean["point"] == 0 and mean["ci95"][0] == 0 and mean["ci95"][1] > 0.005
+
+
+@pytest.mark.parametrize("successes, episodes", [(0, 2), (2, 2), (0, 1), (1, 1)])
+def test_the_interval_holds_the_estimate_even_for_tiny_all_or_nothing_cells(successes, episodes):
+    mean = mean_over_tasks({"bc": {"door": {0: (successes, episodes)}}}, ["bc"], ["door"])
+    assert mean["ci95"][0] <= mean["point"] <= mean["ci95"][1]
 
 
 def test_difference_is_paired_by_training_seed_and_uses_common_seeds_only():
