@@ -172,7 +172,7 @@ class EpisodeRecorderNode(Node):
 
     def _on_intervention(self, msg: InterventionState) -> None:
         sample = InterventionSample(stamp_ns(msg.header.stamp), msg.source, msg.edge, msg.reason,
-                                    msg.intervention_id, msg.human_idle_time, msg.detail)
+                                    msg.intervention_id, msg.human_idle_time, msg.detail, msg.tick)
         self._warn(self.recorder.on_intervention(sample, self._now_ns()))
 
     def _on_chunk(self, msg: ActionChunk) -> None:

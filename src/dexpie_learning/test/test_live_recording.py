@@ -37,14 +37,16 @@ def make(tmp_path: Path, **overrides) -> tuple[LiveRecorder, list]:
 
 
 def arbiter_tick(recorder: LiveRecorder, tick: int, source: int, command_first: bool = True,
-                 policy: bool = True, edge: int = 0, intervention_id: int = 0) -> str | None:
+                 policy: bool = True, edge: int = 0, intervention_id: int = 0,
+                 arbiter_count: int | None = None) -> str | None:
     """One tick as the graph delivers it: observation, proposal, arbiter command + state.
     Returns the recorder's problem with the tick, if any."""
     recorder.on_joint_state(stamp(tick), q(tick), -q(tick), arrival_ns=0)
     recorder.on_object_state(OBJECTS, np.array([tick, 2.0 * tick]))
     if policy:
         recorder.on_policy_command(stamp(tick), q(tick) + 0.1)
-    sample = InterventionSample(stamp(tick), source, edge=edge, intervention_id=intervention_id)
+    sample = InterventionSample(stamp(tick), source, edge=edge, intervention_id=intervention_id,
+                                tick=arbiter_count)
     if command_first:
         recorder.on_command(stamp(tick), q(tick) + 0.2)
         return recorder.on_intervention(sample, arrival_ns=0)
@@ -92,6 +94,36 @@ def test_arbiter_ticks_read_back_like_in_process_episodes(tmp_path: Path) -> Non
     np.testing.assert_array_equal(proposed, np.array(sources) == 0)
     np.testing.assert_array_equal(episode.policy_command[proposed], [q(t) + 0.1 for t in ticks[proposed]])
     assert episode.stages == [(3, "lifted")]
+
+
+def test_arbiter_ticks_from_before_it_saw_the_start_are_not_recorded(tmp_path: Path) -> None:
+    # On a loaded machine the arbiter's state of a tick published before it saw START can
+    # reach the recorder after its START: it is the previous episode's (here a human
+    # takeover), so the episode begins where the arbiter's count restarts.
+    recorder, _ = make(tmp_path)
+    for tick in range(3):
+        assert arbiter_tick(recorder, tick, ep.SOURCE_HUMAN, arbiter_count=40 + tick) is None
+    recorder.start("relocate", "init", 3)
+    problem = arbiter_tick(recorder, 3, ep.SOURCE_HUMAN, arbiter_count=43)
+    assert problem is not None and "before its START" in problem
+    for count, tick in enumerate(range(4, 8)):
+        assert arbiter_tick(recorder, tick, ep.SOURCE_POLICY, arbiter_count=count) is None
+    ended = recorder.end(ep.OUTCOME_FAILURE)
+    episode = ep.read_episode(ended.bag_path)
+    assert episode.num_ticks == 4 and not episode.intervention.any()
+    np.testing.assert_array_equal(episode.stamp_ns, stamp(np.arange(4, 8)))
+    assert "before its START" in ended.message
+
+
+def test_arbiter_count_that_restarts_above_zero_still_starts_the_episode(tmp_path: Path) -> None:
+    # The arbiter's tick-0 state was lost: a count lower than the last one before START
+    # still marks the arbiter's new episode.
+    recorder, _ = make(tmp_path)
+    assert arbiter_tick(recorder, 0, ep.SOURCE_POLICY, arbiter_count=40) is None
+    recorder.start("relocate", "init", 3)
+    for count, tick in enumerate(range(1, 4), start=1):
+        assert arbiter_tick(recorder, tick, ep.SOURCE_POLICY, arbiter_count=count) is None
+    assert ep.read_episode(recorder.end(ep.OUTCOME_FAILURE).bag_path).num_ticks == 3
 
 
 def test_configured_object_names_record_object_state_that_arrives_after_the_start(

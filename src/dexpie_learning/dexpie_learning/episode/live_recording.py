@@ -117,12 +117,24 @@ def outcome_label(outcome: int) -> str:
 class _Episode:
     """One running episode: its writer, tick assembly and bookkeeping."""
 
-    def __init__(self, writer: EpisodeWriter, assembler: TickAssembler) -> None:
+    def __init__(self, writer: EpisodeWriter, assembler: TickAssembler,
+                 arbiter_tick_before: int | None = None) -> None:
         self.writer = writer
         self.assembler = assembler
         self.skipped: Counter[str] = Counter()
         self.last_stage = writer.meta.stage
         self.truncated = False
+        # The arbiter restarts its tick count when it sees the episode's START; until then its
+        # ticks (a state published before it saw START) belong to what came before.
+        self.arbiter_tick_before = arbiter_tick_before
+        self.arbiter_started = arbiter_tick_before is None
+
+    def arbiter_in_episode(self, tick: int | None) -> bool:
+        """Whether an arbiter tick with this index belongs to the episode: once the count
+        restarts (drops below the last index seen before START, or reads 0) it does."""
+        if not self.arbiter_started and (tick is None or tick == 0 or tick < self.arbiter_tick_before):
+            self.arbiter_started = True
+        return self.arbiter_started
 
     @property
     def num_ticks(self) -> int:
@@ -150,6 +162,7 @@ class LiveRecorder:
         self._notify = notify
         self.streams = LatestStreams()
         self._episode: _Episode | None = None
+        self._last_arbiter_tick: int | None = None
         self.output_dir.mkdir(parents=True, exist_ok=True)
 
     # ---- state ---------------------------------------------------------------------------
@@ -203,6 +216,12 @@ class LiveRecorder:
         """Every /intervention/state: one control tick. Returns a tick problem, or None."""
         if not self.config.ticks_from_arbiter:
             return None
+        episode = self._episode
+        self._last_arbiter_tick = sample.tick
+        if episode is not None and not episode.arbiter_in_episode(sample.tick):
+            reason = "the arbiter had not started the episode yet (a tick from before its START)"
+            episode.skipped[reason] += 1
+            return f"tick not recorded: {reason}"
         return self._tick(_stamp(sample.stamp_ns, arrival_ns), sample)
 
     def on_object_state(self, names: tuple[str, ...], values: np.ndarray) -> None:
@@ -290,7 +309,7 @@ class LiveRecorder:
         # Only messages from now on may give a tick its command or policy proposal.
         self.streams.commands.clear()
         self.streams.policy_commands.clear()
-        self._episode = _Episode(writer, assembler)
+        self._episode = _Episode(writer, assembler, self._last_arbiter_tick)
         self._notify(self._episode.event(EVENT_START, detail=note))
         message = f"recording episode {writer.episode_id}"
         if warnings:

@@ -38,6 +38,7 @@ class InterventionSample:
     intervention_id: int = 0
     human_idle_time: float = 0.0
     detail: str = ""
+    tick: int | None = None  # the arbiter's tick index since its episode started (None: unknown)
 
 
 @dataclass
