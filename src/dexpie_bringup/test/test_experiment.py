@@ -238,6 +238,10 @@ def test_kill_int_of_a_background_run_stops_it_and_its_worker(tmp_path):
         for pid in _processes_mentioning(str(out)):
             os.kill(pid, signal.SIGKILL)
     printed = "".join(printed) + rest
-    assert process.returncode == 130, printed
+    # 130, or death by SIGINT (a shell reports both as 130): strace shows that, depending on
+    # where the signal lands (it came during the first cell's imports here), the interpreter
+    # ends by kill(self, SIGINT) after run_experiment has caught the interrupt, cleaned up
+    # and returned 130 - CPython's exit for a KeyboardInterrupt it counts as unhandled.
+    assert process.returncode in (130, -signal.SIGINT), printed
     assert "interrupted after" in printed and "[jobs] worker 1 stopped" in printed
     assert _processes_mentioning(str(out)) == []
