@@ -112,7 +112,8 @@ def table_lines(rows: list[dict]) -> list[str]:
     return lines
 
 
-def markdown(results: dict, rows: list[dict], curves: dict, summary: dict) -> str:
+def markdown(results: dict, rows: list[dict], curves: dict, summary: dict,
+             labels: dict[str, str]) -> str:
     c, t = results["config"], results["config"]["template"]
     demos = ", ".join(f"{k} {v}" for k, v in c["demos"].items() if k in c["tasks"])
     lines = ["# DexPIE in the MuJoCo twin: results", "",
@@ -129,7 +130,7 @@ def markdown(results: dict, rows: list[dict], curves: dict, summary: dict) -> st
              f"(same demos, same rollouts). Human steps: demonstration + intervention "
              "control steps in the policy's training data (mean over seeds).", ""]
     lines += table_lines(rows)
-    lines += ["", "## Over the tasks", "", *headline_lines(summary, row_labels(results))]
+    lines += ["", "## Over the tasks", "", *headline_lines(summary, labels)]
     lines += ["", "DexPIE's success per round (round 0 = BC reference), pooled over seeds:", ""]
     for task, points in curves.items():
         lines.append(f"- {task}: " + ", ".join(
@@ -190,17 +191,17 @@ def write_results(folder: Path, results: dict) -> tuple[str, list[Path]]:
     the printed text (the table and the over-the-tasks section)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    rows, curves = table(results), round_curves(results)
-    summary = headline(results, row_labels(results))
-    text = markdown(results, rows, curves, summary)
+    rows, curves, labels = table(results), round_curves(results), row_labels(results)
+    summary = headline(results, labels)
+    text = markdown(results, rows, curves, summary, labels)
     (folder / "results.md").write_text(text)
     (folder / "results.json").write_text(json.dumps(
         dict(results, table=rows, round_curves=curves, headline=summary), indent=2))
     plot_success_vs_round(curves, results["rounds"], folder / "success_vs_round.png")
-    plot_headline(summary, row_labels(results), folder / "mean_success.png")
+    plot_headline(summary, labels, folder / "mean_success.png")
     paths = [folder / "results.md", folder / "results.json", folder / "success_vs_round.png",
              folder / "mean_success.png"]
-    printed = table_lines(rows) + [""] + headline_lines(summary, row_labels(results))
+    printed = table_lines(rows) + [""] + headline_lines(summary, labels)
     return "\n".join(printed), paths
 
 
