@@ -170,15 +170,13 @@ def train_variant(variant: str, pipeline: Path, out: Path) -> None:
         else:   # +success: every tick of a successful episode
             added = [np.full(e.num_ticks, bool(e.success)) for e in method_data.episodes]
         return [with_policy_ticks(w, a) for w, a in zip(weights, added)], None
+    weigh = None   # the method's own weights
     if variant.endswith("-bal3"):
-        methods.method_weights = balanced
+        weigh = balanced
     if variant in ("hg-dagger+top", "hg-dagger+success"):
-        methods.method_weights = policy_ticks_added
-    try:
-        methods.train_method(method, train_config, out, data=data, progress=False,
-                             torch_threads=1, labels=labels if method == "policy" else None)
-    finally:   # pool workers are reused: the next cell in this process gets plain weights
-        methods.method_weights = plain
+        weigh = policy_ticks_added
+    methods.train_method(method, train_config, out, data=data, progress=False, torch_threads=1,
+                         labels=labels if method == "policy" else None, weigh=weigh)
 
 
 def run_cell(args: tuple) -> dict:

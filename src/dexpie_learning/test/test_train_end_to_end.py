@@ -171,3 +171,24 @@ def test_an_unreadable_bag_is_skipped_and_reported(bags, tmp_path, capsys):
     summary = json.loads((out / "training.json").read_text())
     assert len(summary["skipped_bags"]) == 1 and victim.name in summary["skipped_bags"][0]
     assert summary["episodes"] == 4 and summary["rollout_episodes"] == 2
+
+
+def test_a_given_weighting_replaces_the_methods_own(bags, tmp_path):
+    # HG-DAgger keeps 4 episodes (demos + rollouts with an intervention); a weighting that
+    # keeps every tick of every episode trains on all 5.
+    from dexpie_learning.train.config import HGDaggerConfig
+    from dexpie_learning.train.methods import method_weights, train_method
+
+    calls = []
+
+    def every_tick(method, config, data, labels=None):
+        calls.append(method)
+        _, optimality = method_weights(method, config, data, labels)
+        return [np.ones(e.num_ticks) for e in data.episodes], optimality
+
+    config = HGDaggerConfig(horizon=8, steps=6, batch_size=16, hidden_size=32, num_layers=1)
+    out = tmp_path / "every-tick"
+    train_method("hg-dagger", config, out, [bags["demos"]], [bags["rollouts"]], progress=False,
+                 torch_threads=1, weigh=every_tick)
+    assert calls == ["hg-dagger"]
+    assert json.loads((out / "training.json").read_text())["episodes"] == 5

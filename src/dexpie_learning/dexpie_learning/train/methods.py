@@ -111,7 +111,7 @@ def train_method(method: str, config: PolicyTrainConfig, out_dir: Path,
                  labels=None, progress: bool = True,
                  resume: str = "auto", stop_after: int | None = None,
                  torch_threads: int | None = None, data: TrainingData | None = None,
-                 device: str = "cpu") -> TrainResult:
+                 device: str = "cpu", weigh=None) -> TrainResult:
     """Load the bags (unless `data` is given), weight/label them for `method`, train with
     resumable state in <out>/train_state, write the policy checkpoint, metrics.csv,
     losses.csv, loss.png and training.json.
@@ -123,6 +123,8 @@ def train_method(method: str, config: PolicyTrainConfig, out_dir: Path,
     restored afterwards, because a PolicyRunner loaded earlier in the process pins torch to
     one thread (right for batch-1 inference, 2x slower for training). device: where the
     optimisation runs ("cpu", "cuda"); the checkpoint is the same format either way.
+    weigh: replaces `method_weights` (same signature and return) for studies of other data
+    weightings on the same pipeline (benchmarks/label_variants.py); None: the method's own.
     """
     if not isinstance(config, POLICY_METHODS.get(method, ())):
         raise ValueError(f"{method} takes a {POLICY_METHODS[method].__name__}, got "
@@ -133,13 +135,14 @@ def train_method(method: str, config: PolicyTrainConfig, out_dir: Path,
     try:
         return _train_method(method, config, Path(out_dir), demo_folders, rollout_folders,
                              labels_dir, label_set, labels, progress, resume, stop_after,
-                             data, device)
+                             data, device, weigh or method_weights)
     finally:
         torch.set_num_threads(previous_threads)
 
 
 def _train_method(method, config, out_dir, demo_folders, rollout_folders, labels_dir,
-                  label_set, labels, progress, resume, stop_after, data, device) -> TrainResult:
+                  label_set, labels, progress, resume, stop_after, data, device,
+                  weigh) -> TrainResult:
     start = time.perf_counter()
     if data is None:
         data = load_training_data(demo_folders, rollout_folders, progress=progress)
@@ -159,7 +162,7 @@ def _train_method(method, config, out_dir, demo_folders, rollout_folders, labels
     if labels is not None and labels.horizon != config.horizon:
         raise DatasetError(f"labels were made for chunk windows of H={labels.horizon}, the "
                            f"policy has horizon {config.horizon}")
-    weights, optimality = method_weights(method, config, data, labels)
+    weights, optimality = weigh(method, config, data, labels)
     keep = [i for i, w in enumerate(weights) if np.any(w > 0)]
     if not keep:
         raise DatasetError(f"{method}: no sample to train on (no demos / interventions / "
