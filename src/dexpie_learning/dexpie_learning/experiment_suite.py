@@ -146,8 +146,8 @@ class ExperimentSuite:
 
     def plan(self) -> list[Cell]:
         """Seeds outermost, then tasks; per task: the reference, DexPIE per round, baselines,
-        extra-demo baselines, ablations (the table's order; `run` computes a seed's cells
-        tier by tier, `Cell.tier`)."""
+        extra-demo baselines, ablations (the table's order; `run` computes the cells tier by
+        tier, `Cell.tier`, then seed by seed)."""
         c, rounds = self.config, self.config.template.rounds
         cells = []
         for seed in c.seeds:
@@ -203,16 +203,16 @@ class ExperimentSuite:
         order = pipeline_order(self.config.tasks, self.config.seeds, worker)
         seed_order = list(dict.fromkeys(seed for seed, _ in order))
         plan = self.plan()
-        # Per training seed, the main comparison of every task comes before the extra-demo
-        # baselines and the ablations: a long run stopped early (or still going) then has
-        # whole rows of the main table instead of one task's every row.
+        # The main comparison of every seed and task comes before any extra-demo baseline or
+        # ablation (then seed by seed): a long run stopped early (or still going) then has
+        # the headline's rows at every training seed instead of one seed's every row.
         # Within a pipeline worker 0 keeps the plan's order (reference, DexPIE by round, then
         # baselines); odd workers take it backwards, so that two workers meeting on one
         # pipeline train different policies (e.g. HG-DAgger beside DexPIE's last round)
         # instead of one waiting for the other's cell. Dependencies are computed either way.
         within = -1 if worker % 2 else 1
         ranked = sorted(enumerate(plan), key=lambda item: (
-            seed_order.index(item[1].seed), item[1].tier,
+            item[1].tier, seed_order.index(item[1].seed),
             order.index((item[1].seed, item[1].task)), within * item[0]))
         cells = [cell for _, cell in ranked]
         cached, failed = 0, []

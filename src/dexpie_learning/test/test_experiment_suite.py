@@ -201,17 +201,19 @@ def test_odd_workers_walk_a_pipeline_backwards(tmp_path, monkeypatch):
     assert walked[1] == walked[0][::-1]
 
 
-def test_a_seeds_main_comparison_of_every_task_comes_before_its_costlier_rows(tmp_path, monkeypatch):
+def test_every_seeds_main_comparison_comes_before_the_costlier_rows(tmp_path, monkeypatch):
     config = _config(ablations=("sync", "init-only"), extra_demo_baselines=("bc-effort-demos",))
     for worker in (0, 1):
         seen = _walk_finished_plan(config, tmp_path, worker, monkeypatch)
         walked = [line.split("] ")[1].split(":")[0].split(" | ") for line in seen]
         assert len(walked) == len(ExperimentSuite(config, tmp_path).plan())
-        first_seed = walked[0][1]
-        assert first_seed == ("seed 0" if worker == 0 else "seed 1")
-        of_seed = [(task, what) for task, seed, what in walked if seed == first_seed]
-        assert walked[:len(of_seed)] == [[t, first_seed, w] for t, w in of_seed]   # seed outermost
         tiers = [2 if what.startswith("DexPIE, ") and "round" not in what
-                 else 1 if what.startswith("BC + extra") else 0 for _, what in of_seed]
-        assert tiers == sorted(tiers) and tiers.count(0) == 2 * 4   # 2 tasks x (bc, r1, r2, hg)
-        assert {task for (task, _), tier in zip(of_seed, tiers) if tier == 0} == {"door", "relocate"}
+                 else 1 if what.startswith("BC + extra") else 0 for _, _, what in walked]
+        assert tiers == sorted(tiers)   # tier outermost: the headline rows of every seed first
+        main = [(task, seed) for (task, seed, _), tier in zip(walked, tiers) if tier == 0]
+        assert len(main) == 2 * 2 * 4   # 2 seeds x 2 tasks x (bc, r1, r2, hg)
+        seeds = [seed for _, seed in main]
+        first_seed = "seed 0" if worker == 0 else "seed 1"
+        # within a tier, seed by seed (this worker's seed first), every task of it
+        assert seeds == sorted(seeds, reverse=worker == 1) and seeds[0] == first_seed
+        assert {task for task, seed in main if seed == first_seed} == {"door", "relocate"}
