@@ -18,14 +18,6 @@ SCHEMA = ParameterSchema("edge_test", (
 ))
 
 
-@pytest.fixture
-def context():
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    yield context
-    rclpy.shutdown(context=context)
-
-
 def make_node(context, overrides):
     return rclpy.create_node("edge_test", context=context,
                              parameter_overrides=[RosParameter(k, value=v) for k, v in overrides.items()],

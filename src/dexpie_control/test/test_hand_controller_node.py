@@ -77,14 +77,6 @@ class Probe:
 
 
 @pytest.fixture
-def context():
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    yield context
-    rclpy.shutdown(context=context)
-
-
-@pytest.fixture
 def probe(context):
     probe = Probe(context)
     yield probe

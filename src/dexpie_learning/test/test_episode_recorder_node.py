@@ -43,14 +43,6 @@ def stamp_of(tick: int):
     return rclpy.time.Time(nanoseconds=t).to_msg()
 
 
-@pytest.fixture
-def context():
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    yield context
-    rclpy.shutdown(context=context)
-
-
 def make_recorder(context, output_dir: Path, **overrides) -> EpisodeRecorderNode:
     values = {"output_dir": str(output_dir), "joint_names": JOINTS, "durable": False}
     values.update(overrides)

@@ -51,16 +51,14 @@ def camera_policy(tmp_path_factory):
 
 
 @pytest.fixture
-def ros():
-    context = rclpy.Context()
-    rclpy.init(context=context)
+def ros(context):
+    """Overrides the shared `ros` fixture: this file's graphs are harnesses (closed here)."""
     executor = SingleThreadedExecutor(context=context)
     harnesses = []
     yield context, executor, harnesses
     for harness in harnesses:
         harness.close()
     executor.shutdown()
-    rclpy.shutdown(context=context)
 
 
 class Graph:

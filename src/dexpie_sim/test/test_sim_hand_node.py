@@ -5,7 +5,6 @@ import json
 import numpy as np
 import pytest
 import rclpy
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64MultiArray, String
@@ -18,27 +17,6 @@ from dexpie_sim.registry import task_spec
 from dexpie_sim.sim_hand_node import COMMAND_TOPIC, SimHandNode
 
 SPEC = task_spec("relocate")
-
-
-@pytest.fixture
-def ros():
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    executor = SingleThreadedExecutor(context=context)
-    nodes = []
-
-    def add(node):
-        executor.add_node(node)
-        nodes.append(node)
-        return node
-
-    yield context, executor, add
-    for node in nodes:
-        if hasattr(node, "close"):
-            node.close()
-        node.destroy_node()
-    executor.shutdown()
-    rclpy.shutdown(context=context)
 
 
 def make_sim_hand(context, **overrides):

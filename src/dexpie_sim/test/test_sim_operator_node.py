@@ -8,7 +8,6 @@ import pytest
 import rclpy
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Twist
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import JointState, Joy
 from std_msgs.msg import String
@@ -21,27 +20,6 @@ from dexpie_sim.sim_hand_node import SimHandNode
 from dexpie_sim.sim_operator_node import SimOperatorNode
 
 DEADBAND = 0.08    # SpacemouseConfig's
-
-
-@pytest.fixture
-def ros():
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    executor = SingleThreadedExecutor(context=context)
-    nodes = []
-
-    def add(node):
-        executor.add_node(node)
-        nodes.append(node)
-        return node
-
-    yield context, executor, add
-    for node in nodes:
-        if hasattr(node, "close"):
-            node.close()
-        node.destroy_node()
-    executor.shutdown()
-    rclpy.shutdown(context=context)
 
 
 def overrides(**values):
