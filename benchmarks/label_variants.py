@@ -28,6 +28,8 @@ report them.
                      no indicator: is the best autonomous data worth training on at all?
     hg-dagger+success  HG-DAgger's data plus every policy tick of the successful episodes
                      (the true outcome, no critic)
+    hg-dagger+success-4x  the same, four times the run's training steps: do the added ticks
+                     still cost success once the larger dataset is trained as long?
 
 Cells are cached under --cells (a finished one is not recomputed). Prints a table and writes
 JSON. One training seed and 40 episodes per cell: a difference below ~10 points of a task
@@ -59,7 +61,7 @@ REUSED = {"dexpie": ("r{R}/policy/policy", 1.5, None),
           "bc": ("bc_reference/policy", 1.0, None)}
 TRAINED = ("strict", "strict-takeover", "cap05", "humanpos", "dexpie-2x", "hg-dagger-2x",
            "dexpie-bal3", "humanpos-bal3", "dexpie-4x", "hg-dagger-4x", "humanpos-4x",
-           "bc-4x", "hg-dagger+top", "hg-dagger+success")
+           "bc-4x", "hg-dagger+top", "hg-dagger+success", "hg-dagger+success-4x")
 TOP_POLICY_TICKS = 0.9     # hg-dagger+top: policy ticks with s at least this are added
 STEP_MULTIPLIERS = {"-2x": 2, "-4x": 4}
 VARIANTS = tuple(REUSED) + TRAINED
@@ -148,7 +150,7 @@ def train_variant(variant: str, pipeline: Path, out: Path) -> None:
     multiplier = STEP_MULTIPLIERS.get(variant[-3:], 1)
     train_config = dataclasses.replace(train_config, steps=multiplier * train_config.steps)
     labels = None
-    if method == "policy" or variant == "hg-dagger+top":
+    if method == "policy" or variant.startswith("hg-dagger+top"):
         labels = load_labels(pipeline / f"r{config.rounds}" / "labels", "dexpie",
                              [e.episode_id for e in data.episodes])
     if method == "policy":
@@ -164,7 +166,7 @@ def train_variant(variant: str, pipeline: Path, out: Path) -> None:
                                      method_data.is_demo, 3.0), optimality
     def policy_ticks_added(method_name, method_config, method_data, method_labels=None):
         weights, _ = plain(method_name, method_config, method_data, method_labels)
-        if variant == "hg-dagger+top":
+        if variant.startswith("hg-dagger+top"):
             added = [labels.episodes[e.episode_id].optimality >= TOP_POLICY_TICKS
                      for e in method_data.episodes]
         else:   # +success: every tick of a successful episode
@@ -173,7 +175,7 @@ def train_variant(variant: str, pipeline: Path, out: Path) -> None:
     weigh = None   # the method's own weights
     if variant.endswith("-bal3"):
         weigh = balanced
-    if variant in ("hg-dagger+top", "hg-dagger+success"):
+    if variant.startswith(("hg-dagger+top", "hg-dagger+success")):
         weigh = policy_ticks_added
     methods.train_method(method, train_config, out, data=data, progress=False, torch_threads=1,
                          labels=labels if method == "policy" else None, weigh=weigh)
