@@ -147,10 +147,13 @@ def train_variant(variant: str, pipeline: Path, out: Path) -> None:
     config, data = last_round_data(pipeline)
     method = next((m for m in ("hg-dagger", "bc") if variant.startswith(m)), "policy")
     train_config = config.train_config(method)
-    multiplier = STEP_MULTIPLIERS.get(variant[-3:], 1)
-    train_config = dataclasses.replace(train_config, steps=multiplier * train_config.steps)
+    # "-2x" / "-4x" only scale the steps; `base` names the data and weighting.
+    suffix = variant[-3:] if variant[-3:] in STEP_MULTIPLIERS else ""
+    base = variant[:len(variant) - len(suffix)]
+    train_config = dataclasses.replace(
+        train_config, steps=STEP_MULTIPLIERS.get(suffix, 1) * train_config.steps)
     labels = None
-    if method == "policy" or variant.startswith("hg-dagger+top"):
+    if method == "policy" or base == "hg-dagger+top":
         labels = load_labels(pipeline / f"r{config.rounds}" / "labels", "dexpie",
                              [e.episode_id for e in data.episodes])
     if method == "policy":
@@ -166,7 +169,7 @@ def train_variant(variant: str, pipeline: Path, out: Path) -> None:
                                      method_data.is_demo, 3.0), optimality
     def policy_ticks_added(method_name, method_config, method_data, method_labels=None):
         weights, _ = plain(method_name, method_config, method_data, method_labels)
-        if variant.startswith("hg-dagger+top"):
+        if base == "hg-dagger+top":
             added = [labels.episodes[e.episode_id].optimality >= TOP_POLICY_TICKS
                      for e in method_data.episodes]
         else:   # +success: every tick of a successful episode
@@ -175,7 +178,7 @@ def train_variant(variant: str, pipeline: Path, out: Path) -> None:
     weigh = None   # the method's own weights
     if variant.endswith("-bal3"):
         weigh = balanced
-    if variant.startswith(("hg-dagger+top", "hg-dagger+success")):
+    if base in ("hg-dagger+top", "hg-dagger+success"):
         weigh = policy_ticks_added
     methods.train_method(method, train_config, out, data=data, progress=False, torch_threads=1,
                          labels=labels if method == "policy" else None, weigh=weigh)
