@@ -15,7 +15,6 @@ TASK = "relocate"
 TAKEOVER_TICK, HANDBACK_TICK = 20, 45
 SOURCE_POLICY, SOURCE_HUMAN, SOURCE_HOLD = 0, 1, 2
 EDGE_TAKEOVER, EDGE_HANDBACK = 1, 2
-SOURCE_HUMAN = 1
 
 
 @pytest.fixture(scope="module")
@@ -143,11 +142,15 @@ def test_policy_server_killed_mid_episode_hand_holds_then_resumes(graph):
     restarted = time.monotonic()
     monitor.spin_until(lambda: any(s[2][0] == SOURCE_POLICY for s in window(wires.states, restarted, 1e18)),
                        90, "the policy to resume control after the restart")
-    resumed = time.monotonic()
-    monitor.spin_until(lambda: len(window(wires.controller_commands, resumed, 1e18)) >= 10, 5,
-                       "commands after resuming")
-    moving = np.array([c[2] for c in window(wires.controller_commands, resumed, 1e18)])
-    assert np.max(np.abs(moving - moving[0])) > 1e-6, "control did not resume"
+    # Control resumes when the hand leaves the held position. The arbiter's switch and the
+    # hand's first move can be a few ticks apart: on hand-back the policy server drops its queue
+    # and infers a fresh chunk, which on a loaded 2-core runner took longer than the 10 ticks an
+    # earlier version of this test allowed (the controller held on its watchdog meanwhile).
+    def hand_moved_off_hold():
+        after = window(wires.controller_commands, restarted, 1e18)
+        return any(np.max(np.abs(np.asarray(c[2]) - held[-1])) > 1e-6 for c in after)
+
+    monitor.spin_until(hand_moved_off_hold, 15, "the hand to move under the restarted policy")
     ended = client.call(client.end_client, EndEpisode.Request(outcome=2, note="fault test"))
     assert ended.episode_id == started.episode_id
     episode = read_episode(ended.bag_path)
