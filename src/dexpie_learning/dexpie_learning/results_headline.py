@@ -5,6 +5,9 @@ over the tasks, and DexPIE's difference to the BC reference and to every other r
     mean over tasks  m(row) = (1/T) sum_t p(row, t),  p = successes / episodes pooled over seeds
     difference       d(row) = m(DexPIE) - m(row), on the training seeds both rows have per task
 
+A row with fewer training seeds than DexPIE on a task (a resumable run still going) is marked
+partial, its seeds are named, and it keeps the target check from passing.
+
 Intervals: a bootstrap that resamples the training seeds of each task (with replacement;
 paired for a difference, because a seed's baselines are trained on that seed's DexPIE data)
 and, for each drawn seed, its success rate from the Jeffreys posterior Beta(s + 1/2,
@@ -82,16 +85,24 @@ def headline(results: dict, labels: dict[str, str], samples: int = 4000) -> dict
     complete = means.get(DEXPIE) is not None and gaps.get(REFERENCE) is not None
     others = [row for row in gaps if row != REFERENCE]
     missing = [row for row in others if gaps[row] is None]
+    # A row evaluated on fewer training seeds than DexPIE on some task (a run still going):
+    # its difference is paired on the common seeds, its mean is over its own seeds.
+    coverage = {row: {task: sorted(outcomes.get(row, {}).get(task, {})) for task in tasks}
+                for row in rows}
+    full = coverage.get(DEXPIE, {task: [] for task in tasks})
+    partial = [row for row in rows if row != DEXPIE and means[row] is not None and any(
+        set(full[task]) - set(coverage[row][task]) for task in tasks)]
     verdict = None
     if complete:
         gain = gaps[REFERENCE]["point"]
         behind = [row for row in others if gaps[row] is not None and gaps[row]["point"] <= 0]
         verdict = dict(gain_over_reference=gain, target_gain=TARGET_POINTS,
                        gain_met=gain >= TARGET_POINTS, not_ahead_of=behind,
-                       rows_not_compared=missing,
-                       met=gain >= TARGET_POINTS and not behind and not missing)
+                       rows_not_compared=missing, rows_on_fewer_seeds=partial,
+                       met=gain >= TARGET_POINTS and not behind and not missing and not partial)
     seeds = sorted({s for row in outcomes.values() for task in row.values() for s in task})
     return dict(tasks=tasks, training_seeds=seeds, means=means, dexpie_minus=gaps,
+                seeds_per_task={row: coverage[row] for row in partial},
                 verdict=verdict, bootstrap_samples=samples)
 
 
@@ -113,7 +124,12 @@ def headline_lines(summary: dict, labels: dict[str, str]) -> list[str]:
              "| method | mean success | DexPIE − method (points) |", "|---|---|---|"]
     for row, mean in summary["means"].items():
         gap = "" if row == DEXPIE else _interval(summary["dexpie_minus"].get(row), 100, True)
-        lines.append(f"| {labels[row]} | {_interval(mean)} | {gap} |")
+        label = labels[row]
+        if row in summary.get("seeds_per_task", {}):
+            label += " (partial; seeds " + " · ".join(
+                f"{task} {', '.join(map(str, seeds)) or 'none'}"
+                for task, seeds in summary["seeds_per_task"][row].items()) + ")"
+        lines.append(f"| {label} | {_interval(mean)} | {gap} |")
     verdict = summary["verdict"]
     lines.append("")
     if verdict is None:
@@ -126,6 +142,9 @@ def headline_lines(summary: dict, labels: dict[str, str]) -> list[str]:
     if verdict["rows_not_compared"]:
         parts.append("not yet compared with " + ", ".join(
             labels[r] for r in verdict["rows_not_compared"]))
+    if verdict.get("rows_on_fewer_seeds"):
+        parts.append("compared on fewer training seeds than DexPIE's: " + ", ".join(
+            labels[r] for r in verdict["rows_on_fewer_seeds"]))
     lines.append(f"Target check (point estimates): **{'met' if verdict['met'] else 'not met'}**"
                  f": " + "; ".join(parts) + ".")
     return lines
@@ -133,7 +152,8 @@ def headline_lines(summary: dict, labels: dict[str, str]) -> list[str]:
 
 def plot_headline(summary: dict, labels: dict[str, str], path) -> None:
     """Horizontal bars: each row's mean success over the tasks with its 95 % interval; the BC
-    reference + 37 points (the target) as a line; rows not yet evaluated are left out."""
+    reference + 37 points (the target) as a line; rows not yet evaluated are left out, rows on
+    fewer training seeds than DexPIE's say "(partial)"."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -151,10 +171,12 @@ def plot_headline(summary: dict, labels: dict[str, str], path) -> None:
         ax.axvline(min(reference["point"] + TARGET_POINTS, 1.0), color="C3", ls="--")
         ax.set_title(f"dashed: the target, BC reference + {TARGET_POINTS * 100:.0f} points",
                      fontsize=8, color="C3")
-    ax.set_yticks(range(len(rows)), [labels[row] for row in rows], fontsize=8)
+    partial = summary.get("seeds_per_task", {})
+    ax.set_yticks(range(len(rows)), [labels[row] + (" (partial)" if row in partial else "")
+                                     for row in rows], fontsize=8)
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
-    ax.set_xlabel(f"mean success over {', '.join(summary['tasks'])} (95 % interval)")
+    ax.set_xlabel(f"mean success over {', '.join(summary['tasks'])} (95 % interval)", fontsize=8)
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path)

@@ -106,3 +106,20 @@ def test_without_dexpie_or_the_reference_the_check_is_incomplete():
     summary = headline(results, LABELS, samples=500)
     assert summary["verdict"] is None
     assert "Target check: incomplete" in "\n".join(headline_lines(summary, LABELS))
+
+
+def test_a_row_on_fewer_seeds_than_dexpie_is_named_partial_and_blocks_the_verdict():
+    results = _two_task_results(dexpie=80, bc=40, hg=50, sync=60)
+    for task in ("door", "hammer"):
+        results["entries"] += [_entry(task, 1, "policy", 80), _entry(task, 1, "bc", 40, round_=0),
+                               _entry(task, 1, "hg-dagger", 50)]
+    results["entries"].append(_entry("door", 1, "sync", 60))   # hammer seed 1 still missing
+    summary = headline(results, LABELS, samples=500)
+    verdict = summary["verdict"]
+    assert verdict["rows_on_fewer_seeds"] == ["sync"] and verdict["gain_met"] and not verdict["met"]
+    assert summary["seeds_per_task"] == {"sync": {"door": [0, 1], "hammer": [0]}}
+    text = "\n".join(headline_lines(summary, LABELS))
+    assert "| DexPIE sync (partial; seeds door 0, 1 · hammer 0) | " in text
+    assert "fewer training seeds than DexPIE's: DexPIE sync" in text
+    results["entries"].append(_entry("hammer", 1, "sync", 60))
+    assert headline(results, LABELS, samples=500)["verdict"]["met"]
