@@ -125,7 +125,7 @@ def headline_lines(summary: dict, labels: dict[str, str]) -> list[str]:
     for row, mean in summary["means"].items():
         gap = "" if row == DEXPIE else _interval(summary["dexpie_minus"].get(row), 100, True)
         label = labels[row]
-        if row in summary.get("seeds_per_task", {}):
+        if row in summary["seeds_per_task"]:
             label += " (partial; seeds " + " · ".join(
                 f"{task} {', '.join(map(str, seeds)) or 'none'}"
                 for task, seeds in summary["seeds_per_task"][row].items()) + ")"
@@ -142,7 +142,7 @@ def headline_lines(summary: dict, labels: dict[str, str]) -> list[str]:
     if verdict["rows_not_compared"]:
         parts.append("not yet compared with " + ", ".join(
             labels[r] for r in verdict["rows_not_compared"]))
-    if verdict.get("rows_on_fewer_seeds"):
+    if verdict["rows_on_fewer_seeds"]:
         parts.append("compared on fewer training seeds than DexPIE's: " + ", ".join(
             labels[r] for r in verdict["rows_on_fewer_seeds"]))
     lines.append(f"Target check (point estimates): **{'met' if verdict['met'] else 'not met'}**"
@@ -171,7 +171,7 @@ def plot_headline(summary: dict, labels: dict[str, str], path) -> None:
         ax.axvline(min(reference["point"] + TARGET_POINTS, 1.0), color="C3", ls="--")
         ax.set_title(f"dashed: the target, BC reference + {TARGET_POINTS * 100:.0f} points",
                      fontsize=8, color="C3")
-    partial = summary.get("seeds_per_task", {})
+    partial = summary["seeds_per_task"]
     ax.set_yticks(range(len(rows)), [labels[row] + (" (partial)" if row in partial else "")
                                      for row in rows], fontsize=8)
     ax.invert_yaxis()
