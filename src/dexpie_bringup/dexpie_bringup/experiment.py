@@ -31,9 +31,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from dexpie_learning.experiment_pipeline import PipelineConfig
-from dexpie_learning.experiment_suite import (ABLATIONS, BASELINES, ExperimentSuite,
+from dexpie_learning.experiment_suite import (ABLATIONS, BASELINES, ROWS, ExperimentSuite,
                                               SuiteConfig)
 from dexpie_learning.extra_demos import EXTRA_DEMO_METHODS
+from dexpie_learning.results_merge import (check_same_configuration, evaluated_keys,
+                                           merge_results)
 from dexpie_learning.results_report import write_results
 from dexpie_learning.train.loop import training_device
 from dexpie_sim.registry import TASK_NAMES
@@ -101,6 +103,15 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="baselines trained on DexPIE's data")
     add("--extra-demo-baselines", nargs="*", default=None, choices=EXTRA_DEMO_METHODS)
     add("--ablations", nargs="*", default=None, choices=list(ABLATIONS))
+    add("--only", nargs="+", default=[], choices=[key for key, _ in ROWS], metavar="ROW",
+        help="compute only these rows' cells (and what they need), e.g. `--only sync "
+             "absolute init-only` to run the ablations on another machine; the settings "
+             "stay those of the configuration, so the results merge with "
+             f"--merge-results (rows: {' '.join(key for key, _ in ROWS)})")
+    add("--merge-results", type=Path, action="append", default=[], metavar="RESULTS_JSON",
+        help="results.json of this same configuration made elsewhere (another machine, a lost "
+             "--out); its evaluated cells are not computed here and the results are the union "
+             "(repeatable; other settings, demos or a cell with another outcome are refused)")
     add("--no-round-evals", action="store_true",
         help="evaluate DexPIE of the last round only (not of every round)")
     add("--demos-only", action="store_true", help="stop after collecting demonstrations")
@@ -256,6 +267,27 @@ def merge_workers(run: dict, workers: list[tuple], log) -> None:
         run["failed_cells"] = run.get("failed_cells", []) + theirs.get("failed_cells", [])
 
 
+def load_merge_results(paths: list[Path], config: SuiteConfig) -> dict[str, dict]:
+    """path -> results.json for --merge-results, each checked against this configuration
+    before anything is computed (ValueError naming the file and what differs)."""
+    merged = {}
+    for path in paths:
+        try:
+            results = json.loads(Path(path).read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            raise ValueError(f"--merge-results {path}: cannot read it ({error})") from None
+        if not isinstance(results, dict) or not {"config", "entries", "demos",
+                                                 "pipelines"} <= set(results):
+            raise ValueError(f"--merge-results {path}: not an experiment's results.json")
+        check_same_configuration(dict(config=config.to_dict()), results, str(path))
+        merged[str(path)] = results
+    return merged
+
+
+def done_elsewhere(merged: dict[str, dict]) -> frozenset:
+    return frozenset().union(*(evaluated_keys(r) for r in merged.values()))
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     with stop_on_signals():
@@ -272,6 +304,8 @@ def run_experiment(args, argv) -> int:
                             log=lambda message: print(message, flush=True))
     workers = []
     try:
+        suite.select(tuple(args.only))   # an --only row outside the plan: refused up front
+        merged = load_merge_results(args.merge_results, config)
         if not args.report_only:
             rows = suite.collect_demos(tuple(args.camera))
             print_summary(rows)
@@ -280,16 +314,19 @@ def run_experiment(args, argv) -> int:
                 print(f"\nepisode bags: {out / 'demos'}")
                 return 0
         if args.worker:
-            (out / "logs" / f"worker{args.worker}.json").write_text(json.dumps(suite.run(args.worker)["run"]))
+            (out / "logs" / f"worker{args.worker}.json").write_text(
+                json.dumps(suite.run(args.worker, tuple(args.only), done_elsewhere(merged))["run"]))
             return 0
         if args.report_only:
             results = suite.collect()
         else:
             spawn_workers(argv, out, args.jobs, workers)
-            run = suite.run()["run"]
+            run = suite.run(only=tuple(args.only), done_elsewhere=done_elsewhere(merged))["run"]
             merge_workers(run, workers, print)
             results = suite.collect()   # after the workers: every cell they made is in it
             results["run"] = run
+        if merged:
+            results = merge_results(results, merged)
     except KeyboardInterrupt:
         stop_workers(workers)
         print(f"\ninterrupted after {time.perf_counter() - start:.0f} s: finished cells are "

@@ -105,6 +105,45 @@ def test_report_only_computes_nothing(short_run, capsys):
     assert "| door | BC reference (demos) |" in printed and "computing" not in printed
 
 
+def test_a_run_split_in_two_places_merges_into_one_table(tmp_path, capsys):
+    """--only bc in one place, the rest in another with --merge-results: the second computes
+    no BC evaluation, and its table is the whole plan with the first place's BC cell."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert main([*TINY, "--only", "bc", "--out", str(first)]) == 0
+    only_bc = json.loads((first / "results" / "results.json").read_text())
+    assert [e["row"] for e in only_bc["entries"] if e["evaluated"]] == ["bc"]
+    capsys.readouterr()
+    merge = ["--merge-results", str(first / "results" / "results.json")]
+    assert main([*TINY, "--out", str(second), *merge]) == 0
+    printed = capsys.readouterr().out
+    assert "BC reference (demos): done elsewhere" in printed
+    assert not (second / "door" / "seed0" / "dexpie" / "bc_reference" / "eval.json").exists()
+    results = json.loads((second / "results" / "results.json").read_text())
+    rows = {r["row"]: r for r in results["table"]}
+    assert all(r["episodes"] == 2 for r in rows.values())
+    assert rows["bc"]["successes"] == only_bc["table"][0]["successes"]
+    assert results["merged_from"][0]["cells"] == ["door seed 0 dexpie/bc round 0"]
+    assert "Merged from" in (second / "results" / "results.md").read_text()
+    # a report from the finished cells merges the same way
+    assert main([*TINY, "--out", str(second), "--report-only", *merge]) == 0
+    again = json.loads((second / "results" / "results.json").read_text())
+    assert again["table"] == results["table"]
+    capsys.readouterr()
+    other_settings = json.loads(json.dumps(only_bc))
+    other_settings["config"]["template"]["eval_episodes"] = 3
+    bad = tmp_path / "other.json"
+    bad.write_text(json.dumps(other_settings))
+    assert main([*TINY, "--out", str(tmp_path / "third"), "--merge-results", str(bad)]) == 2
+    assert "template.eval_episodes (2 vs 3) differ" in capsys.readouterr().err
+    assert not (tmp_path / "third" / "demos").exists()   # refused before computing anything
+
+
+def test_only_a_row_outside_the_plan_is_refused(tmp_path, capsys):
+    assert main([*TINY, "--only", "sync", "--out", str(tmp_path)]) == 2
+    assert "--only sync: not a row of this configuration's plan" in capsys.readouterr().err
+    assert not (tmp_path / "demos").exists()
+
+
 def test_presets_and_options():
     short = suite_config(parse_args([]))
     assert short.tasks == tuple(TASK_NAMES) and short.demos == REFERENCE_DEMOS

@@ -113,6 +113,11 @@ class Cell:
         return 1 if self.row in EXTRA_DEMO_METHODS else 0
 
     @property
+    def key(self) -> tuple:
+        """(task, seed, variant, row, round), as `results_merge.cell_key` reads an entry."""
+        return (self.task, self.seed, self.variant, self.row, self.round)
+
+    @property
     def name(self) -> str:
         what = ROW_LABELS[self.row] + (f", round {self.round}" if self.row == "policy" else "")
         return f"{self.task} | seed {self.seed} | {what}"
@@ -171,6 +176,19 @@ class ExperimentSuite:
                                       v.eval_cell("policy"), lambda v=v: v.evaluate("policy")))
         return cells
 
+    def select(self, only: tuple[str, ...] = ()) -> list[Cell]:
+        """The plan, or its cells of the rows in `only`; a row this plan has no cell of is
+        refused by name (a typo would otherwise compute nothing and report success)."""
+        plan = self.plan()
+        if not only:
+            return plan
+        planned = list(dict.fromkeys(cell.row for cell in plan))
+        absent = [row for row in only if row not in planned]
+        if absent:
+            raise ValueError(f"--only {' '.join(absent)}: not a row of this configuration's "
+                             f"plan (its rows: {' '.join(planned)})")
+        return [cell for cell in plan if cell.row in only]
+
     def collect_demos(self, cameras: tuple[str, ...] = ()) -> list[dict]:
         """Every task's demonstrations (one shared cell per task); a summary row per task."""
         rows = []
@@ -191,9 +209,16 @@ class ExperimentSuite:
                 self.log(f"[demos] {task}: cached ({rows[-1]['episodes']} demos)")
         return rows
 
-    def run(self, worker: int = 0) -> dict:
+    def run(self, worker: int = 0, only: tuple[str, ...] = (),
+            done_elsewhere: frozenset = frozenset()) -> dict:
         """Every cell of the plan in order; returns `collect()` plus what was computed. A
         cell the data cannot make (ValueError) is reported and the plan goes on.
+
+        only: compute only the cells of these rows (`ROWS` keys, e.g. the ablations, to
+        split one configuration's cells between machines; `results_merge` joins their
+        results); what they need is computed on the way, the other cells stay missing.
+        done_elsewhere: `results_merge.cell_key`s of cells evaluated in another place whose
+        results will be merged in (`--merge-results`): not computed here.
 
         worker: which of several processes sharing `out` this is; each takes the (training
         seed, task) pipelines in its own order (`pipeline_order`) so that they work on
@@ -202,7 +227,7 @@ class ExperimentSuite:
         start = time.perf_counter()
         order = pipeline_order(self.config.tasks, self.config.seeds, worker)
         seed_order = list(dict.fromkeys(seed for seed, _ in order))
-        plan = self.plan()
+        plan = self.select(only)
         # The main comparison of every seed and task comes before any extra-demo baseline or
         # ablation (then seed by seed): a long run stopped early (or still going) then has
         # the headline's rows at every training seed instead of one seed's every row.
@@ -218,6 +243,10 @@ class ExperimentSuite:
         cached, failed = 0, []
         for index, cell in enumerate(cells, start=1):
             head = f"[{index}/{len(cells)}] {cell.name}"
+            if cell.key in done_elsewhere:
+                cached += 1
+                self.log(f"{head}: done elsewhere (merged from --merge-results)")
+                continue
             if cell.eval_cell.exists():
                 cached += 1
                 self.log(f"{head}: cached ({_score(read_json(cell.eval_cell))})")

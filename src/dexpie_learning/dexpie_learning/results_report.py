@@ -147,6 +147,9 @@ def markdown(results: dict, rows: list[dict], curves: dict, summary: dict,
     missing = [f"{r['task']} {r['label']}" for r in rows if r["missing_seeds"]]
     if missing:
         lines += ["", "Missing cells (not finished): " + "; ".join(missing) + "."]
+    for source in results.get("merged_from", []):
+        lines += ["", f"Merged from {source['results']} (the same configuration, computed "
+                      f"elsewhere): {len(source['cells'])} evaluation cell(s)."]
     failed = results.get("run", {}).get("failed_cells") or []
     if failed:
         lines += ["", "Failed cells (the data could not make them):", "",

@@ -217,3 +217,32 @@ def test_every_seeds_main_comparison_comes_before_the_costlier_rows(tmp_path, mo
         # within a tier, seed by seed (this worker's seed first), every task of it
         assert seeds == sorted(seeds, reverse=worker == 1) and seeds[0] == first_seed
         assert {task for task, seed in main if seed == first_seed} == {"door", "relocate"}
+
+
+def test_only_selects_rows_and_refuses_a_row_outside_the_plan(tmp_path):
+    suite = ExperimentSuite(_config(ablations=("sync",)), tmp_path, progress=False)
+    sync = suite.select(("sync",))
+    assert [(c.task, c.seed) for c in sync] == [(t, s) for s in (0, 1) for t in ("door", "relocate")]
+    assert {c.row for c in suite.select(("bc", "sync"))} == {"bc", "sync"}
+    assert len(suite.select()) == len(suite.plan())
+    with pytest.raises(ValueError, match=r"--only absolute: not a row of this configuration's "
+                                         r"plan \(its rows: bc policy hg-dagger sync\)"):
+        suite.select(("sync", "absolute"))
+
+
+def test_cells_done_elsewhere_are_not_computed(tmp_path, monkeypatch):
+    """--only sync with every sync cell but one done elsewhere: that one is computed (here:
+    its run is recorded instead), the rest are logged as merged, other rows not touched."""
+    suite = ExperimentSuite(_config(ablations=("sync",)), tmp_path, progress=False)
+    computed, seen = [], []
+    monkeypatch.setattr(suite, "plan", lambda plan=suite.plan: [
+        dataclasses.replace(c, run=lambda c=c: computed.append(c.name) or dict(
+            successes=1, episodes=2)) for c in plan()])
+    monkeypatch.setattr(suite, "collect", lambda: {})
+    suite.log = seen.append
+    elsewhere = frozenset(c.key for c in suite.select(("sync",))
+                          if (c.task, c.seed) != ("door", 1))
+    suite.run(only=("sync",), done_elsewhere=elsewhere)
+    assert computed == ["door | seed 1 | DexPIE, synchronous inference"]
+    assert sum("done elsewhere" in line for line in seen) == 3
+    assert not any("BC reference" in line or "HG-DAgger" in line for line in seen)
