@@ -85,7 +85,8 @@ def _rate(cell: dict) -> str:
     if not cell["episodes"]:
         return "missing"
     text = f"{cell['successes']}/{cell['episodes']} ({cell['rate']:.2f})"
-    return text + (f" ({len(cell['seeds'])} seeds done)" if cell["missing_seeds"] else "")
+    done, planned = len(cell["seeds"]), len(cell["seeds"]) + len(cell["missing_seeds"])
+    return text + (f" ({done} of {planned} seeds done)" if cell["missing_seeds"] else "")
 
 
 def _effort(effort: dict | None) -> str:

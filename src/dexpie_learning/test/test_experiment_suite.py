@@ -9,7 +9,8 @@ from dexpie_learning.evaluation import wilson_interval
 from dexpie_learning.experiment_pipeline import PipelineConfig
 from dexpie_learning.experiment_suite import MAIN, ExperimentSuite, SuiteConfig
 from dexpie_learning.extra_demos import count_matched_demo_count, effort_matched_demo_count
-from dexpie_learning.results_report import pool_seeds, round_curves, table, write_results
+from dexpie_learning.results_report import (pool_seeds, round_curves, table, table_lines,
+                                            write_results)
 
 
 @pytest.mark.parametrize("interventions, demo_steps, demos, expected", [
@@ -246,3 +247,11 @@ def test_cells_done_elsewhere_are_not_computed(tmp_path, monkeypatch):
     assert computed == ["door | seed 1 | DexPIE, synchronous inference"]
     assert sum("done elsewhere" in line for line in seen) == 3
     assert not any("BC reference" in line or "HG-DAgger" in line for line in seen)
+
+
+def test_a_row_on_some_seeds_says_how_many_of_how_many():
+    results = _results()
+    results["entries"].append(_entry("door", 1, "hg-dagger", 7, 2))   # seed 0's is missing
+    text = "\n".join(table_lines(table(results)))
+    assert "| door | hg-dagger | 7/10 (0.70) (1 of 2 seeds done) |" in text
+    assert "| door | policy | 14/20 (0.70) |" in text   # complete rows say nothing
