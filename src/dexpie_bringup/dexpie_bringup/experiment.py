@@ -304,7 +304,7 @@ def run_experiment(args, argv) -> int:
                             log=lambda message: print(message, flush=True))
     workers = []
     try:
-        suite.select(tuple(args.only))   # an --only row outside the plan: refused up front
+        config.check_rows(tuple(args.only))   # refused before anything is computed
         merged = load_merge_results(args.merge_results, config)
         if not args.report_only:
             rows = suite.collect_demos(tuple(args.camera))

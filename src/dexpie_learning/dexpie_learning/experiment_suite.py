@@ -86,6 +86,21 @@ class SuiteConfig:
             changes.update(ABLATIONS[variant], methods=("policy",))
         return dataclasses.replace(self.template, **changes)
 
+    @property
+    def rows(self) -> tuple[str, ...]:
+        """The `ROWS` keys this configuration's plan has cells of, in the table's order."""
+        mine = {REFERENCE, "policy", *self.baselines, *self.extra_demo_baselines,
+                *self.ablations}
+        return tuple(key for key, _ in ROWS if key in mine)
+
+    def check_rows(self, only: tuple[str, ...]) -> None:
+        """ValueError naming any of `only` (an --only selection) that is not a row of this
+        plan (a typo would otherwise compute nothing and report success); creates nothing."""
+        absent = [row for row in only if row not in self.rows]
+        if absent:
+            raise ValueError(f"--only {' '.join(absent)}: not a row of this configuration's "
+                             f"plan (its rows: {' '.join(self.rows)})")
+
     def to_dict(self) -> dict:
         return dict(tasks=list(self.tasks), demos=dict(self.demos), seeds=list(self.seeds),
                     template=dataclasses.asdict(self.template), baselines=list(self.baselines),
@@ -177,17 +192,10 @@ class ExperimentSuite:
         return cells
 
     def select(self, only: tuple[str, ...] = ()) -> list[Cell]:
-        """The plan, or its cells of the rows in `only`; a row this plan has no cell of is
-        refused by name (a typo would otherwise compute nothing and report success)."""
+        """The plan, or its cells of the rows in `only` (`SuiteConfig.check_rows`)."""
+        self.config.check_rows(only)
         plan = self.plan()
-        if not only:
-            return plan
-        planned = list(dict.fromkeys(cell.row for cell in plan))
-        absent = [row for row in only if row not in planned]
-        if absent:
-            raise ValueError(f"--only {' '.join(absent)}: not a row of this configuration's "
-                             f"plan (its rows: {' '.join(planned)})")
-        return [cell for cell in plan if cell.row in only]
+        return [cell for cell in plan if cell.row in only] if only else plan
 
     def collect_demos(self, cameras: tuple[str, ...] = ()) -> list[dict]:
         """Every task's demonstrations (one shared cell per task); a summary row per task."""

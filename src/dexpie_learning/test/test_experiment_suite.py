@@ -226,6 +226,7 @@ def test_only_selects_rows_and_refuses_a_row_outside_the_plan(tmp_path):
     assert [(c.task, c.seed) for c in sync] == [(t, s) for s in (0, 1) for t in ("door", "relocate")]
     assert {c.row for c in suite.select(("bc", "sync"))} == {"bc", "sync"}
     assert len(suite.select()) == len(suite.plan())
+    assert suite.config.rows == tuple(dict.fromkeys(c.row for c in suite.plan()))
     with pytest.raises(ValueError, match=r"--only absolute: not a row of this configuration's "
                                          r"plan \(its rows: bc policy hg-dagger sync\)"):
         suite.select(("sync", "absolute"))
