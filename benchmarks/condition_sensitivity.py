@@ -11,6 +11,9 @@ clearly better at s = 1 than at s = 0, and badly rated policy ticks clearly wors
 than at their own s.
 
     .venv/bin/python benchmarks/condition_sensitivity.py --run /path/to/short_run
+    # another DexPIE checkpoint of the same data, e.g. a label_variants cell:
+    .venv/bin/python benchmarks/condition_sensitivity.py --run R \
+        --checkpoint 'R/label_variants/{task}/smooth/policy' --out /tmp/smooth.json
 """
 from __future__ import annotations
 
@@ -53,7 +56,9 @@ def flow_loss(model, batch: dict, optimality, seed: int) -> float:
             delay_steps=torch.zeros(batch["action"].shape[0], dtype=torch.long)))
 
 
-def task_sensitivity(pipeline: Path, samples_per_group: int, seed: int) -> dict:
+def task_sensitivity(pipeline: Path, samples_per_group: int, seed: int,
+                     checkpoint: Path | None = None) -> dict:
+    """checkpoint: the DexPIE policy scored (default: the run's last round)."""
     import torch
     from dexpie_learning.datasets import to_episode_arrays
     from dexpie_learning.labels.store import load_labels
@@ -66,7 +71,7 @@ def task_sensitivity(pipeline: Path, samples_per_group: int, seed: int) -> dict:
     labels = load_labels(last / "labels", "dexpie", [e.episode_id for e in data.episodes])
     train_config = config.train_config("policy")
     _, optimality = methods.method_weights("policy", train_config, data, labels)
-    model, stats, spec = load_policy(last / "policy" / "policy")
+    model, stats, spec = load_policy(checkpoint or last / "policy" / "policy")
     # Scoring, not training: every sample is asked for the condition the column names.
     model.config = dataclasses.replace(model.config, optimality_dropout=0.0)
     hg_model, hg_stats, _ = load_policy(last / "hg-dagger" / "policy")
@@ -103,6 +108,9 @@ def main() -> None:
     parser.add_argument("--tasks", nargs="+", default=["relocate", "hammer", "door"])
     parser.add_argument("--samples", type=int, default=2048, help="per group")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--checkpoint", default=None,
+                        help="DexPIE checkpoint folder to score instead of the run's last "
+                             "round, '{task}' replaced by the task (trained on the same data)")
     parser.add_argument("--out", type=Path, default=RESULTS / "condition_sensitivity.json")
     args = parser.parse_args()
     import torch
@@ -114,12 +122,14 @@ def main() -> None:
         pipeline = args.run / task / "seed0" / "dexpie"
         if not (pipeline / "pipeline.json").exists():
             parser.error(f"{args.run} has no finished pipeline for {task} (seed 0)")
-        results[task] = task_sensitivity(pipeline, args.samples, args.seed)
+        checkpoint = None if args.checkpoint is None else Path(args.checkpoint.format(task=task))
+        results[task] = task_sensitivity(pipeline, args.samples, args.seed, checkpoint)
         for group, row in results[task].items():
             print(f"{task:9s} {group:18s} {row['samples']:>5d} "
                   + " ".join(f"{row['loss'][c]:7.4f}" for c in CONDITIONS)
                   + f"  {row['loss']['hg-dagger']:9.4f}", flush=True)
-    write_json(args.out, dict(run=str(args.run), samples_per_group=args.samples,
+    write_json(args.out, dict(run=str(args.run), checkpoint=args.checkpoint,
+                              samples_per_group=args.samples,
                               seed=args.seed, tasks=results))
     print(f"-> {args.out}")
 

@@ -30,6 +30,9 @@ report them.
                      (the true outcome, no critic)
     hg-dagger+success-4x  the same, four times the run's training steps: do the added ticks
                      still cost success once the larger dataset is trained as long?
+    smooth, smooth-4x  the run's labels, s embedded smoothly (optimality_embedding_scale 1, as
+                     in the DexPIE authors' code, instead of 1000): does a condition that
+                     orders nearby scores let s steer the policy?
 
 Cells are cached under --cells (a finished one is not recomputed). Prints a table and writes
 JSON. One training seed and 40 episodes per cell: a difference below ~10 points of a task
@@ -61,7 +64,9 @@ REUSED = {"dexpie": ("r{R}/policy/policy", 1.5, None),
           "bc": ("bc_reference/policy", 1.0, None)}
 TRAINED = ("strict", "strict-takeover", "cap05", "humanpos", "dexpie-2x", "hg-dagger-2x",
            "dexpie-bal3", "humanpos-bal3", "dexpie-4x", "hg-dagger-4x", "humanpos-4x",
-           "bc-4x", "hg-dagger+top", "hg-dagger+success", "hg-dagger+success-4x")
+           "bc-4x", "hg-dagger+top", "hg-dagger+success", "hg-dagger+success-4x", "smooth",
+           "smooth-4x")
+SMOOTH_EMBEDDING_SCALE = 1.0   # smooth*: the indicator's scale before its sinusoidal embedding
 TOP_POLICY_TICKS = 0.9     # hg-dagger+top: policy ticks with s at least this are added
 STEP_MULTIPLIERS = {"-2x": 2, "-4x": 4}
 VARIANTS = tuple(REUSED) + TRAINED
@@ -152,6 +157,9 @@ def train_variant(variant: str, pipeline: Path, out: Path) -> None:
     base = variant[:len(variant) - len(suffix)]
     train_config = dataclasses.replace(
         train_config, steps=STEP_MULTIPLIERS.get(suffix, 1) * train_config.steps)
+    if base == "smooth":
+        train_config = dataclasses.replace(
+            train_config, optimality_embedding_scale=SMOOTH_EMBEDDING_SCALE)
     labels = None
     if method == "policy" or base == "hg-dagger+top":
         labels = load_labels(pipeline / f"r{config.rounds}" / "labels", "dexpie",

@@ -99,7 +99,8 @@ def test_critic_and_labels_are_written(bags, labelled):
 def test_dexpie_policy_trains_on_labels_and_loads(bags, labelled, tmp_path):
     out = tmp_path / "dexpie"
     assert train_main(["policy", *_data(bags), "--labels", str(bags["rollouts"]),
-                       "--out", str(out), *TINY_POLICY]) == 0
+                       "--out", str(out), *TINY_POLICY,
+                       "--optimality-embedding-scale", "1"]) == 0
     summary = json.loads((out / "training.json").read_text())
     human = sum(b - a for _, (a, b), _ in [r for r in ROLLOUTS if r[1]])
     assert summary["human_effort"] == dict(
@@ -111,6 +112,7 @@ def test_dexpie_policy_trains_on_labels_and_loads(bags, labelled, tmp_path):
     assert summary["labels"]["horizon"] == 8 and summary["steps_done"] == 6
     model, _, _ = load_policy(out)
     assert model.config.optimality_conditioning and model.config.optimality_dropout == 0.3
+    assert model.config.optimality_embedding_scale == 1.0      # the flag reaches the model
     runner = PolicyRunner.from_pretrained(out)
     obs = make_task("relocate").reset(3)
     chunk = runner.predict_chunk(obs.joint_positions, object_state=obs.object_state)

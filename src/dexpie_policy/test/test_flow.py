@@ -58,7 +58,8 @@ def _reference_sample(model, obs, noise, optimality, prefix=None):
                                          ("optimality_dropout", 1.0), ("max_delay_steps", 8),
                                          ("time_embedding_dim", 15), ("image_size", (4, 4)),
                                          ("camera_names", ("a", "a")),
-                                         ("optimality_conditioning", "yes")])
+                                         ("optimality_conditioning", "yes"),
+                                         ("optimality_embedding_scale", 0.0)])
 def test_config_rejects_bad_values_by_name(field, value):
     with pytest.raises(ConfigError, match=field):
         FlowPolicyConfig(**{**SMALL, field: value})
@@ -76,6 +77,27 @@ def test_config_dict_round_trip_and_strict_keys():
     assert FlowPolicyConfig.from_dict(partial, require_all=False).hidden_size == 256
     assert FlowPolicyConfig(action_dim=3, state_dim=3).horizon == 16
     assert dataclasses.is_dataclass(config)
+
+
+def test_config_stored_before_the_embedding_scale_existed_keeps_its_scale():
+    """A checkpoint written before `optimality_embedding_scale` existed was trained at 1000;
+    it loads at 1000 even though the key is missing, and a stored value wins."""
+    stored = FlowPolicyConfig(**SMALL).to_dict()
+    del stored["optimality_embedding_scale"]
+    assert FlowPolicyConfig.from_dict(stored).optimality_embedding_scale == 1000.0
+    smooth = FlowPolicyConfig(**SMALL, optimality_embedding_scale=1.0).to_dict()
+    assert FlowPolicyConfig.from_dict(smooth).optimality_embedding_scale == 1.0
+
+
+@pytest.mark.parametrize("scale, smooth", [(1.0, True), (1000.0, False)])
+def test_optimality_embedding_scale_sets_how_smooth_the_condition_is_in_s(scale, smooth):
+    """At scale 1 nearby scores get nearby conditions (the indicator is an ordered axis); at
+    1000 a difference of 0.01 in s already moves the condition as far as 0 vs 1 does."""
+    model = _model(optimality_embedding_scale=scale)
+    with torch.no_grad():
+        s = model.optimality_condition(torch.tensor([1.0, 0.99, 0.0]), 3)
+    near, far = (s[0] - s[1]).norm().item(), (s[0] - s[2]).norm().item()
+    assert (near < 0.05 * far) == smooth, (near, far)
 
 
 def test_loss_ignores_predictions_at_prefix_positions():

@@ -171,10 +171,12 @@ class AWRConfig(PolicyTrainConfig):
 class IndicatorPolicyConfig(PolicyTrainConfig):
     """The DexPIE indicator-conditioned policy. optimality_dropout: p_drop (null condition in
     training). deploy_optimality, cfg_scale: what the deployed policy is asked for (s = 1,
-    w = 1.5); recorded with the checkpoint for the runner."""
+    w = 1.5); recorded with the checkpoint for the runner. optimality_embedding_scale: s's
+    scale before its sinusoidal embedding (FlowPolicyConfig; 1 = smooth in s)."""
     optimality_dropout: float = 0.3
     deploy_optimality: float = 1.0
     cfg_scale: float = 1.5
+    optimality_embedding_scale: float = 1000.0
 
     def __post_init__(self):
         super().__post_init__()
@@ -186,6 +188,9 @@ class IndicatorPolicyConfig(PolicyTrainConfig):
                                    f"{self.deploy_optimality}")
         if self.cfg_scale < 0:
             raise TrainConfigError(f"cfg_scale must be >= 0, got {self.cfg_scale}")
+        if not self.optimality_embedding_scale > 0:
+            raise TrainConfigError(f"optimality_embedding_scale must be > 0, got "
+                                   f"{self.optimality_embedding_scale}")
 
 
 @dataclass(frozen=True)

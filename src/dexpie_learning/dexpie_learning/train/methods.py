@@ -178,6 +178,7 @@ def _train_method(method, config, out_dir, demo_folders, rollout_folders, labels
                             num_layers=config.num_layers, max_delay_steps=config.max_delay_steps)
     if conditioned:
         policy_overrides["optimality_dropout"] = config.optimality_dropout
+        policy_overrides["optimality_embedding_scale"] = config.optimality_embedding_scale
     policy_config = dataset.policy_config(**policy_overrides)
     kept_ids = [data.episodes[i].episode_id for i in keep]
     loop = train_resumable(dataset, policy_config, config, out_dir,

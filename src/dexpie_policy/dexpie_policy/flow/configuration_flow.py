@@ -25,7 +25,10 @@ class FlowPolicyConfig:
     images (image_size = (height, width), RGB) are encoded by a small CNN each; empty = no
     images. optimality_conditioning: condition on the indicator s in [0, 1] (False = plain
     BC). optimality_dropout: p_drop, probability of replacing s by the learned null
-    embedding in training. max_delay_steps: training samples delay d ~ U{0..max_delay_steps}
+    embedding in training. optimality_embedding_scale: s is multiplied by it before the
+    sinusoidal embedding; at 1000 (the flow time's scale) the top frequencies turn a
+    difference of 0.01 in s into unrelated features, at 1 the embedding is smooth in s (the
+    DexPIE authors' choice). max_delay_steps: training samples delay d ~ U{0..max_delay_steps}
     clean prefix actions (training-time real-time chunking).
     """
     action_dim: int
@@ -44,6 +47,7 @@ class FlowPolicyConfig:
     optimality_conditioning: bool = True
     optimality_dropout: float = 0.3
     max_delay_steps: int = 4
+    optimality_embedding_scale: float = 1000.0
 
     def __post_init__(self):
         # JSON gives lists; the config must stay hashable and comparable.
@@ -71,6 +75,10 @@ class FlowPolicyConfig:
                 self.optimality_dropout, bool) or not 0.0 <= self.optimality_dropout < 1.0:
             raise ConfigError(f"optimality_dropout must be in [0, 1), got "
                               f"{self.optimality_dropout!r}")
+        if not isinstance(self.optimality_embedding_scale, (int, float)) or isinstance(
+                self.optimality_embedding_scale, bool) or not self.optimality_embedding_scale > 0:
+            raise ConfigError(f"optimality_embedding_scale must be > 0, got "
+                              f"{self.optimality_embedding_scale!r}")
         if not isinstance(self.optimality_conditioning, bool):
             raise ConfigError(f"optimality_conditioning must be a bool, got "
                               f"{self.optimality_conditioning!r}")
@@ -103,9 +111,18 @@ class FlowPolicyConfig:
     def from_dict(cls, data: dict, require_all: bool = True) -> "FlowPolicyConfig":
         """Strict: unknown keys and missing keys are named in the error. A checkpoint stores
         every field (`require_all`), so a default that changes later cannot silently change a
-        stored model; hand-written configs may pass require_all=False to use defaults."""
+        stored model; hand-written configs may pass require_all=False to use defaults. A key
+        of ADDED_AFTER_FORMAT_1 that a stored config lacks gets the value its model was
+        trained with (the behaviour before the key existed), whatever the current default."""
+        if isinstance(data, dict):
+            data = {**{k: v for k, v in ADDED_AFTER_FORMAT_1.items() if k not in data}, **data}
         check_config_keys(cls, data, require_all, ConfigError)
         return cls(**data)
+
+
+# FlowPolicyConfig fields added after checkpoints of format 1 were first written, with the
+# behaviour those older checkpoints have.
+ADDED_AFTER_FORMAT_1 = {"optimality_embedding_scale": 1000.0}
 
 
 def check_config_keys(cls, data, require_all: bool, error: type[Exception]) -> None:

@@ -31,8 +31,8 @@ ACTION_WEIGHT_KEY = "action_weight"    # (B, H) per-step loss weight (episode-en
 
 
 def sinusoidal_embedding(values: torch.Tensor, dim: int, scale: float = 1000.0) -> torch.Tensor:
-    """(B,) values in [0, 1] -> (B, dim). Scaled by 1000 so that the usual 1..1e4 period range
-    resolves differences of ~1e-3 in t or in the optimality score."""
+    """(B,) values in [0, 1] -> (B, dim). Scaled by `scale` (1000: the usual 1..1e4 period
+    range then resolves differences of ~1e-3 in t; 1: smooth in the value, few periods)."""
     half = dim // 2
     freqs = torch.exp(-math.log(10000.0) * torch.arange(half, dtype=values.dtype,
                                                          device=values.device) / half)
@@ -133,7 +133,8 @@ class FlowMatchingPolicy(nn.Module):
             if drop is not None:
                 unknown = unknown | drop
             values = torch.where(unknown, torch.zeros_like(optimality), optimality)
-            embedding = sinusoidal_embedding(values, self.config.optimality_embedding_dim)
+            embedding = sinusoidal_embedding(values, self.config.optimality_embedding_dim,
+                                             self.config.optimality_embedding_scale)
             embedding = torch.where(unknown[:, None], null, embedding)
         return self.optimality_mlp(embedding)
 
