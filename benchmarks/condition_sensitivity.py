@@ -110,7 +110,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--checkpoint", default=None,
                         help="DexPIE checkpoint folder to score instead of the run's last "
-                             "round, '{task}' replaced by the task (trained on the same data)")
+                             "round, '{task}' replaced by the task (trained on the same data); the "
+                             "HG-DAgger column stays the run's own checkpoint")
     parser.add_argument("--out", type=Path, default=RESULTS / "condition_sensitivity.json")
     args = parser.parse_args()
     import torch
