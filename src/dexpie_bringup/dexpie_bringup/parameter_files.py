@@ -96,8 +96,26 @@ def sim_parameters(task_name: str) -> dict:
     return sections
 
 
+SIGNIFICANT_DIGITS = 12   # of a float written to a parameter file
+ZERO_BELOW = 1e-12        # |value| below this is written as 0.0
+
+
+def machine_independent(value):
+    """`value` (nested dicts / lists of parameters) with every float rounded to
+    SIGNIFICANT_DIGITS and rounding noise (|x| < ZERO_BELOW, e.g. 1e-19 where the model's
+    matrix algebra should give 0) written as 0: the last bits of the model-derived numbers
+    depend on the CPU's floating point, the committed files must not."""
+    if isinstance(value, dict):
+        return {key: machine_independent(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [machine_independent(item) for item in value]
+    if isinstance(value, float) and not isinstance(value, bool):
+        return 0.0 if abs(value) < ZERO_BELOW else float(f"{value:.{SIGNIFICANT_DIGITS}g}")
+    return value
+
+
 def render(task_name: str) -> str:
-    sections = sim_parameters(task_name)
+    sections = machine_independent(sim_parameters(task_name))
     document = {node: {"ros__parameters": values} for node, values in sections.items()}
     return HEADER.format(task=task_name) + yaml.dump(document, Dumper=_PlainDumper, sort_keys=False,
                                                      default_flow_style=None, width=100)
