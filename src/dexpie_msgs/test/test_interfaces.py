@@ -19,15 +19,15 @@ TIMEOUT = 20.0
 @pytest.fixture(scope="module")
 def node():
     peer = subprocess.Popen([sys.executable, str(Path(__file__).with_name("interface_peer.py"))],
-                            stdout=subprocess.PIPE, text=True)
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert peer.stdout.readline().strip() == "ready"
     rclpy.init()
     test_node = rclpy.create_node("interface_test")
     yield test_node
     test_node.destroy_node()
     rclpy.shutdown()
-    peer.terminate()
-    peer.wait(timeout=10)
+    peer.stdin.close()          # the peer's stop signal (see interface_peer.py)
+    assert peer.wait(timeout=10) == 0
 
 
 def spin_until(node, condition, what):
