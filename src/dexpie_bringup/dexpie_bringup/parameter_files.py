@@ -109,7 +109,7 @@ def machine_independent(value):
         return {key: machine_independent(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
         return [machine_independent(item) for item in value]
-    if isinstance(value, float) and not isinstance(value, bool):
+    if isinstance(value, float):
         return 0.0 if abs(value) < ZERO_BELOW else float(f"{value:.{SIGNIFICANT_DIGITS}g}")
     return value
 

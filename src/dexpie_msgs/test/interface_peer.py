@@ -55,7 +55,12 @@ def main():
     node = InterfacePeer()
     print("ready", flush=True)
     stdin_closed = threading.Event()
-    threading.Thread(target=lambda: (sys.stdin.read(), stdin_closed.set()), daemon=True).start()
+
+    def wait_for_stdin_to_close():
+        sys.stdin.read()
+        stdin_closed.set()
+
+    threading.Thread(target=wait_for_stdin_to_close, daemon=True).start()
     try:
         while not stdin_closed.is_set():
             rclpy.spin_once(node, timeout_sec=0.1)
