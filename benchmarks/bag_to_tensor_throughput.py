@@ -22,8 +22,8 @@ from pathlib import Path
 from rosbags.highlevel import AnyReader
 
 from dexpie_learning.datasets import to_episode_arrays
-from dexpie_learning.episode import episode_dirs, episode_typestore, load_episodes
-from dexpie_learning.sim_collection import record_operator_demo
+from dexpie_episode import episode_dirs, episode_typestore, load_episodes
+from dexpie_experiment.sim_collection import record_operator_demo
 from dexpie_learning.train.config import PolicyTrainConfig
 from dexpie_learning.train.methods import action_spec_for
 from dexpie_policy.chunk_dataset import ChunkDataset

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from dexpie_learning.evaluation import EvalConfig, evaluate_policy
-from dexpie_learning.sim_collection import record_operator_demo
+from dexpie_experiment.evaluation import EvalConfig, evaluate_policy
+from dexpie_experiment.sim_collection import record_operator_demo
 from dexpie_learning.train.bc import BCConfig, train_bc
 from dexpie_policy.runner import PolicyRunner
 from dexpie_sim.registry import TASK_NAMES, make_operator, make_task

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dexpie_learning.cell_cache import write_json
+from dexpie_experiment.cell_cache import write_json
 
 RESULTS = Path(__file__).parent / "results"
 CONDITIONS = ("own", "s=1", "s=0", "null")

@@ -18,8 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from dexpie_learning.dagger import collect_dagger_round
-from dexpie_learning.dagger_report import format_episode_table, format_round_table, summarize_round
+from dexpie_experiment.dagger import collect_dagger_round
+from dexpie_experiment.dagger_report import format_episode_table, format_round_table, summarize_round
 from dexpie_policy.runner import PolicyRunner
 from dexpie_sim.registry import TASK_NAMES, task_spec
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dexpie_learning.cell_cache import write_json
+from dexpie_experiment.cell_cache import write_json
 from dexpie_learning.labels.store import load_labels
 
 RESULTS = Path(__file__).parent / "results"

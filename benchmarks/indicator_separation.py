@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dexpie_learning.episode import load_episodes
+from dexpie_episode import load_episodes
 from dexpie_learning.labels import load_labels
 from dexpie_learning.labels.advantage import chunk_advantages
 from dexpie_learning.labels.indicator import continuous_indicator, fit_indicator

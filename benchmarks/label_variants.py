@@ -51,7 +51,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dexpie_learning.cell_cache import write_json
+from dexpie_experiment.cell_cache import write_json
 
 RESULTS = Path(__file__).parent / "results"
 # variant -> (checkpoint in the run, guidance weight w, indicator asked for; None: s = 1)
@@ -116,7 +116,7 @@ def variant_optimality(variant: str, labels, interventions: dict) -> dict:
 
 def evaluate(policy_dir: Path, task: str, cfg_scale: float, episodes: int, first_seed: int,
              latency_ticks: int, optimality: float | None = None) -> dict:
-    from dexpie_learning.evaluation import EvalConfig, evaluate_policy
+    from dexpie_experiment.evaluation import EvalConfig, evaluate_policy
     from dexpie_policy.runner import PolicyRunner
     from dexpie_sim.registry import make_task
     deployment = json.loads((policy_dir / "training.json").read_text()).get("deployment") or {}
@@ -135,7 +135,7 @@ def evaluate(policy_dir: Path, task: str, cfg_scale: float, episodes: int, first
 def last_round_data(pipeline: Path):
     """A finished pipeline's PipelineConfig and the data its last round trained on: demos and
     every round's bags, the episodes with an outcome (what the labels cover)."""
-    from dexpie_learning.experiment_pipeline import PipelineConfig
+    from dexpie_experiment.pipeline import PipelineConfig
     from dexpie_learning.train.critic_label import labelled_subset
     from dexpie_learning.train.data import load_training_data
     raw = json.loads((pipeline / "pipeline.json").read_text())
@@ -222,7 +222,7 @@ def run_cell(args: tuple) -> dict:
 
 
 def table(results: list[dict], tasks: list[str], variants: list[str]) -> tuple[str, dict]:
-    from dexpie_learning.evaluation import wilson_interval
+    from dexpie_experiment.evaluation import wilson_interval
     lines = [f"{'variant':16s} " + " ".join(f"{t:>9s}" for t in tasks) + "   pooled  95 % CI"]
     pooled = {}
     for variant in variants:

@@ -8,7 +8,7 @@ size (bc: demos only = the reference) -> evaluation without interventions from t
 seeded initial states. Reports success with 95 % Wilson CI, mean steps and the human effort
 of each method's data (demo steps + intervention steps).
 
-Resumable: every finished cell lives under --work (dexpie_learning.experiment_pipeline) and
+Resumable: every finished cell lives under --work (dexpie_experiment.pipeline) and
 is never recomputed. --report-only prints/writes the table from the finished cells only.
 
     .venv/bin/python benchmarks/method_comparison.py [--task relocate] [--demos 10]
@@ -24,8 +24,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from dexpie_learning.cell_cache import cell_lock, read_json, write_json
-from dexpie_learning.experiment_pipeline import (METHODS, REFERENCE, ComparisonPipeline,
+from dexpie_experiment.cell_cache import cell_lock, read_json, write_json
+from dexpie_experiment.pipeline import (METHODS, REFERENCE, ComparisonPipeline,
                                                  PipelineConfig)
 from dexpie_policy.runner import PolicyRunner
 from dexpie_sim.registry import TASK_NAMES
@@ -99,7 +99,7 @@ def condition_cell(pipeline: ComparisonPipeline, name: str) -> Path:
 
 def evaluate_conditions(pipeline: ComparisonPipeline, progress: bool) -> None:
     """Cached cells: the DexPIE checkpoint on the same evaluation seeds under CONDITIONS."""
-    from dexpie_learning.evaluation import EvalConfig, evaluate_policy
+    from dexpie_experiment.evaluation import EvalConfig, evaluate_policy
     from dexpie_policy.checkpoint import load_policy
     from dexpie_sim.registry import make_task
     c = pipeline.config

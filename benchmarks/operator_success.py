@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from dexpie_learning.evaluation import wilson_interval
+from dexpie_experiment.evaluation import wilson_interval
 from dexpie_sim.operator_rollout import run_operator_episode
 from dexpie_sim.registry import TASK_NAMES, make_operator, make_task
 from dexpie_sim.stages import StageLibrary, StageUnreachableError

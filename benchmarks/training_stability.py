@@ -23,11 +23,11 @@ from pathlib import Path
 
 import torch
 
-from dexpie_bringup.experiment import REFERENCE_DEMOS
-from dexpie_learning.cell_cache import write_json
-from dexpie_learning.evaluation import wilson_interval
-from dexpie_learning.experiment_pipeline import PipelineConfig
-from dexpie_learning.pipeline_work import demo_cell, evaluate_checkpoint
+from dexpie_experiment.main_job import REFERENCE_DEMOS
+from dexpie_experiment.cell_cache import write_json
+from dexpie_experiment.evaluation import wilson_interval
+from dexpie_experiment.pipeline import PipelineConfig
+from dexpie_experiment.pipeline_work import demo_cell, evaluate_checkpoint
 from dexpie_learning.train.bc import BCConfig, train_bc
 from dexpie_sim.registry import TASK_NAMES
 

@@ -87,7 +87,7 @@ if ! stamp_ok msgs "$msgs_hash"; then
 fi
 
 # --- 5. the ament_python packages, editable, with their console scripts ----------------
-PY_PACKAGES=(dexpie_common dexpie_policy dexpie_teleop dexpie_control dexpie_learning dexpie_sim dexpie_bringup)
+PY_PACKAGES=(dexpie_common dexpie_episode dexpie_policy dexpie_teleop dexpie_control dexpie_learning dexpie_sim dexpie_experiment dexpie_bringup)
 py_hash=$(hash_of $(for p in "${PY_PACKAGES[@]}"; do echo "$ROOT/src/$p/setup.py" "$ROOT/src/$p/package.xml"; done))
 if ! stamp_ok python-packages "$py_hash"; then
   log "installing the workspace's Python packages (editable)"

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from dexpie_learning import experiment_pipeline
-from dexpie_learning.episode import load_episodes
+from dexpie_experiment import pipeline as experiment_pipeline
+from dexpie_episode import load_episodes
 
 SCRIPT = Path(__file__).resolve().parents[1] / "method_comparison.py"
 TINY = ["--demos", "2", "--rollouts", "4", "--steps", "5", "--eval-episodes", "1",

@@ -19,11 +19,10 @@ setup(
     zip_safe=True,
     maintainer="DexPIE developers",
     maintainer_email="dev@dexpie.org",
-    description="Launch files, parameter files, RViz configuration and the experiment entry points of DexPIE.",
+    description="Launch files, parameter files, RViz configuration and the graph tools (dexpie-launch, dexpie-episodes) of DexPIE.",
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
-            "dexpie-experiment = dexpie_bringup.experiment:main",
             "dexpie-launch = dexpie_bringup.launcher:main",
             "dexpie-episodes = dexpie_bringup.episodes:main",
         ],

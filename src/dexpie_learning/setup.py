@@ -14,14 +14,12 @@ setup(
     zip_safe=True,
     maintainer="DexPIE developers",
     maintainer_email="dev@dexpie.org",
-    description="Episode format (rosbag2/MCAP via rosbags), recorder node, critic, advantages, indicator and policy training.",
+    description="Learning from recorded episodes: critic, advantages, indicator, policy training and every baseline, the train CLI. Imports neither the twin nor ROS.",
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
             "train = dexpie_learning.train.cli:main",
             "dexpie-train = dexpie_learning.train.cli:main",
-            "dexpie-evaluate = dexpie_learning.evaluate_cli:main",
-            "episode_recorder = dexpie_learning.episode_recorder_node:main",
         ],
     },
 )

@@ -104,7 +104,7 @@ def teleop_graph(options: GraphOptions) -> list[NodeLaunch]:
 
 
 def _recorder(options: GraphOptions, files) -> NodeLaunch:
-    return NodeLaunch("dexpie_learning", "episode_recorder", "episode_recorder", files,
+    return NodeLaunch("dexpie_episode", "episode_recorder", "episode_recorder", files,
                       (("output_dir", str(Path(options.output_dir).resolve())),)
                       + _extra(options, "episode_recorder"))
 

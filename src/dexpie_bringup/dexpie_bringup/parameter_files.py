@@ -22,7 +22,7 @@ import yaml
 
 from dexpie_bringup.paths import config_dir
 from dexpie_control.hand_controller_parameters import SCHEMA as HAND_CONTROLLER
-from dexpie_learning.episode_recorder_parameters import EPISODE_RECORDER
+from dexpie_episode.episode_recorder_parameters import EPISODE_RECORDER
 from dexpie_policy.policy_server_parameters import POLICY_SERVER
 from dexpie_sim.graph_params import graph_params
 from dexpie_sim.registry import TASK_NAMES, make_task

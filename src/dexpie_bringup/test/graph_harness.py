@@ -25,7 +25,7 @@ from dexpie_msgs.msg import InterventionState
 
 def train_tiny_policy(task: str, out: Path, demos: int = 2, steps: int = 30) -> Path:
     """A small BC checkpoint trained on `demos` operator demonstrations (a few seconds)."""
-    from dexpie_learning.sim_collection import record_operator_demo
+    from dexpie_experiment.sim_collection import record_operator_demo
     from dexpie_learning.train.bc import BCConfig, train_bc
     from dexpie_sim.registry import make_operator, make_task
     from dexpie_sim.stages import StageLibrary

@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from dexpie_learning.episode import read_episode
+from dexpie_episode import read_episode
 
 from graph_harness import Monitor, limits, start_sim_graph, train_tiny_policy
 

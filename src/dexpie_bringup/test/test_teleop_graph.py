@@ -7,7 +7,7 @@ import numpy as np
 
 from dexpie_bringup.graph import GraphOptions, teleop_graph
 from dexpie_bringup.supervisor import GraphSupervisor
-from dexpie_learning.episode import read_episode
+from dexpie_episode import read_episode
 
 from graph_harness import Monitor, Transcript, limits
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dexpie_learning.episode import Episode, EpisodeFormatError, load_episodes
+from dexpie_episode import Episode, EpisodeFormatError, load_episodes
 from dexpie_policy.runner import EpisodeArrays
 
 log = logging.getLogger(__name__)

@@ -1,5 +1,5 @@
 """The repository runs pytest with --import-mode=importlib, which does not put test folders
-on sys.path; the episode tests share helpers in episode_helpers.py, so add this folder."""
+on sys.path; some learning tests share helpers with each other, so add this folder."""
 
 import sys
 from pathlib import Path

@@ -5,7 +5,7 @@ import torch
 
 from dexpie_learning.critic import (OutcomeError, ReturnConfig, bin_centers, expected_value,
                                     raw_returns, return_targets, smoothed_one_hot)
-from dexpie_learning.episode import (OUTCOME_ABORTED, OUTCOME_FAILURE, OUTCOME_SUCCESS,
+from dexpie_episode import (OUTCOME_ABORTED, OUTCOME_FAILURE, OUTCOME_SUCCESS,
                                      OUTCOME_UNKNOWN)
 
 

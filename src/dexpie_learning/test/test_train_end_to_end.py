@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from safetensors.torch import load_file
 
-from dexpie_learning.episode import (OUTCOME_FAILURE, OUTCOME_SUCCESS, SOURCE_HUMAN,
+from dexpie_episode import (OUTCOME_FAILURE, OUTCOME_SUCCESS, SOURCE_HUMAN,
                                      SOURCE_POLICY, EpisodeWriter, load_episodes)
 from dexpie_learning.labels import load_labels
-from dexpie_learning.sim_collection import record_operator_demo
+from dexpie_experiment.sim_collection import record_operator_demo
 from dexpie_learning.train.cli import main as train_main
 from dexpie_policy.checkpoint import load_policy
 from dexpie_policy.runner import PolicyRunner

@@ -1,7 +1,7 @@
 """The pure core of the policy_server node (no rclpy, no message packages, no torch).
 
 - `ObservationLayout`: which streams a checkpoint needs and how their parts become the
-  scheduler's `Observation`, exactly as `dexpie_learning.evaluation` builds it in the twin
+  scheduler's `Observation`, exactly as `dexpie_experiment.evaluation` builds it in the twin
   (joint positions in the action spec's joint order as the anchor, object state when the
   policy uses it, RGB uint8 images of the trained cameras; no joint velocities).
 - `Conditioning`: the indicator and guidance the runner is asked for, and what the published

@@ -5,7 +5,7 @@ tick the twin reports and publishes the device signals it returns.
 The operator core (`SimOperator`) plans from a MuJoCo scene, so the session keeps a local
 copy of the task and mirrors the reported state into it every tick (`mirror_state`). Who is
 in control comes from the arbiter (/intervention/state); the session follows it as the
-in-process DAgger rollouts do (`dexpie_learning.dagger`):
+in-process DAgger rollouts do (`dexpie_experiment.dagger`):
 
 - watching (policy or safety hold in control): hands resting on the devices
   (`resting_devices()`);

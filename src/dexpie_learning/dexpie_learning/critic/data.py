@@ -78,7 +78,7 @@ class CriticEpisode:
 
 def critic_episode(episode, returns: ReturnConfig, use_object_state: bool = True,
                    cameras: tuple[str, ...] = ()) -> CriticEpisode:
-    """A recorded `dexpie_learning.episode.Episode` -> CriticEpisode (targets from its
+    """A recorded `dexpie_episode.Episode` -> CriticEpisode (targets from its
     outcome; an aborted or unknown outcome raises `returns.OutcomeError`)."""
     success = outcome_is_success(episode.outcome)
     object_state = None

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dexpie_learning.episode.schema import (OUTCOME_ABORTED, OUTCOME_FAILURE, OUTCOME_NAMES,
+from dexpie_episode.schema import (OUTCOME_ABORTED, OUTCOME_FAILURE, OUTCOME_NAMES,
                                             OUTCOME_SUCCESS, OUTCOME_UNKNOWN)
 
 DEFAULT_FAILURE_PENALTY = 1.0     # C_fail

@@ -27,7 +27,7 @@ from dexpie_learning.critic import (CriticConfig, ReturnConfig, critic_episode,
                                     ranking_accuracy, save_critic, value_target_correlation)
 from dexpie_learning.critic.returns import DEFAULT_FAILURE_DECAY, DEFAULT_FAILURE_PENALTY
 from dexpie_learning.datasets import DatasetError
-from dexpie_learning.episode import OUTCOME_FAILURE, OUTCOME_SUCCESS
+from dexpie_episode import OUTCOME_FAILURE, OUTCOME_SUCCESS
 from dexpie_learning.labels import label_dataset, load_labels, plot_label_histograms, save_labels
 from dexpie_learning.train.config import TrainConfigError, _check_field_types, config_to_dict
 from dexpie_learning.train.data import TrainingData, load_training_data

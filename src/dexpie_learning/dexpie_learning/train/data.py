@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from dexpie_learning.datasets import DatasetError, check_consistent, load_episode_folders
-from dexpie_learning.episode import Episode, EpisodeFormatError
+from dexpie_episode import Episode, EpisodeFormatError
 
 
 @dataclass

@@ -1,0 +1,58 @@
+"""Record episodes in the simulation twin, in-process, in the episode format.
+
+The same bags the ROS `episode_recorder` writes from live topics are written here directly
+from the twin's loop (simulated clock), which is what makes hundreds of episodes affordable
+on a CPU. Demonstrations: the simulated operator is in control on every tick.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from dexpie_episode import (EDGE_TAKEOVER, OUTCOME_FAILURE, OUTCOME_SUCCESS,
+                                     REASON_EPISODE_BOUNDARY, SOURCE_HUMAN, EpisodeMeta,
+                                     EpisodeWriter)
+from dexpie_sim.operator_rollout import run_operator_episode
+from dexpie_sim.operators.base import SimOperator
+from dexpie_sim.stages import StageLibrary, stage_index
+from dexpie_sim.tasks.base import INIT_STAGE
+
+
+@dataclass
+class RecordedEpisode:
+    task: str
+    stage: str
+    seed: int
+    success: bool
+    steps: int
+    human_steps: int
+    path: Path
+
+
+def record_operator_demo(library: StageLibrary, operator: SimOperator, seed: int, out_dir: Path,
+                         stage: str = INIT_STAGE, note: str = "operator demonstration") -> RecordedEpisode:
+    """One demonstration by the simulated operator from `stage` of `seed`, written as a bag."""
+    task = library.task
+    spec = task.spec
+    meta = EpisodeMeta(task=spec.name, stage=stage, seed=seed, joint_names=spec.joint_names,
+                       control_dt=spec.control_dt, object_names=spec.object_names,
+                       cameras=task.cameras, note=note)
+    dt_ns = int(round(spec.control_dt * 1e9))
+    furthest = [stage_index(task, stage)]
+    with EpisodeWriter(out_dir, meta) as writer:
+        def on_tick(obs, target, _next_obs):
+            tick = writer.num_ticks
+            first = tick == 0
+            writer.write_tick(tick * dt_ns, obs.joint_positions, obs.joint_velocities, target,
+                              object_state=obs.object_state, source=SOURCE_HUMAN,
+                              edge=EDGE_TAKEOVER if first else 0,
+                              reason=REASON_EPISODE_BOUNDARY if first else 0,
+                              intervention_id=1, images=obs.images or None)
+            reached = stage_index(task, task.stage_reached())
+            if reached > furthest[0]:
+                furthest[0] = reached
+                writer.write_stage(tick * dt_ns, spec.stages[reached])
+
+        result = run_operator_episode(library, operator, seed, stage, on_tick=on_tick)
+        path = writer.close(OUTCOME_SUCCESS if result.success else OUTCOME_FAILURE)
+    return RecordedEpisode(spec.name, stage, seed, result.success, result.steps, result.steps, path)
