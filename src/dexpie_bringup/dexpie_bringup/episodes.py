@@ -22,6 +22,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from std_msgs.msg import String
 
+from dexpie_common import topics
 from dexpie_msgs.msg import EpisodeEvent
 from dexpie_msgs.srv import EndEpisode, ResetToStage, StartEpisode
 
@@ -55,13 +56,13 @@ class EpisodeClient:
     def __init__(self, node: Node, executor):
         self.node = node
         self.executor = executor
-        self.reset_client = node.create_client(ResetToStage, "/sim/reset_to_stage")
-        self.start_client = node.create_client(StartEpisode, "/episode/start")
-        self.end_client = node.create_client(EndEpisode, "/episode/end")
+        self.reset_client = node.create_client(ResetToStage, topics.SIM_RESET_TO_STAGE_SERVICE)
+        self.start_client = node.create_client(StartEpisode, topics.EPISODE_START_SERVICE)
+        self.end_client = node.create_client(EndEpisode, topics.EPISODE_END_SERVICE)
         self.status: dict = {}
         self.status_count = 0
         self._episode: tuple | None = None     # (seed, start stage) of the running episode
-        node.create_subscription(String, "/sim/task_status", self._on_status, 10)
+        node.create_subscription(String, topics.SIM_TASK_STATUS, self._on_status, 10)
 
     def _on_status(self, msg: String) -> None:
         status = json.loads(msg.data)

@@ -19,6 +19,7 @@ from std_msgs.msg import Bool, Float64MultiArray
 from dexpie_bringup.episodes import EpisodeClient
 from dexpie_bringup.graph import GraphOptions, rollout_graph, sim_parameter_file
 from dexpie_bringup.supervisor import GraphSupervisor
+from dexpie_common import topics
 from dexpie_common.messages import stamp_to_seconds
 from dexpie_msgs.msg import InterventionState
 
@@ -81,18 +82,18 @@ class Monitor:
                 if list(msg.name) != joint_names else np.array(msg.position)
 
         sub = self.node.create_subscription
-        sub(JointState, "/hand/command", lambda m: self.wires.hand_commands.append(
+        sub(JointState, topics.HAND_COMMAND, lambda m: self.wires.hand_commands.append(
             (now(), stamp_to_seconds(m.header.stamp), ordered(m))), 100)
-        sub(Float64MultiArray, "/hand_position_controller/commands", lambda m: self.wires.controller_commands.append(
+        sub(Float64MultiArray, topics.HAND_CONTROLLER_COMMANDS, lambda m: self.wires.controller_commands.append(
             (now(), None, np.array(m.data))), 100)
-        sub(InterventionState, "/intervention/state", lambda m: self.wires.states.append(
+        sub(InterventionState, topics.INTERVENTION_STATE, lambda m: self.wires.states.append(
             (now(), stamp_to_seconds(m.header.stamp), (m.source, m.edge, m.reason, m.intervention_id, m.tick))), 100)
-        sub(JointState, "/joint_states", lambda m: self.wires.joint_states.append(
+        sub(JointState, topics.JOINT_STATES, lambda m: self.wires.joint_states.append(
             (now(), stamp_to_seconds(m.header.stamp), None)), 100)
-        sub(JointState, "/policy/command", lambda m: self.wires.policy_commands.append(
+        sub(JointState, topics.POLICY_COMMAND, lambda m: self.wires.policy_commands.append(
             (now(), stamp_to_seconds(m.header.stamp), None)), 100)
         latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-        sub(Bool, "/hand_controller/holding", lambda m: self.wires.holding.append((now(), None, m.data)), latched)
+        sub(Bool, topics.HAND_CONTROLLER_HOLDING, lambda m: self.wires.holding.append((now(), None, m.data)), latched)
         self.client = EpisodeClient(self.node, self.executor)
 
     def spin_until(self, predicate, timeout: float, what: str) -> None:

@@ -18,6 +18,7 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, Float64MultiArray
 from std_srvs.srv import Trigger
 
+from dexpie_common import topics
 from dexpie_common.messages import MissingJoints, positions_by_name
 from dexpie_common.node_main import run_node
 from dexpie_common.ros_parameters import declare_parameters
@@ -25,14 +26,6 @@ from dexpie_common.ros_parameters import declare_parameters
 from dexpie_control.hand_controller_parameters import NODE_NAME, SCHEMA, joint_limits
 from dexpie_control.hold_status import HoldStatus
 from dexpie_control.safety import CommandRejected, SafetyFilter, TickOutput
-
-COMMAND_TOPIC = "/hand/command"
-JOINT_STATES_TOPIC = "/joint_states"
-CONTROLLER_TOPIC = "/hand_position_controller/commands"
-HOLDING_TOPIC = "/hand_controller/holding"
-ESTOP_TOPIC = "/hand_controller/estop"
-ESTOP_SERVICE = "/hand_controller/estop"
-RESET_ESTOP_SERVICE = "/hand_controller/reset_estop"
 
 # Late subscribers (RViz, the recorder) must learn the current holding state at once.
 LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL,
@@ -51,19 +44,19 @@ class HandController(Node):
         self.log_period = self.params.reject_log_period
         self._last_tick_time: float | None = None
 
-        self.controller_pub = self.create_publisher(Float64MultiArray, CONTROLLER_TOPIC, 10)
-        self.holding_pub = self.create_publisher(Bool, HOLDING_TOPIC, LATCHED)
+        self.controller_pub = self.create_publisher(Float64MultiArray, topics.HAND_CONTROLLER_COMMANDS, 10)
+        self.holding_pub = self.create_publisher(Bool, topics.HAND_CONTROLLER_HOLDING, LATCHED)
         # Best effort matches both reliable and best-effort joint state publishers.
-        self.create_subscription(JointState, JOINT_STATES_TOPIC, self._on_joint_states,
+        self.create_subscription(JointState, topics.JOINT_STATES, self._on_joint_states,
                                  qos_profile_sensor_data)
-        self.create_subscription(JointState, COMMAND_TOPIC, self._on_command, 10)
-        self.create_subscription(Bool, ESTOP_TOPIC, self._on_estop_topic, 10)
-        self.create_service(Trigger, ESTOP_SERVICE, self._on_estop_service)
-        self.create_service(Trigger, RESET_ESTOP_SERVICE, self._on_reset_estop_service)
+        self.create_subscription(JointState, topics.HAND_COMMAND, self._on_command, 10)
+        self.create_subscription(Bool, topics.HAND_CONTROLLER_ESTOP, self._on_estop_topic, 10)
+        self.create_service(Trigger, topics.HAND_CONTROLLER_ESTOP_SERVICE, self._on_estop_service)
+        self.create_service(Trigger, topics.HAND_CONTROLLER_RESET_ESTOP_SERVICE, self._on_reset_estop_service)
         self.create_timer(self.dt, self._on_timer)
         self.get_logger().info(
             f"{len(self.params.joint_names)} joints at {self.params.rate_hz} Hz, watchdog "
-            f"{self.params.watchdog_timeout} s; waiting for {JOINT_STATES_TOPIC} before publishing")
+            f"{self.params.watchdog_timeout} s; waiting for {topics.JOINT_STATES} before publishing")
 
     # ---- inputs ---------------------------------------------------------------------------
     def _on_joint_states(self, msg: JointState) -> None:
@@ -73,7 +66,7 @@ class HandController(Node):
             measured = positions_by_name(msg, self.params.joint_names)
             self.filter.start(measured)
         except (MissingJoints, CommandRejected, ValueError) as error:
-            self.get_logger().warning(f"cannot start from {JOINT_STATES_TOPIC}: {error}",
+            self.get_logger().warning(f"cannot start from {topics.JOINT_STATES}: {error}",
                                       throttle_duration_sec=self.log_period)
             return
         self.started = True
@@ -82,30 +75,31 @@ class HandController(Node):
 
     def _on_command(self, msg: JointState) -> None:
         if not self.started:
-            self.get_logger().warning(f"{COMMAND_TOPIC} ignored: no {JOINT_STATES_TOPIC} received yet",
+            self.get_logger().warning(f"{topics.HAND_COMMAND} ignored: no {topics.JOINT_STATES} received yet",
                                       throttle_duration_sec=self.log_period)
             return
         try:
             self.filter.command(msg.name, np.asarray(msg.position, dtype=float), self._now())
         except CommandRejected as error:
             self.get_logger().warning(
-                f"{COMMAND_TOPIC} rejected, nothing forwarded: {error} "
+                f"{topics.HAND_COMMAND} rejected, nothing forwarded: {error} "
                 f"({self.filter.rejected_count} rejected so far)", throttle_duration_sec=self.log_period)
             return
         if self.filter.estopped:
             self.get_logger().warning(
-                f"{COMMAND_TOPIC} ignored: e-stop latched (call {RESET_ESTOP_SERVICE} to release)",
+                f"{topics.HAND_COMMAND} ignored: e-stop latched "
+                f"(call {topics.HAND_CONTROLLER_RESET_ESTOP_SERVICE} to release)",
                 throttle_duration_sec=self.log_period)
         self._tick_and_publish()
 
     def _on_estop_topic(self, msg: Bool) -> None:
         if msg.data:
-            self._estop(f"{ESTOP_TOPIC} topic")
+            self._estop(f"{topics.HAND_CONTROLLER_ESTOP} topic")
 
     def _on_estop_service(self, request, response):
-        self._estop(f"{ESTOP_SERVICE} service")
+        self._estop(f"{topics.HAND_CONTROLLER_ESTOP_SERVICE} service")
         response.success = True
-        response.message = f"e-stop latched; holding until {RESET_ESTOP_SERVICE}"
+        response.message = f"e-stop latched; holding until {topics.HAND_CONTROLLER_RESET_ESTOP_SERVICE}"
         return response
 
     def _on_reset_estop_service(self, request, response):

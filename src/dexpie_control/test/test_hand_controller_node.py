@@ -11,6 +11,7 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, Float64MultiArray
 from std_srvs.srv import Trigger
 
+from dexpie_common import topics
 from dexpie_common.messages import joint_state_msg
 from dexpie_common.parameters import ParameterError
 from dexpie_common.testing import spin_until, wait_for_publishers, wait_for_subscribers
@@ -37,14 +38,14 @@ class Probe:
         self.executor.add_node(self.controller)
         self.executor.add_node(self.node)
         self.outputs, self.holding = [], []
-        self.joint_states = self.node.create_publisher(JointState, "/joint_states", 10)
-        self.command = self.node.create_publisher(JointState, "/hand/command", 10)
-        self.estop_topic = self.node.create_publisher(Bool, "/hand_controller/estop", 10)
+        self.joint_states = self.node.create_publisher(JointState, topics.JOINT_STATES, 10)
+        self.command = self.node.create_publisher(JointState, topics.HAND_COMMAND, 10)
+        self.estop_topic = self.node.create_publisher(Bool, topics.HAND_CONTROLLER_ESTOP, 10)
         self.output_sub = self.node.create_subscription(
-            Float64MultiArray, "/hand_position_controller/commands",
+            Float64MultiArray, topics.HAND_CONTROLLER_COMMANDS,
             lambda msg: self.outputs.append(np.array(msg.data)), 100)
         self.holding_sub = self.node.create_subscription(
-            Bool, "/hand_controller/holding", lambda msg: self.holding.append(msg.data), LATCHED)
+            Bool, topics.HAND_CONTROLLER_HOLDING, lambda msg: self.holding.append(msg.data), LATCHED)
         for publisher in (self.joint_states, self.command, self.estop_topic):
             assert wait_for_subscribers(self.executor, publisher)
         for subscription in (self.output_sub, self.holding_sub):
@@ -170,7 +171,7 @@ def test_estop_service_latches_until_reset(context):
         probe.start()
         probe.send(NAMES, [0.1, 0.2, 0.3])
         assert probe.reach([0.1, 0.2, 0.3])
-        response = probe.call("/hand_controller/estop")
+        response = probe.call(topics.HAND_CONTROLLER_ESTOP_SERVICE)
         assert response.success and "latched" in response.message
         # The flag is its own topic: it can arrive after the output (or the service reply).
         assert probe.spin_until(lambda: probe.holding == [True, False, True])
@@ -182,7 +183,7 @@ def test_estop_service_latches_until_reset(context):
         assert probe.spin_until(lambda: len(probe.outputs) >= latched_at + 3)
         for out in probe.outputs[latched_at - 1:]:
             np.testing.assert_allclose(out, [0.1, 0.2, 0.3])  # commands ignored
-        response = probe.call("/hand_controller/reset_estop")
+        response = probe.call(topics.HAND_CONTROLLER_RESET_ESTOP_SERVICE)
         assert response.success and "released" in response.message
         assert probe.controller.hold_status.reason is HoldReason.NO_COMMAND_YET  # still holding
         probe.send(NAMES, [0.5, 0.5, 0.5])

@@ -18,11 +18,12 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profi
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64MultiArray, String
 
+from dexpie_common import topics
 from dexpie_common.messages import MissingJoints, image_array, positions_by_name
 from dexpie_common.image_codec import to_rgb
 from dexpie_common.node_main import NodeStartupError, run_node
 from dexpie_common.ros_parameters import declare_parameters
-from dexpie_episode import ActionChunkRecord, camera_topic, episode_typestore
+from dexpie_episode import ActionChunkRecord, episode_typestore
 from dexpie_episode.live_recording import (
     EventRecord, LiveRecorder, RecorderConfig, RecorderRequestError)
 from dexpie_episode.live_ticks import InterventionSample
@@ -50,12 +51,12 @@ class EpisodeRecorderNode(Node):
         self.joint_names = list(p.joint_names)
         config = RecorderConfig(
             joint_names=tuple(p.joint_names), control_dt=1.0 / p.control_rate_hz,
-            cameras=tuple(p.cameras), ticks_from_arbiter=p.tick_topic == "/intervention/state",
+            cameras=tuple(p.cameras), ticks_from_arbiter=p.tick_topic == topics.INTERVENTION_STATE,
             source_without_arbiter=SOURCE_HUMAN if p.source_without_arbiter == "human" else SOURCE_POLICY,
             record_object_state=p.record_object_state, object_names=tuple(p.object_names),
             max_episode_ticks=p.max_episode_ticks,
             durable=p.durable)
-        self.events = self.create_publisher(EpisodeEvent, "/episode/events", EVENTS_QOS)
+        self.events = self.create_publisher(EpisodeEvent, topics.EPISODE_EVENTS, EVENTS_QOS)
         try:
             episode_typestore()  # the .msg definitions every bag stores: fail now, not mid-episode
             self.recorder = LiveRecorder(p.output_dir, config, notify=self._publish_event)
@@ -66,28 +67,28 @@ class EpisodeRecorderNode(Node):
             self.get_logger().warning(f"unfinished episode {event.episode_id} set aside: {event.bag_path}")
         self._warned_no_velocity = False
 
-        self.create_subscription(JointState, "/joint_states", self._on_joint_states, STATE_QOS)
+        self.create_subscription(JointState, topics.JOINT_STATES, self._on_joint_states, STATE_QOS)
         if p.record_object_state:
-            self.create_subscription(JointState, "/sim/object_state", self._on_object_state, STATE_QOS)
+            self.create_subscription(JointState, topics.SIM_OBJECT_STATE, self._on_object_state, STATE_QOS)
         for name in p.cameras:
             # Sensor-data QoS: also receives from best-effort camera drivers.
-            self.create_subscription(Image, camera_topic(name),
+            self.create_subscription(Image, topics.camera_topic(name),
                                      lambda msg, name=name: self._on_image(name, msg),
                                      qos_profile_sensor_data)
-        self.create_subscription(JointState, "/policy/command", self._on_policy_command, STATE_QOS)
-        if p.command_topic == "/hand/command":
-            self.create_subscription(JointState, "/hand/command", self._on_hand_command, STATE_QOS)
-        elif p.command_topic == "/hand_position_controller/commands":
+        self.create_subscription(JointState, topics.POLICY_COMMAND, self._on_policy_command, STATE_QOS)
+        if p.command_topic == topics.HAND_COMMAND:
+            self.create_subscription(JointState, topics.HAND_COMMAND, self._on_hand_command, STATE_QOS)
+        elif p.command_topic == topics.HAND_CONTROLLER_COMMANDS:
             self.create_subscription(Float64MultiArray, p.command_topic, self._on_controller_command,
                                      STATE_QOS)
         if config.ticks_from_arbiter:
-            self.create_subscription(InterventionState, "/intervention/state", self._on_intervention,
+            self.create_subscription(InterventionState, topics.INTERVENTION_STATE, self._on_intervention,
                                      STATE_QOS)
-        self.create_subscription(ActionChunk, "/policy/action_chunk", self._on_chunk, STATE_QOS)
+        self.create_subscription(ActionChunk, topics.POLICY_ACTION_CHUNK, self._on_chunk, STATE_QOS)
         if p.record_stage_events:
-            self.create_subscription(String, "/sim/task_status", self._on_task_status, STATE_QOS)
-        self.create_service(StartEpisode, "/episode/start", self._on_start)
-        self.create_service(EndEpisode, "/episode/end", self._on_end)
+            self.create_subscription(String, topics.SIM_TASK_STATUS, self._on_task_status, STATE_QOS)
+        self.create_service(StartEpisode, topics.EPISODE_START_SERVICE, self._on_start)
+        self.create_service(EndEpisode, topics.EPISODE_END_SERVICE, self._on_end)
         self.get_logger().info(
             f"recording into {p.output_dir}; tick = {p.tick_topic}, command = {p.command_topic}, "
             f"cameras = {list(p.cameras)}")
@@ -126,7 +127,7 @@ class EpisodeRecorderNode(Node):
             return
         if len(msg.velocity) == 0:
             if not self._warned_no_velocity:
-                self.get_logger().warning("/joint_states carries no velocities: recording zeros")
+                self.get_logger().warning(f"{topics.JOINT_STATES} carries no velocities: recording zeros")
                 self._warned_no_velocity = True
             velocities = np.zeros_like(positions)
         else:
@@ -138,7 +139,7 @@ class EpisodeRecorderNode(Node):
 
     def _on_object_state(self, msg: JointState) -> None:
         if len(msg.position) != len(msg.name):
-            self._warn(f"/sim/object_state ignored: {len(msg.name)} names, {len(msg.position)} values")
+            self._warn(f"{topics.SIM_OBJECT_STATE} ignored: {len(msg.name)} names, {len(msg.position)} values")
             return
         self.recorder.on_object_state(tuple(msg.name), np.array(msg.position, dtype=float))
 
@@ -146,7 +147,7 @@ class EpisodeRecorderNode(Node):
         try:
             pixels = to_rgb(image_array(msg), msg.encoding)
         except ValueError as error:  # UnsupportedEncoding, MalformedImage
-            self._warn(f"{camera_topic(name)} image ignored: {error}")
+            self._warn(f"{topics.camera_topic(name)} image ignored: {error}")
             return
         self.recorder.on_image(name, pixels)
 
@@ -155,7 +156,7 @@ class EpisodeRecorderNode(Node):
         if positions is None:
             return
         self.recorder.on_policy_command(stamp_ns(msg.header.stamp), positions)
-        if self.params.command_topic == "/policy/command":
+        if self.params.command_topic == topics.POLICY_COMMAND:
             self.recorder.on_command(stamp_ns(msg.header.stamp), positions)
 
     def _on_hand_command(self, msg: JointState) -> None:
@@ -200,7 +201,7 @@ class EpisodeRecorderNode(Node):
         try:
             stage = json.loads(msg.data).get("stage", "")
         except (ValueError, AttributeError):
-            self._warn("/sim/task_status ignored: not a JSON object")
+            self._warn(f"{topics.SIM_TASK_STATUS} ignored: not a JSON object")
             return
         if isinstance(stage, str):
             self.recorder.on_stage(stage)
@@ -211,7 +212,7 @@ class EpisodeRecorderNode(Node):
             started = self.recorder.start(request.task, request.stage, request.seed, request.note)
         except RecorderRequestError as error:
             response.success, response.message = False, str(error)
-            self.get_logger().warning(f"/episode/start refused: {error}")
+            self.get_logger().warning(f"{topics.EPISODE_START_SERVICE} refused: {error}")
             return response
         response.success, response.message = True, started.message
         response.episode_id, response.bag_path = started.episode_id, started.bag_path
@@ -224,7 +225,7 @@ class EpisodeRecorderNode(Node):
             ended = self.recorder.end(request.outcome, request.note)
         except RecorderRequestError as error:
             response.success, response.message = False, str(error)
-            self.get_logger().warning(f"/episode/end refused: {error}")
+            self.get_logger().warning(f"{topics.EPISODE_END_SERVICE} refused: {error}")
             return response
         response.success, response.message = ended.complete, ended.message
         response.episode_id, response.bag_path = ended.episode_id, ended.bag_path

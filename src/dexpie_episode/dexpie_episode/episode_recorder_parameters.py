@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dexpie_common import topics
 from dexpie_common.parameters import InRange, NonEmpty, OneOf, Parameter, ParameterSchema, Unique
 
 NODE_NAME = "episode_recorder"
 
-TICK_TOPICS = ("/intervention/state", "/joint_states")
-COMMAND_TOPICS = ("/hand/command", "/hand_position_controller/commands", "/policy/command")
+TICK_TOPICS = (topics.INTERVENTION_STATE, topics.JOINT_STATES)
+COMMAND_TOPICS = (topics.HAND_COMMAND, topics.HAND_CONTROLLER_COMMANDS, topics.POLICY_COMMAND)
 SOURCES = ("policy", "human")
 
 
@@ -42,10 +43,10 @@ EPISODE_RECORDER = ParameterSchema(NODE_NAME, (
               (NonEmpty(), Unique())),
     Parameter("cameras", list[str], [],
               "cameras to record from /camera/<name>/image_raw; a tick waits for every one", (Unique(),)),
-    Parameter("tick_topic", str, "/intervention/state",
+    Parameter("tick_topic", str, topics.INTERVENTION_STATE,
               "one message on this topic is one control tick: the arbiter's /intervention/state, "
               "or /joint_states when there is no arbiter", (OneOf(TICK_TOPICS),)),
-    Parameter("command_topic", str, "/hand/command",
+    Parameter("command_topic", str, topics.HAND_COMMAND,
               "what each tick records as the command sent to the hand", (OneOf(COMMAND_TOPICS),)),
     Parameter("source_without_arbiter", str, "policy",
               "who commands the hand when tick_topic is /joint_states (no arbiter): 'human' records "

@@ -14,17 +14,19 @@ from pathlib import Path
 
 import numpy as np
 
+from dexpie_common import topics
+
 # Bumped when the layout of a bag changes in a way an older reader cannot read.
 FORMAT_VERSION = "dexpie-episode/1"
 
-# ---- topics -----------------------------------------------------------------------------
-TOPIC_JOINT_STATES = "/joint_states"
-TOPIC_HAND_COMMAND = "/hand/command"  # one message per control tick: defines the ticks
-TOPIC_POLICY_COMMAND = "/policy/command"
-TOPIC_OBJECT_STATE = "/object/state"
-TOPIC_INTERVENTION_STATE = "/intervention/state"
-TOPIC_ACTION_CHUNK = "/policy/action_chunk"
-TOPIC_EPISODE_EVENTS = "/episode/events"
+# ---- topics (the names live in dexpie_common.topics, with the live graph's) ----------------
+TOPIC_JOINT_STATES = topics.BAG_JOINT_STATES
+TOPIC_HAND_COMMAND = topics.BAG_HAND_COMMAND  # one message per control tick: defines the ticks
+TOPIC_POLICY_COMMAND = topics.BAG_POLICY_COMMAND
+TOPIC_OBJECT_STATE = topics.BAG_OBJECT_STATE  # not the live topics.SIM_OBJECT_STATE: see there
+TOPIC_INTERVENTION_STATE = topics.BAG_INTERVENTION_STATE
+TOPIC_ACTION_CHUNK = topics.BAG_ACTION_CHUNK
+TOPIC_EPISODE_EVENTS = topics.BAG_EPISODE_EVENTS
 REQUIRED_TOPICS = (
     TOPIC_JOINT_STATES,
     TOPIC_HAND_COMMAND,
@@ -32,10 +34,7 @@ REQUIRED_TOPICS = (
     TOPIC_EPISODE_EVENTS,
 )
 
-
-def camera_topic(camera_name: str) -> str:
-    return f"/camera/{camera_name}/image_raw"
-
+camera_topic = topics.camera_topic  # the one for live topics too (re-exported by dexpie_episode)
 
 IMAGE_ENCODING = "rgb8"
 

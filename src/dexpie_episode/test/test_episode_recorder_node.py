@@ -18,6 +18,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64MultiArray
 
+from dexpie_common import topics
 from dexpie_common.messages import image_msg, joint_state_msg
 from dexpie_common.parameters import ParameterError
 from dexpie_common.testing import spin_until, wait_for_subscribers
@@ -64,15 +65,15 @@ class Graph:
             self.executor.add_node(recorder)
         self.executor.add_node(self.node)
         n = self.node
-        self.joint_states = n.create_publisher(JointState, "/joint_states", 10)
-        self.object_state = n.create_publisher(JointState, "/sim/object_state", 10)
-        self.policy_command = n.create_publisher(JointState, "/policy/command", 10)
-        self.hand_command = n.create_publisher(JointState, "/hand/command", 10)
-        self.intervention = n.create_publisher(InterventionState, "/intervention/state", 10)
-        self.start_client = n.create_client(StartEpisode, "/episode/start")
-        self.end_client = n.create_client(EndEpisode, "/episode/end")
+        self.joint_states = n.create_publisher(JointState, topics.JOINT_STATES, 10)
+        self.object_state = n.create_publisher(JointState, topics.SIM_OBJECT_STATE, 10)
+        self.policy_command = n.create_publisher(JointState, topics.POLICY_COMMAND, 10)
+        self.hand_command = n.create_publisher(JointState, topics.HAND_COMMAND, 10)
+        self.intervention = n.create_publisher(InterventionState, topics.INTERVENTION_STATE, 10)
+        self.start_client = n.create_client(StartEpisode, topics.EPISODE_START_SERVICE)
+        self.end_client = n.create_client(EndEpisode, topics.EPISODE_END_SERVICE)
         self.events: list[EpisodeEvent] = []
-        n.create_subscription(EpisodeEvent, "/episode/events", self.events.append, EVENTS_QOS)
+        n.create_subscription(EpisodeEvent, topics.EPISODE_EVENTS, self.events.append, EVENTS_QOS)
 
     def connect(self) -> None:
         publishers = [self.joint_states, self.policy_command, self.hand_command, self.intervention]
@@ -304,12 +305,12 @@ def test_sigkill_mid_episode_leaves_it_marked_incomplete_after_restart(context, 
 
 
 def test_without_arbiter_joint_states_tick_with_camera_and_controller_commands(context, tmp_path):
-    recorder = make_recorder(context, tmp_path, tick_topic="/joint_states", cameras=["front"],
-                             command_topic="/hand_position_controller/commands",
+    recorder = make_recorder(context, tmp_path, tick_topic=topics.JOINT_STATES, cameras=["front"],
+                             command_topic=topics.HAND_CONTROLLER_COMMANDS,
                              source_without_arbiter="human", record_object_state=False)
     graph = Graph(context, recorder)
-    images = graph.node.create_publisher(Image, "/camera/front/image_raw", 10)
-    controller = graph.node.create_publisher(Float64MultiArray, "/hand_position_controller/commands", 10)
+    images = graph.node.create_publisher(Image, topics.camera_topic("front"), 10)
+    controller = graph.node.create_publisher(Float64MultiArray, topics.HAND_CONTROLLER_COMMANDS, 10)
     core = recorder.recorder
     try:
         for publisher in (graph.joint_states, images, controller):

@@ -17,6 +17,7 @@ import time
 from collections import deque
 
 import numpy as np
+from dexpie_common import topics
 from dexpie_common.image_codec import MalformedImage, UnsupportedEncoding, to_rgb
 from dexpie_common.messages import (MissingJoints, image_array, joint_state_msg,
                                     positions_by_name, stamp_to_seconds)
@@ -36,10 +37,6 @@ from dexpie_policy.policy_server_parameters import NODE_NAME, POLICY_SERVER
 from dexpie_policy.runner import PolicyRunner
 from dexpie_policy.scheduler import ChunkScheduler, RunnerPredictor
 from dexpie_policy.synchronizer import ObservationSynchronizer
-
-
-def camera_topic(camera: str) -> str:
-    return f"/camera/{camera}/image_raw"
 
 
 class PolicyServer(Node):
@@ -74,18 +71,18 @@ class PolicyServer(Node):
         self._inference_failing = False
         self._closed = False
 
-        self._command_pub = self.create_publisher(JointState, "/policy/command", 10)
-        self._chunk_pub = self.create_publisher(ActionChunk, "/policy/action_chunk", 10)
-        self.create_subscription(JointState, "/joint_states", self._on_joint_states, 10)
+        self._command_pub = self.create_publisher(JointState, topics.POLICY_COMMAND, 10)
+        self._chunk_pub = self.create_publisher(ActionChunk, topics.POLICY_ACTION_CHUNK, 10)
+        self.create_subscription(JointState, topics.JOINT_STATES, self._on_joint_states, 10)
         if self._layout.uses_object_state:
-            self.create_subscription(JointState, "/sim/object_state", self._on_object_state, 10)
+            self.create_subscription(JointState, topics.SIM_OBJECT_STATE, self._on_object_state, 10)
         for camera in self._layout.camera_names:
             # Sensor-data QoS (best effort) matches both reliable and best-effort cameras.
-            self.create_subscription(Image, camera_topic(camera),
+            self.create_subscription(Image, topics.camera_topic(camera),
                                      lambda msg, camera=camera: self._on_image(camera, msg),
                                      qos_profile_sensor_data)
-        self.create_subscription(EpisodeEvent, "/episode/events", self._on_episode_event, 10)
-        self.create_subscription(InterventionState, "/intervention/state",
+        self.create_subscription(EpisodeEvent, topics.EPISODE_EVENTS, self._on_episode_event, 10)
+        self.create_subscription(InterventionState, topics.INTERVENTION_STATE,
                                  self._on_intervention_state, 10)
 
         # Last: the scheduler owns the inference worker thread (stopped in close()).
@@ -93,8 +90,8 @@ class PolicyServer(Node):
         self._scheduler = ChunkScheduler.threaded(
             RunnerPredictor(self._runner, **self._conditioning.runner_kwargs), mode=params.mode,
             request_threshold=params.request_threshold, max_prefix_steps=prefix_steps)
-        inputs = ["/joint_states"] + (["/sim/object_state"] if self._layout.uses_object_state
-                                      else []) + [camera_topic(c) for c in config.camera_names]
+        inputs = [topics.JOINT_STATES] + ([topics.SIM_OBJECT_STATE] if self._layout.uses_object_state
+                                        else []) + [topics.camera_topic(c) for c in config.camera_names]
         self.get_logger().info(
             f"loaded {params.checkpoint} (H={config.horizon}, {len(spec.joint_names)} joints, "
             f"groups {[f'{g.name}:{g.representation}' for g in spec.groups]}); inputs {inputs}; "
@@ -106,13 +103,13 @@ class PolicyServer(Node):
     def _on_joint_states(self, msg: JointState) -> None:
         stamp = stamp_to_seconds(msg.header.stamp)
         if self._last_reference is not None and stamp <= self._last_reference:
-            self._report("joint_states", f"/joint_states stamp {stamp:.6f} is not newer than "
+            self._report("joint_states", f"{topics.JOINT_STATES} stamp {stamp:.6f} is not newer than "
                          f"the last tick ({self._last_reference:.6f}); ignored")
             return
         try:
             positions = self._layout.joint_vector(positions_by_name(msg, self._layout.joint_names))
         except (MissingJoints, ValueError) as error:
-            self._report("joint_states", f"/joint_states rejected, no command: {error}")
+            self._report("joint_states", f"{topics.JOINT_STATES} rejected, no command: {error}")
             return
         if self._pending is not None:
             self._drop_pending()
@@ -126,7 +123,7 @@ class PolicyServer(Node):
                       if self._layout.object_names else np.asarray(msg.position, float))
             values = self._layout.object_vector(values)
         except (MissingJoints, ValueError) as error:
-            self._report("object_state", f"/sim/object_state rejected: {error}")
+            self._report("object_state", f"{topics.SIM_OBJECT_STATE} rejected: {error}")
             return
         self._update(OBJECT_STREAM, msg.header.stamp, values)
 
@@ -134,7 +131,7 @@ class PolicyServer(Node):
         try:
             rgb = self._layout.image(camera, to_rgb(image_array(msg), msg.encoding))
         except (UnsupportedEncoding, MalformedImage, ObservationError) as error:
-            self._report(image_stream(camera), f"{camera_topic(camera)} rejected: {error}")
+            self._report(image_stream(camera), f"{topics.camera_topic(camera)} rejected: {error}")
             return
         self._update(image_stream(camera), msg.header.stamp, rgb)
 

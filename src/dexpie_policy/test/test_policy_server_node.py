@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import rclpy
 import torch
+from dexpie_common import topics
 from dexpie_common.messages import image_msg, joint_state_msg, stamp_to_seconds
 from dexpie_common.node_main import NodeStartupError
 from dexpie_common.parameters import ParameterError
@@ -94,16 +95,16 @@ class Graph:
             return submit(request, tick)
         backend.submit = counted_submit
         self.io = rclpy.create_node("policy_server_test_io", context=context)
-        self.joint_pub = self.io.create_publisher(JointState, "/joint_states", 10)
-        self.object_pub = self.io.create_publisher(JointState, "/sim/object_state", 10)
-        self.image_pubs = {c: self.io.create_publisher(Image, f"/camera/{c}/image_raw",
+        self.joint_pub = self.io.create_publisher(JointState, topics.JOINT_STATES, 10)
+        self.object_pub = self.io.create_publisher(JointState, topics.SIM_OBJECT_STATE, 10)
+        self.image_pubs = {c: self.io.create_publisher(Image, topics.camera_topic(c),
                                                        qos_profile_sensor_data) for c in cameras}
-        self.event_pub = self.io.create_publisher(EpisodeEvent, "/episode/events", 10)
-        self.state_pub = self.io.create_publisher(InterventionState, "/intervention/state", 10)
+        self.event_pub = self.io.create_publisher(EpisodeEvent, topics.EPISODE_EVENTS, 10)
+        self.state_pub = self.io.create_publisher(InterventionState, topics.INTERVENTION_STATE, 10)
         self.commands, self.chunks, self.sent = [], [], []
-        command_sub = self.io.create_subscription(JointState, "/policy/command",
+        command_sub = self.io.create_subscription(JointState, topics.POLICY_COMMAND,
                                                   self.commands.append, 10)
-        chunk_sub = self.io.create_subscription(ActionChunk, "/policy/action_chunk",
+        chunk_sub = self.io.create_subscription(ActionChunk, topics.POLICY_ACTION_CHUNK,
                                                 self.chunks.append, 10)
         self.executor.add_node(self.node)
         self.executor.add_node(self.io)

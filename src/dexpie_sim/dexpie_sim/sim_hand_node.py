@@ -17,6 +17,7 @@ from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import ColorRGBA, Float64MultiArray, String
 from visualization_msgs.msg import Marker, MarkerArray
 
+from dexpie_common import topics
 from dexpie_common.messages import image_msg, joint_state_msg
 from dexpie_common.node_main import NodeStartupError, run_node
 from dexpie_common.ros_parameters import declare_parameters
@@ -24,8 +25,6 @@ from dexpie_msgs.srv import ResetToStage
 from dexpie_sim.hand_twin import HandTwin
 from dexpie_sim.scene_markers import CUBE, CYLINDER, SPHERE, scene_primitives
 from dexpie_sim.sim_hand_parameters import SIM_HAND
-
-COMMAND_TOPIC = "/hand_position_controller/commands"
 
 
 class SimHandNode(Node):
@@ -41,18 +40,18 @@ class SimHandNode(Node):
         if self.cameras:
             self._check_rendering()
         spec = self.twin.spec
-        self.joint_pub = self.create_publisher(JointState, "/joint_states", 10)
-        self.object_pub = self.create_publisher(JointState, "/sim/object_state", 10)
-        self.status_pub = self.create_publisher(String, "/sim/task_status", 10)
-        self.image_pubs = {name: self.create_publisher(Image, f"/camera/{name}/image_raw", 2)
+        self.joint_pub = self.create_publisher(JointState, topics.JOINT_STATES, 10)
+        self.object_pub = self.create_publisher(JointState, topics.SIM_OBJECT_STATE, 10)
+        self.status_pub = self.create_publisher(String, topics.SIM_TASK_STATUS, 10)
+        self.image_pubs = {name: self.create_publisher(Image, topics.camera_topic(name), 2)
                            for name in self.cameras}
-        self.create_subscription(Float64MultiArray, COMMAND_TOPIC, self._on_command, 10)
-        self.create_service(ResetToStage, "/sim/reset_to_stage", self._on_reset)
+        self.create_subscription(Float64MultiArray, topics.HAND_CONTROLLER_COMMANDS, self._on_command, 10)
+        self.create_service(ResetToStage, topics.SIM_RESET_TO_STAGE_SERVICE, self._on_reset)
         self._divergence_logged = False
         self.rejected_commands = 0    # diagnostics (and what a test waits on)
         self.timer = self.create_timer(1.0 / params.rate_hz, self._on_tick)
         if params.scene_markers_hz > 0:
-            self.scene_pub = self.create_publisher(MarkerArray, "/sim/scene_markers", 2)
+            self.scene_pub = self.create_publisher(MarkerArray, topics.SIM_SCENE_MARKERS, 2)
             self.create_timer(1.0 / params.scene_markers_hz, self._publish_scene)
         real_time = abs(params.rate_hz * spec.control_dt - 1.0) < 1e-6
         self.get_logger().info(
@@ -74,7 +73,7 @@ class SimHandNode(Node):
         problem = self.twin.command(msg.data)
         if problem:
             self.rejected_commands += 1
-            self.get_logger().warn(f"command on {COMMAND_TOPIC} rejected, previous target kept: {problem}",
+            self.get_logger().warn(f"command on {topics.HAND_CONTROLLER_COMMANDS} rejected, previous target kept: {problem}",
                                    throttle_duration_sec=1.0)
 
     def _on_reset(self, request: ResetToStage.Request, response: ResetToStage.Response):

@@ -19,6 +19,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import JointState, Joy
 from std_msgs.msg import String
 
+from dexpie_common import topics
 from dexpie_common.messages import MissingJoints, joint_state_msg, positions_by_name
 from dexpie_common.node_main import run_node
 from dexpie_common.ros_parameters import declare_parameters
@@ -39,17 +40,17 @@ class SimOperatorNode(Node):
         self.pairer = TickPairer()
         self._status: dict | None = None
         self._was_in_control = False
-        self.glove_pub = self.create_publisher(JointState, "/teleop/glove/joint_states", 10)
-        self.twist_pub = self.create_publisher(Twist, "/spacenav/twist", 10)
-        self.joy_pub = self.create_publisher(Joy, "/spacenav/joy", 10)
+        self.glove_pub = self.create_publisher(JointState, topics.GLOVE_JOINT_STATES, 10)
+        self.twist_pub = self.create_publisher(Twist, topics.SPACENAV_TWIST, 10)
+        self.joy_pub = self.create_publisher(Joy, topics.SPACENAV_JOY, 10)
         # Created before /joint_states: when several are ready at once, the executor serves
         # subscriptions in creation order, so a tick's status and object state come first.
-        self.create_subscription(String, "/sim/task_status", self._on_status, 10)
-        self.create_subscription(JointState, "/sim/object_state", self._on_object_state, 10)
-        self.create_subscription(InterventionState, "/intervention/state", self._on_intervention_state, 10)
-        self.create_subscription(JointState, "/hand/command", self._on_hand_command, 10)
-        self.create_subscription(EpisodeEvent, "/episode/events", self._on_episode_event, 10)
-        self.create_subscription(JointState, "/joint_states", self._on_joint_states, 10)
+        self.create_subscription(String, topics.SIM_TASK_STATUS, self._on_status, 10)
+        self.create_subscription(JointState, topics.SIM_OBJECT_STATE, self._on_object_state, 10)
+        self.create_subscription(InterventionState, topics.INTERVENTION_STATE, self._on_intervention_state, 10)
+        self.create_subscription(JointState, topics.HAND_COMMAND, self._on_hand_command, 10)
+        self.create_subscription(EpisodeEvent, topics.EPISODE_EVENTS, self._on_episode_event, 10)
+        self.create_subscription(JointState, topics.JOINT_STATES, self._on_joint_states, 10)
         self.get_logger().info(f"simulated operator on task {params.task!r}, takeover mode {params.takeover_mode!r}")
 
     # ---- inputs ------------------------------------------------------------------------------
@@ -58,7 +59,7 @@ class SimOperatorNode(Node):
             status = json.loads(msg.data)
             int(status["tick"])
         except (ValueError, TypeError, KeyError) as error:
-            self.get_logger().warn(f"/sim/task_status ignored ({error}): {msg.data[:80]!r}", throttle_duration_sec=5.0)
+            self.get_logger().warn(f"{topics.SIM_TASK_STATUS} ignored ({error}): {msg.data[:80]!r}", throttle_duration_sec=5.0)
             return
         self._status = status
 
@@ -66,7 +67,7 @@ class SimOperatorNode(Node):
         self.session.set_arbiter_source(msg.source)
 
     def _on_hand_command(self, msg: JointState) -> None:
-        arm = self._read(msg, self.session.arm_joints, "/hand/command")
+        arm = self._read(msg, self.session.arm_joints, topics.HAND_COMMAND)
         if arm is not None:
             self.session.observe_command(arm)
 
@@ -75,12 +76,12 @@ class SimOperatorNode(Node):
             self.session.start_episode(int(msg.seed) if msg.seed >= 0 else None)
 
     def _on_object_state(self, msg: JointState) -> None:
-        values = self._read(msg, self.session.object_names, "/sim/object_state")
+        values = self._read(msg, self.session.object_names, topics.SIM_OBJECT_STATE)
         if values is not None:
             self._maybe_tick(self.pairer.add_objects(_stamp_ns(msg), values))
 
     def _on_joint_states(self, msg: JointState) -> None:
-        positions = self._read(msg, self.session.joint_names, "/joint_states")
+        positions = self._read(msg, self.session.joint_names, topics.JOINT_STATES)
         if positions is None:
             return
         velocities = None

@@ -9,12 +9,13 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64MultiArray, String
 
+from dexpie_common import topics
 from dexpie_common.messages import positions_by_name
 from dexpie_common.parameters import ParameterError
 from dexpie_common.testing import spin_until, wait_for_subscribers
 from dexpie_msgs.srv import ResetToStage
 from dexpie_sim.registry import task_spec
-from dexpie_sim.sim_hand_node import COMMAND_TOPIC, SimHandNode
+from dexpie_sim.sim_hand_node import SimHandNode
 
 SPEC = task_spec("relocate")
 
@@ -35,10 +36,10 @@ def test_ticks_publish_joint_states_object_state_status_and_images(ros):
     context, executor, add = ros
     add(make_sim_hand(context, cameras=["fixed"], image_size=16))
     probe = add(rclpy.create_node("probe", context=context))
-    joints = collect(probe, JointState, "/joint_states")
-    objects = collect(probe, JointState, "/sim/object_state")
-    statuses = collect(probe, String, "/sim/task_status")
-    images = collect(probe, Image, "/camera/fixed/image_raw")
+    joints = collect(probe, JointState, topics.JOINT_STATES)
+    objects = collect(probe, JointState, topics.SIM_OBJECT_STATE)
+    statuses = collect(probe, String, topics.SIM_TASK_STATUS)
+    images = collect(probe, Image, topics.camera_topic("fixed"))
     assert spin_until(executor, lambda: len(joints) >= 4 and len(statuses) >= 4 and images, timeout=10)
     msg = joints[-1]
     assert list(msg.name) == list(SPEC.joint_names) and len(msg.velocity) == len(msg.name)
@@ -57,8 +58,8 @@ def test_a_command_moves_the_joint_and_bad_ones_are_refused(ros):
     context, executor, add = ros
     hand = add(make_sim_hand(context))
     probe = add(rclpy.create_node("probe", context=context))
-    joints = collect(probe, JointState, "/joint_states")
-    commands = probe.create_publisher(Float64MultiArray, COMMAND_TOPIC, 10)
+    joints = collect(probe, JointState, topics.JOINT_STATES)
+    commands = probe.create_publisher(Float64MultiArray, topics.HAND_CONTROLLER_COMMANDS, 10)
     assert wait_for_subscribers(executor, commands) and spin_until(executor, lambda: joints, timeout=10)
     target = positions_by_name(joints[-1], SPEC.joint_names)
     start = target[1]
@@ -85,8 +86,8 @@ def test_reset_to_stage(ros):
     context, executor, add = ros
     add(make_sim_hand(context))
     probe = add(rclpy.create_node("probe", context=context))
-    statuses = collect(probe, String, "/sim/task_status")
-    client = probe.create_client(ResetToStage, "/sim/reset_to_stage")
+    statuses = collect(probe, String, topics.SIM_TASK_STATUS)
+    client = probe.create_client(ResetToStage, topics.SIM_RESET_TO_STAGE_SERVICE)
     reply = call(executor, client, ResetToStage.Request(task="relocate", stage="pre_grasp", seed=2))
     assert reply.success and list(reply.joint_names) == list(SPEC.joint_names)
     assert len(reply.joint_positions) == len(SPEC.joint_names)
@@ -112,7 +113,7 @@ def test_scene_markers_show_the_hand_where_the_twin_has_it(ros):
     context, executor, add = ros
     hand = add(make_sim_hand(context, scene_markers_hz=20.0))
     probe = add(rclpy.create_node("probe", context=context))
-    scenes = collect(probe, MarkerArray, "/sim/scene_markers")
+    scenes = collect(probe, MarkerArray, topics.SIM_SCENE_MARKERS)
     assert spin_until(executor, lambda: len(scenes) >= 2, timeout=10)
     markers = scenes[-1].markers
     assert len(markers) > 20 and {m.type for m in markers} <= {Marker.SPHERE, Marker.CYLINDER, Marker.CUBE}

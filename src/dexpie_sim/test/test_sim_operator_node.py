@@ -12,6 +12,7 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import JointState, Joy
 from std_msgs.msg import String
 
+from dexpie_common import topics
 from dexpie_common.messages import joint_state_msg
 from dexpie_common.testing import spin_until, wait_for_publishers, wait_for_subscribers
 from dexpie_msgs.msg import InterventionState
@@ -34,14 +35,14 @@ class FakeTwin:
         self.executor = executor
         self.twin = HandTwin("relocate", seed=0)
         probe = add(rclpy.create_node("fake_twin", context=context))
-        self.status = probe.create_publisher(String, "/sim/task_status", 10)
-        self.objects = probe.create_publisher(JointState, "/sim/object_state", 10)
-        self.joints = probe.create_publisher(JointState, "/joint_states", 10)
-        self.arbiter = probe.create_publisher(InterventionState, "/intervention/state", 10)
+        self.status = probe.create_publisher(String, topics.SIM_TASK_STATUS, 10)
+        self.objects = probe.create_publisher(JointState, topics.SIM_OBJECT_STATE, 10)
+        self.joints = probe.create_publisher(JointState, topics.JOINT_STATES, 10)
+        self.arbiter = probe.create_publisher(InterventionState, topics.INTERVENTION_STATE, 10)
         self.gloves, self.twists, self.joys = [], [], []
-        subscriptions = [probe.create_subscription(JointState, "/teleop/glove/joint_states", self.gloves.append, 50),
-                         probe.create_subscription(Twist, "/spacenav/twist", self.twists.append, 50),
-                         probe.create_subscription(Joy, "/spacenav/joy", self.joys.append, 50)]
+        subscriptions = [probe.create_subscription(JointState, topics.GLOVE_JOINT_STATES, self.gloves.append, 50),
+                         probe.create_subscription(Twist, topics.SPACENAV_TWIST, self.twists.append, 50),
+                         probe.create_subscription(Joy, topics.SPACENAV_JOY, self.joys.append, 50)]
         for publisher in (self.status, self.objects, self.joints, self.arbiter):
             assert wait_for_subscribers(executor, publisher)
         for subscription in subscriptions:
@@ -107,8 +108,8 @@ def test_the_operator_answers_every_tick_of_the_real_twin(ros):
     add(SimOperatorNode(context=context, **overrides(task="relocate", takeover_mode="never")))
     probe = add(rclpy.create_node("probe", context=context))
     joints, joys = [], []
-    probe.create_subscription(JointState, "/joint_states", joints.append, 50)
-    probe.create_subscription(Joy, "/spacenav/joy", joys.append, 50)
+    probe.create_subscription(JointState, topics.JOINT_STATES, joints.append, 50)
+    probe.create_subscription(Joy, topics.SPACENAV_JOY, joys.append, 50)
     assert spin_until(executor, lambda: len(joys) >= 12, timeout=10)
     stamp = lambda m: (m.header.stamp.sec, m.header.stamp.nanosec)   # noqa: E731
     ticks = [stamp(j) for j in joints]

@@ -31,6 +31,7 @@ from std_msgs.msg import Bool, ColorRGBA
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import Marker, MarkerArray
 
+from dexpie_common import topics
 from dexpie_common.messages import joint_state_msg, positions_by_name
 from dexpie_common.node_main import NodeStartupError, run_node
 from dexpie_common.ros_parameters import declare_parameters
@@ -70,19 +71,19 @@ class InterventionArbiterNode(Node):
         self._last_stamp = float("-inf")
         self._last_tick_time = float("-inf")   # node clock of the last tick (fallback timer)
 
-        self.command_pub = self.create_publisher(JointState, "/hand/command", _QUEUE)
-        self.state_pub = self.create_publisher(InterventionState, "/intervention/state", _QUEUE)
-        self.marker_pub = self.create_publisher(MarkerArray, "/intervention/markers", _QUEUE)
-        self.create_subscription(JointState, "/policy/command", self._on_policy_command, _QUEUE)
-        self.create_subscription(ActionChunk, "/policy/action_chunk", self._on_chunk, _QUEUE)
+        self.command_pub = self.create_publisher(JointState, topics.HAND_COMMAND, _QUEUE)
+        self.state_pub = self.create_publisher(InterventionState, topics.INTERVENTION_STATE, _QUEUE)
+        self.marker_pub = self.create_publisher(MarkerArray, topics.INTERVENTION_MARKERS, _QUEUE)
+        self.create_subscription(JointState, topics.POLICY_COMMAND, self._on_policy_command, _QUEUE)
+        self.create_subscription(ActionChunk, topics.POLICY_ACTION_CHUNK, self._on_chunk, _QUEUE)
         # Sensor QoS (best effort) matches both reliable and best-effort joint state publishers.
-        self.create_subscription(JointState, "/joint_states", self._on_joint_states, qos_profile_sensor_data)
-        self.create_subscription(JointState, "/teleop/glove/joint_states", self._on_glove, _QUEUE)
-        self.create_subscription(Twist, "/spacenav/twist", self._on_twist, _QUEUE)
-        self.create_subscription(Joy, "/spacenav/joy", self._on_joy, _QUEUE)
-        self.create_subscription(EpisodeEvent, "/episode/events", self._on_episode_event, _QUEUE)
-        self.create_subscription(Bool, "/hand_controller/estop", self._on_estop, _QUEUE)
-        self.create_service(Trigger, "~/reset_estop", self._on_reset_estop)
+        self.create_subscription(JointState, topics.JOINT_STATES, self._on_joint_states, qos_profile_sensor_data)
+        self.create_subscription(JointState, topics.GLOVE_JOINT_STATES, self._on_glove, _QUEUE)
+        self.create_subscription(Twist, topics.SPACENAV_TWIST, self._on_twist, _QUEUE)
+        self.create_subscription(Joy, topics.SPACENAV_JOY, self._on_joy, _QUEUE)
+        self.create_subscription(EpisodeEvent, topics.EPISODE_EVENTS, self._on_episode_event, _QUEUE)
+        self.create_subscription(Bool, topics.HAND_CONTROLLER_ESTOP, self._on_estop, _QUEUE)
+        self.create_service(Trigger, topics.INTERVENTION_ARBITER_RESET_ESTOP_SERVICE, self._on_reset_estop)
         self.create_timer(self.period, self._on_timer)
         mode = "human-only (demonstration collection)" if p.human_only else "policy with human takeover"
         self.get_logger().info(f"arbiter ready: {mode}; arm {list(self.layout.arm_joints)}, "
@@ -100,17 +101,17 @@ class InterventionArbiterNode(Node):
             return None
 
     def _on_joint_states(self, msg: JointState) -> None:
-        values = self._joint_values(msg, self.joint_names, "/joint_states")
+        values = self._joint_values(msg, self.joint_names, topics.JOINT_STATES)
         if values is None:
             return
         self._observation_stamp = msg.header.stamp
         if not self.inputs.set_measured(values):
-            self.get_logger().warning("/joint_states ignored: not finite", throttle_duration_sec=2.0)
+            self.get_logger().warning(f"{topics.JOINT_STATES} ignored: not finite", throttle_duration_sec=2.0)
         elif drives_tick("joint_states", self.arbiter.source):
             self._tick(observation_stamp=msg.header.stamp)
 
     def _on_policy_command(self, msg: JointState) -> None:
-        values = self._joint_values(msg, self.joint_names, "/policy/command")
+        values = self._joint_values(msg, self.joint_names, topics.POLICY_COMMAND)
         if values is None or not self.inputs.set_policy(values, self._now()):
             return
         # The policy command carries the stamp of the /joint_states it answers, which may
@@ -126,7 +127,7 @@ class InterventionArbiterNode(Node):
     def _on_twist(self, msg: Twist) -> None:
         axes = [msg.linear.x, msg.linear.y, msg.linear.z, msg.angular.x, msg.angular.y, msg.angular.z]
         if not self.inputs.set_twist(axes, self._now()):
-            self.get_logger().warning("/spacenav/twist ignored: not finite", throttle_duration_sec=2.0)
+            self.get_logger().warning(f"{topics.SPACENAV_TWIST} ignored: not finite", throttle_duration_sec=2.0)
 
     def _on_joy(self, msg: Joy) -> None:
         self.inputs.set_joy(list(msg.axes), list(msg.buttons), self._now())

@@ -15,6 +15,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from builtin_interfaces.msg import Time
 
+from dexpie_common import topics
 from dexpie_common.messages import joint_state_msg, stamp_to_seconds
 from dexpie_common.parameters import ParameterError
 from dexpie_common.testing import spin_until, wait_for_publishers, wait_for_subscribers
@@ -51,17 +52,17 @@ class Probe:
         self.executor.add_node(self.node)
         self.commands, self.states, self.markers = [], [], []
         make = self.node.create_publisher
-        self.pubs = {"measured": make(JointState, "/joint_states", 10),
-                     "policy": make(JointState, "/policy/command", 10),
-                     "glove": make(JointState, "/teleop/glove/joint_states", 10),
-                     "twist": make(Twist, "/spacenav/twist", 10),
-                     "joy": make(Joy, "/spacenav/joy", 10),
-                     "chunk": make(ActionChunk, "/policy/action_chunk", 10),
-                     "events": make(EpisodeEvent, "/episode/events", 10),
-                     "estop": make(Bool, "/hand_controller/estop", 10)}
-        subs = [self.node.create_subscription(JointState, "/hand/command", self.commands.append, 100),
-                self.node.create_subscription(InterventionState, "/intervention/state", self.states.append, 100),
-                self.node.create_subscription(MarkerArray, "/intervention/markers", self.markers.append, 100)]
+        self.pubs = {"measured": make(JointState, topics.JOINT_STATES, 10),
+                     "policy": make(JointState, topics.POLICY_COMMAND, 10),
+                     "glove": make(JointState, topics.GLOVE_JOINT_STATES, 10),
+                     "twist": make(Twist, topics.SPACENAV_TWIST, 10),
+                     "joy": make(Joy, topics.SPACENAV_JOY, 10),
+                     "chunk": make(ActionChunk, topics.POLICY_ACTION_CHUNK, 10),
+                     "events": make(EpisodeEvent, topics.EPISODE_EVENTS, 10),
+                     "estop": make(Bool, topics.HAND_CONTROLLER_ESTOP, 10)}
+        subs = [self.node.create_subscription(JointState, topics.HAND_COMMAND, self.commands.append, 100),
+                self.node.create_subscription(InterventionState, topics.INTERVENTION_STATE, self.states.append, 100),
+                self.node.create_subscription(MarkerArray, topics.INTERVENTION_MARKERS, self.markers.append, 100)]
         for publisher in self.pubs.values():
             assert wait_for_subscribers(self.executor, publisher)
         for subscription in subs:
