@@ -24,7 +24,8 @@ from dexpie_bringup.paths import config_dir
 from dexpie_control.hand_controller_parameters import SCHEMA as HAND_CONTROLLER
 from dexpie_episode.episode_recorder_parameters import EPISODE_RECORDER
 from dexpie_policy.policy_server_parameters import POLICY_SERVER
-from dexpie_sim.graph_params import graph_params
+from dexpie_common.hand import HandDescription
+from dexpie_sim.graph_params import graph_params, hand_description
 from dexpie_sim.registry import TASK_NAMES, make_task
 from dexpie_sim.sim_hand_parameters import SIM_HAND
 from dexpie_sim.sim_operator_parameters import SIM_OPERATOR
@@ -114,9 +115,15 @@ def machine_independent(value):
     return value
 
 
+def hand_section(hand: HandDescription) -> dict:
+    """The `/**` section: the hand description once, for every node that reads `hand.*`."""
+    return {"/**": {"ros__parameters": yaml.safe_load(hand.parameters_yaml())}}
+
+
 def render(task_name: str) -> str:
     sections = machine_independent(sim_parameters(task_name))
-    document = {node: {"ros__parameters": values} for node, values in sections.items()}
+    document = {**machine_independent(hand_section(hand_description(task_name))),
+                **{node: {"ros__parameters": values} for node, values in sections.items()}}
     return HEADER.format(task=task_name) + yaml.dump(document, Dumper=_PlainDumper, sort_keys=False,
                                                      default_flow_style=None, width=100)
 
@@ -131,8 +138,41 @@ ROBOT_HEADER = """# Parameters of the DexPIE graph on a real hand: copy this fil
 """
 
 
+ROBOT_HAND = """# The hand description (required): read by the episode recorder, which writes it into every
+# episode, and by training (`dexpie-train ... --hand <this file>` for bags recorded without it).
+# Per-joint lists are in joint_names order. Each group names the device that drives its joints
+# (spacemouse: arm / wrist, glove: fingers) and the policy's action representation for them
+# (relative_joint, absolute_joint, or relative_ee_pose with a kinematics name).
+/**:
+  ros__parameters:
+    hand:
+      name: my_hand                  # (required) your hand's name
+      joint_names: []                # (required) joints in observation / command order
+      lower_limits: []               # (required) [rad or m]
+      upper_limits: []               # (required) [rad or m]
+      max_velocity: []               # (required) [rad/s or m/s]
+      control_rate_hz: 30.0          # control tick rate [Hz]
+      max_episode_steps: 600         # (required) episode step limit L (the critic's normaliser)
+      object_names: []               # object-state entries, if your scene publishes any
+      cameras: []                    # camera names (/camera/<name>/image_raw)
+      group_names: [arm, fingers]    # the groups below, in order
+      groups:
+        arm:
+          joints: []                 # (required) joints the spacemouse drives
+          device: spacemouse
+          representation: relative_joint
+          kinematics: ''
+        fingers:
+          joints: []                 # (required) joints the glove drives
+          device: glove
+          representation: absolute_joint
+          kinematics: ''
+
+"""
+
+
 def robot_template() -> str:
-    return ROBOT_HEADER + "\n".join(SCHEMAS[node].default_yaml() for node in ROBOT_NODES)
+    return ROBOT_HEADER + ROBOT_HAND + "\n".join(SCHEMAS[node].default_yaml() for node in ROBOT_NODES)
 
 
 def main(argv=None) -> int:

@@ -87,3 +87,67 @@ def _empty_array_type(p) -> RosParameter.Type:
         "list[float]": RosParameter.Type.DOUBLE_ARRAY,
         "list[str]": RosParameter.Type.STRING_ARRAY,
     }[type_name(p.type)]
+
+
+# The hand description's fields as ROS 2 parameters (`hand.<field>`), see dexpie_common.hand.
+_HAND_FIELDS = (
+    ("name", RosParameter.Type.STRING, "", "the hand's name"),
+    ("joint_names", RosParameter.Type.STRING_ARRAY, [], "joints in observation / command order"),
+    ("lower_limits", RosParameter.Type.DOUBLE_ARRAY, [], "lower position limit per joint [rad or m]"),
+    ("upper_limits", RosParameter.Type.DOUBLE_ARRAY, [], "upper position limit per joint [rad or m]"),
+    ("max_velocity", RosParameter.Type.DOUBLE_ARRAY, [], "speed limit per joint [rad/s or m/s]"),
+    ("control_rate_hz", RosParameter.Type.DOUBLE, 30.0, "control tick rate [Hz]"),
+    ("max_episode_steps", RosParameter.Type.INTEGER, 0, "episode step limit L (the critic's)"),
+    ("object_names", RosParameter.Type.STRING_ARRAY, [], "object-state entries (simulation)"),
+    ("cameras", RosParameter.Type.STRING_ARRAY, [], "camera names"),
+    ("group_names", RosParameter.Type.STRING_ARRAY, [], "joint groups, in order; each has "
+     "hand.groups.<name>.joints / device / representation / kinematics"),
+)
+_HAND_GROUP_FIELDS = (
+    ("joints", RosParameter.Type.STRING_ARRAY, []),
+    ("device", RosParameter.Type.STRING, ""),
+    ("representation", RosParameter.Type.STRING, ""),
+    ("kinematics", RosParameter.Type.STRING, ""),
+)
+
+
+def declare_hand(node: Node, required: bool = True):
+    """Declare the `hand.*` parameters (read-only) and return the validated HandDescription.
+
+    The graph's parameters file holds them once under `/**: ros__parameters: hand:` (see
+    config/robot_template.yaml). Groups are declared after `hand.group_names` is read, since
+    their names are the user's. Raises ParameterError naming the parameter when the hand is
+    missing (with `required`) or invalid; returns None when it is absent and not required.
+    """
+    from dexpie_common.hand import HandDescription, HandDescriptionError
+
+    def declare(name, kind, default, description=""):
+        descriptor = ParameterDescriptor(name=name, description=description, read_only=True,
+                                         type=kind.value, dynamic_typing=False)
+        if isinstance(default, list) and not default:
+            node.declare_parameter(name, kind, descriptor)
+        else:
+            node.declare_parameter(name, default, descriptor)
+        try:
+            value = node.get_parameter(name).value
+        except ParameterUninitializedException:
+            value = None
+        return default if value is None else value
+
+    values = {f"hand.{name}": declare(f"hand.{name}", kind, default, text)
+              for name, kind, default, text in _HAND_FIELDS}
+    if not values["hand.joint_names"]:
+        if required:
+            raise ParameterError(f"node {node.get_name()}: parameter 'hand.joint_names' is empty: "
+                                 "the hand description is required (a 'hand:' block under "
+                                 "'/**: ros__parameters:' in the parameters file, see "
+                                 "config/robot_template.yaml)")
+        return None
+    for group in values["hand.group_names"]:
+        for name, kind, default in _HAND_GROUP_FIELDS:
+            key = f"hand.groups.{group}.{name}"
+            values[key] = declare(key, kind, default)
+    try:
+        return HandDescription.from_parameters(values)
+    except HandDescriptionError as error:
+        raise ParameterError(f"node {node.get_name()}: {error}") from None

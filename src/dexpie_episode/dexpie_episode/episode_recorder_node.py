@@ -22,7 +22,7 @@ from dexpie_common import topics
 from dexpie_common.messages import MissingJoints, image_array, positions_by_name
 from dexpie_common.image_codec import to_rgb
 from dexpie_common.node_main import NodeStartupError, run_node
-from dexpie_common.ros_parameters import declare_parameters
+from dexpie_common.ros_parameters import declare_hand, declare_parameters
 from dexpie_episode import ActionChunkRecord, episode_typestore
 from dexpie_episode.live_recording import (
     EventRecord, LiveRecorder, RecorderConfig, RecorderRequestError)
@@ -47,15 +47,24 @@ def stamp_ns(stamp) -> int:
 class EpisodeRecorderNode(Node):
     def __init__(self, **node_kwargs):
         super().__init__(NODE_NAME, **node_kwargs)
+        # Written into every episode's metadata; it must describe what this node records.
+        # Declared first: declare_parameters' set-callback refuses names outside its schema.
+        self.hand = declare_hand(self)
         self.params = p = declare_parameters(self, EPISODE_RECORDER)
         self.joint_names = list(p.joint_names)
+        if self.hand.joint_names != tuple(p.joint_names):
+            raise NodeStartupError(f"{NODE_NAME}: hand.joint_names {list(self.hand.joint_names)} "
+                                   f"differ from joint_names {list(p.joint_names)}")
+        if abs(self.hand.control_rate_hz - p.control_rate_hz) > 1e-9:
+            raise NodeStartupError(f"{NODE_NAME}: hand.control_rate_hz {self.hand.control_rate_hz} "
+                                   f"differs from control_rate_hz {p.control_rate_hz}")
         config = RecorderConfig(
             joint_names=tuple(p.joint_names), control_dt=1.0 / p.control_rate_hz,
             cameras=tuple(p.cameras), ticks_from_arbiter=p.tick_topic == topics.INTERVENTION_STATE,
             source_without_arbiter=SOURCE_HUMAN if p.source_without_arbiter == "human" else SOURCE_POLICY,
             record_object_state=p.record_object_state, object_names=tuple(p.object_names),
             max_episode_ticks=p.max_episode_ticks,
-            durable=p.durable)
+            durable=p.durable, hand=self.hand)
         self.events = self.create_publisher(EpisodeEvent, topics.EPISODE_EVENTS, EVENTS_QOS)
         try:
             episode_typestore()  # the .msg definitions every bag stores: fail now, not mid-episode

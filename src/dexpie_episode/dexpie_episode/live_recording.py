@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from dexpie_common.hand import HandDescription
+
 from . import layout
 from .schema import (
     EVENT_END,
@@ -62,6 +64,7 @@ class RecorderConfig:
     object_names: tuple[str, ...] = ()
     max_episode_ticks: int = 36_000
     durable: bool = True  # fsync a finished bag before publishing it
+    hand: HandDescription | None = None  # written into every episode's metadata
 
 
 @dataclass(frozen=True)
@@ -290,7 +293,8 @@ class LiveRecorder:
         try:
             meta = EpisodeMeta(task=task, stage=stage, seed=seed, note=note,
                                joint_names=self.config.joint_names, control_dt=self.config.control_dt,
-                               object_names=object_names, cameras=self.config.cameras)
+                               object_names=object_names, cameras=self.config.cameras,
+                               hand=self.config.hand)
         except ValueError as error:
             raise RecorderRequestError(f"cannot start the episode: {error}") from None
         try:

@@ -14,6 +14,8 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
+from dexpie_common.hand import HandDescription, HandDescriptionError
+
 from .schema import FORMAT_VERSION, OUTCOME_NAMES, EpisodeFormatError, EpisodeMeta
 
 KEY_PREFIX = "dexpie."
@@ -30,6 +32,9 @@ KEY_CONTROL_DT = KEY_PREFIX + "control_dt"
 KEY_CAMERAS = KEY_PREFIX + "cameras"
 KEY_NOTE = KEY_PREFIX + "note"
 KEY_NUM_TICKS = KEY_PREFIX + "num_ticks"
+# The hand description as JSON (dexpie_common.hand); optional: bags recorded before it
+# existed, or by other tools, get one at training time (`train --hand FILE`).
+KEY_HAND = KEY_PREFIX + "hand"
 
 try:  # libyaml parses metadata.yaml ~20x faster than pure-Python ruamel (rosbags' own parser)
     from yaml import CSafeLoader as _FastYamlLoader
@@ -104,6 +109,7 @@ def encode_custom_data(
         KEY_CAMERAS: json.dumps(list(meta.cameras)),
         KEY_NOTE: meta.note,
         KEY_NUM_TICKS: str(int(num_ticks)),
+        **({} if meta.hand is None else {KEY_HAND: meta.hand.to_json()}),
     }
 
 
@@ -137,6 +143,12 @@ def decode_custom_data(
         control_dt = float(custom_data[KEY_CONTROL_DT])
     except ValueError as exc:
         raise EpisodeFormatError(path, f"malformed episode metadata: {exc}") from None
+    hand = None
+    if KEY_HAND in custom_data:
+        try:
+            hand = HandDescription.from_json(custom_data[KEY_HAND])
+        except HandDescriptionError as exc:
+            raise EpisodeFormatError(path, f"metadata {KEY_HAND}: {exc}") from None
     try:
         meta = EpisodeMeta(
             task=custom_data[KEY_TASK],
@@ -147,6 +159,7 @@ def decode_custom_data(
             cameras=_name_list(path, custom_data, KEY_CAMERAS),
             control_dt=control_dt,
             note=custom_data.get(KEY_NOTE, ""),
+            hand=hand,
         )
     except ValueError as exc:
         raise EpisodeFormatError(path, f"invalid episode metadata: {exc}") from None

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from dexpie_common import topics
+from dexpie_common.hand import HandDescription
 
 # Bumped when the layout of a bag changes in a way an older reader cannot read.
 FORMAT_VERSION = "dexpie-episode/1"
@@ -110,6 +111,9 @@ class EpisodeMeta:
     object_names: tuple[str, ...] = ()
     cameras: tuple[str, ...] = ()
     note: str = ""
+    # The hand description (joints, device groups, limits, rate, step limit). Every recorder
+    # of ours writes it; bags recorded without it get one at training time (`--hand FILE`).
+    hand: HandDescription | None = None
 
     def __post_init__(self) -> None:
         # Accept lists from callers, store tuples so the metadata is hashable and immutable.
@@ -138,6 +142,22 @@ class EpisodeMeta:
                 raise ValueError(f"camera name {camera!r} must not contain '/'")
         if not (np.isfinite(self.control_dt) and self.control_dt > 0.0):
             raise ValueError(f"EpisodeMeta.control_dt must be > 0, got {self.control_dt}")
+        if self.hand is not None:
+            check_hand_matches(self.hand, self)
+
+
+def check_hand_matches(hand: HandDescription, meta: "EpisodeMeta") -> None:
+    """The hand description must describe the recorded joints, objects and rate (ValueError
+    naming the field otherwise)."""
+    if hand.joint_names != meta.joint_names:
+        raise ValueError(f"the hand description's joint_names {list(hand.joint_names)} are not "
+                         f"the recorded joints {list(meta.joint_names)}")
+    if hand.object_names != meta.object_names:
+        raise ValueError(f"the hand description's object_names {list(hand.object_names)} are "
+                         f"not the recorded object features {list(meta.object_names)}")
+    if abs(hand.control_dt - meta.control_dt) > 1e-6 * meta.control_dt:
+        raise ValueError(f"the hand description's control_rate_hz {hand.control_rate_hz} does "
+                         f"not match the recorded control_dt {meta.control_dt}")
 
 
 @dataclass

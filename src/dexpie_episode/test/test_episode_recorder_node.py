@@ -3,10 +3,12 @@ the bag it writes, start-up recovery and its parameters."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +22,7 @@ from std_msgs.msg import Float64MultiArray
 
 from dexpie_common import topics
 from dexpie_common.messages import image_msg, joint_state_msg
+from dexpie_common.node_main import NodeStartupError
 from dexpie_common.parameters import ParameterError
 from dexpie_common.testing import spin_until, wait_for_subscribers
 import dexpie_episode as ep
@@ -29,6 +32,8 @@ from dexpie_msgs.msg import EpisodeEvent, InterventionState
 from dexpie_msgs.srv import EndEpisode, StartEpisode
 from episode_helpers import write_random_episode
 from recorder_helpers import simulate_killed_recorder
+
+from dexpie_common.hand import HandDescription, JointGroup
 
 JOINTS = ["wrist", "finger"]
 OBJECTS = ["obj_x", "obj_y", "obj_z"]
@@ -44,12 +49,30 @@ def stamp_of(tick: int):
     return rclpy.time.Time(nanoseconds=t).to_msg()
 
 
-def make_recorder(context, output_dir: Path, **overrides) -> EpisodeRecorderNode:
+HAND = HandDescription("test_hand", JOINTS, [JointGroup("arm", ["wrist"], "spacemouse", "relative_joint"),
+                                          JointGroup("fingers", ["finger"], "glove", "absolute_joint")],
+                       [-1.0, 0.0], [1.0, 1.5], [2.0, 5.0], 30.0, 200, object_names=OBJECTS)
+
+
+def make_recorder(context, output_dir: Path, hand: HandDescription | None = HAND,
+                  **overrides) -> EpisodeRecorderNode:
     values = {"output_dir": str(output_dir), "joint_names": JOINTS, "durable": False}
+    if hand is not None:
+        if overrides.get("record_object_state") is False:
+            hand = dataclasses.replace(hand, object_names=())
+        # rclpy cannot type an empty list given in code (it becomes a byte array): leave those out
+        values.update({k: v for k, v in hand.to_parameters().items() if v != []})
     values.update(overrides)
     return EpisodeRecorderNode(
         context=context, parameter_overrides=[RosParameter(k, value=v) for k, v in values.items()],
         automatically_declare_parameters_from_overrides=False)
+
+
+def hand_params_file(folder: Path, hand: HandDescription) -> Path:
+    """A parameters file holding only the hand description, as the graph's files do."""
+    path = folder / "hand_params.yaml"
+    path.write_text("/**:\n  ros__parameters:\n" + textwrap.indent(hand.parameters_yaml(), "    "))
+    return path
 
 
 class Graph:
@@ -158,6 +181,7 @@ def test_recorded_episode_reads_back_with_flags_and_metadata(context, tmp_path: 
     assert (episode.task, episode.stage, episode.seed) == ("relocate", "grasped", 17)
     assert episode.outcome == ep.OUTCOME_SUCCESS and episode.note == "rollout; ok"
     assert episode.joint_names == tuple(JOINTS) and episode.object_names == tuple(OBJECTS)
+    assert episode.meta.hand == HAND   # the node's hand description, in the bag's metadata
     assert episode.control_dt == pytest.approx(1 / 30) and episode.num_ticks == len(sources)
     ticks = np.arange(len(sources))
     np.testing.assert_array_equal(episode.stamp_ns, T0_NS + ticks * DT_NS)
@@ -252,6 +276,14 @@ def test_node_refuses_to_start_on_a_bad_parameter(context, tmp_path: Path) -> No
         make_recorder(context, "")
     with pytest.raises(ParameterError, match=r"'tick_topic' = '/clock' rejected"):
         make_recorder(context, tmp_path, tick_topic="/clock")
+    with pytest.raises(ParameterError, match=r"episode_recorder: parameter 'hand.joint_names' is "
+                       r"empty: the hand description is required"):
+        make_recorder(context, tmp_path, hand=None)
+    with pytest.raises(ParameterError, match=r"hand group 'fingers': device 'mouse' is not one of"):
+        make_recorder(context, tmp_path, **{"hand.groups.fingers.device": "mouse"})
+    with pytest.raises(NodeStartupError, match=r"hand.joint_names \['wrist', 'finger'\] differ from "
+                       r"joint_names \['finger', 'wrist'\]"):
+        make_recorder(context, tmp_path, joint_names=["finger", "wrist"])
     defaults = EPISODE_RECORDER.validate({"output_dir": str(tmp_path), "joint_names": JOINTS})
     assert defaults.tick_topic == "/intervention/state" and defaults.command_topic == "/hand/command"
 
@@ -265,7 +297,8 @@ def test_sigkill_mid_episode_leaves_it_marked_incomplete_after_restart(context, 
     child = subprocess.Popen(
         [sys.executable, "-m", "dexpie_episode.episode_recorder_node", "--ros-args",
          "-p", f"output_dir:={folder}", "-p", f"joint_names:=[{', '.join(JOINTS)}]",
-         "-p", "record_object_state:=false", "-p", "durable:=false"],
+         "-p", "record_object_state:=false", "-p", "durable:=false",
+         "--params-file", str(hand_params_file(tmp_path, dataclasses.replace(HAND, object_names=())))],
         stdout=log, stderr=subprocess.STDOUT)
     graph = Graph(context, None)
     try:

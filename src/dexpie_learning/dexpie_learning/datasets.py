@@ -11,7 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
+from dexpie_common.hand import HandDescription
 from dexpie_episode import Episode, EpisodeFormatError, load_episodes
+from dexpie_episode.schema import check_hand_matches
 from dexpie_policy.runner import EpisodeArrays
 
 log = logging.getLogger(__name__)
@@ -47,6 +49,42 @@ def check_consistent(episodes: list[Episode]) -> None:
             raise DatasetError(f"{episode.path}: joint names differ from {first.path}")
         if episode.object_names != first.object_names:
             raise DatasetError(f"{episode.path}: object features differ from {first.path}")
+
+
+def resolve_hand(episodes: list[Episode], given: HandDescription | None = None
+                 ) -> HandDescription:
+    """The one hand description of a training run's episodes.
+
+    Each bag carries one in its metadata (written by the recorder); bags that disagree are an
+    error naming both bags and the fields. `given` (`train --hand FILE`) supplies it for bags
+    recorded without one, and must agree with those that have one.
+    """
+    if not episodes:
+        raise DatasetError("no readable episodes")
+    source = "--hand" if given is not None else None
+    hand = given
+    for episode in episodes:
+        recorded = episode.meta.hand
+        if recorded is None:
+            continue
+        if hand is None:
+            hand, source = recorded, str(episode.path)
+        elif recorded != hand:
+            raise DatasetError(f"{episode.path}: its hand description differs from {source}'s "
+                               f"in {recorded.differences(hand)}")
+    if hand is None:
+        raise DatasetError(f"{episodes[0].path}: recorded without a hand description (metadata "
+                           "dexpie.hand), as are all the bags given; supply one with --hand FILE "
+                           "(a hand YAML or the graph's parameters file, see "
+                           "config/robot_template.yaml)")
+    for episode in episodes:
+        if episode.meta.hand is None:
+            try:
+                check_hand_matches(hand, episode.meta)
+            except ValueError as error:
+                raise DatasetError(f"{episode.path}: {error} (hand description from {source})"
+                                   ) from None
+    return hand
 
 
 def to_episode_arrays(episode: Episode, use_object_state: bool = True, cameras: tuple[str, ...] = (),

@@ -4,6 +4,9 @@
     <dir>/model.safetensors    the state dict
     <dir>/normalization.json   NormalizationStats.to_dict()
     <dir>/action_spec.json     ActionSpec.to_dict() (groups, representations, joints, kinematics)
+    <dir>/hand.json            HandDescription.to_dict(): the hand the data came from (joints,
+                               device groups, limits, rate, step limit); absent in checkpoints
+                               written before hand descriptions existed
 
 Loading checks everything against a freshly built model before any weight is used, and every
 error names the file, key or tensor at fault.
@@ -14,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from dexpie_common.hand import HandDescription, HandDescriptionError
 from dexpie_policy.actions import ActionSpec, ActionSpecError
 from dexpie_policy.flow import POLICY_TYPE, ConfigError, FlowMatchingPolicy, FlowPolicyConfig
 from dexpie_policy.checkpoint_io import (load_checked_state_dict, read_json, read_weights,
@@ -25,6 +29,7 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 NORMALIZATION_FILE = "normalization.json"
 ACTION_SPEC_FILE = "action_spec.json"
+HAND_FILE = "hand.json"
 
 
 class CheckpointError(ValueError):
@@ -45,9 +50,13 @@ def check_compatible(config: FlowPolicyConfig, stats: NormalizationStats,
 
 
 def save_policy(directory: str | Path, model: FlowMatchingPolicy, stats: NormalizationStats,
-                spec: ActionSpec) -> Path:
-    """Write the four files (directory created if needed); returns the directory."""
+                spec: ActionSpec, hand: HandDescription | None = None) -> Path:
+    """Write the files (directory created if needed; hand.json when `hand` is given);
+    returns the directory."""
     check_compatible(model.config, stats, spec)
+    if hand is not None and hand.joint_names != spec.joint_names:
+        raise CheckpointError(f"the hand description's joints {list(hand.joint_names)} are not "
+                              f"the action spec's {list(spec.joint_names)}")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     save_weights(directory / WEIGHTS_FILE, model,
@@ -57,7 +66,25 @@ def save_policy(directory: str | Path, model: FlowMatchingPolicy, stats: Normali
                                           "config": model.config.to_dict()})
     write_json(directory / NORMALIZATION_FILE, stats.to_dict())
     write_json(directory / ACTION_SPEC_FILE, spec.to_dict())
+    if hand is not None:
+        write_json(directory / HAND_FILE, hand.to_dict())
     return directory
+
+
+def load_hand(directory: str | Path, spec: ActionSpec | None = None) -> HandDescription | None:
+    """The checkpoint's hand description (None for a checkpoint written without one),
+    validated, and checked against `spec`'s joints when given."""
+    path = Path(directory) / HAND_FILE
+    if not path.exists():
+        return None
+    try:
+        hand = HandDescription.from_dict(_read_json(path))
+    except HandDescriptionError as error:
+        raise CheckpointError(f"{HAND_FILE}: {error}") from None
+    if spec is not None and hand.joint_names != spec.joint_names:
+        raise CheckpointError(f"{HAND_FILE} vs {ACTION_SPEC_FILE}: the hand names joints "
+                              f"{list(hand.joint_names)}, the action spec {list(spec.joint_names)}")
+    return hand
 
 
 def load_policy(directory: str | Path, device: str | torch.device = "cpu"

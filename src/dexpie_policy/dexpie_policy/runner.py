@@ -14,8 +14,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dexpie_common.hand import HandDescription
+
 from dexpie_policy.actions import ActionSpec, reanchor, to_absolute
-from dexpie_policy.checkpoint import check_compatible, load_policy
+from dexpie_policy.checkpoint import check_compatible, load_hand, load_policy
 from dexpie_policy.chunk_dataset import (ChunkDataset, EpisodeArrays, image_tensor,
                                          make_training_batch)
 from dexpie_policy.flow import (ACTION_KEY, IMAGE_KEY_PREFIX, OBJECT_KEY, STATE_KEY,
@@ -45,9 +47,10 @@ class PolicyRunner:
     """
 
     def __init__(self, model: FlowMatchingPolicy, stats: NormalizationStats, spec: ActionSpec,
-                 torch_threads: int | None = 1):
+                 torch_threads: int | None = 1, hand: HandDescription | None = None):
         check_compatible(model.config, stats, spec)
         self.model, self.stats, self.spec = model.eval(), stats, spec
+        self.hand = hand   # the checkpoint's hand description (None: written without one)
         self.config = model.config
         self.device = next(model.parameters()).device
         if torch_threads is not None:
@@ -57,7 +60,8 @@ class PolicyRunner:
     def from_pretrained(cls, directory: str | Path, device: str = "cpu",
                         torch_threads: int | None = 1) -> "PolicyRunner":
         model, stats, spec = load_policy(directory, device=device)
-        return cls(model, stats, spec, torch_threads=torch_threads)
+        return cls(model, stats, spec, torch_threads=torch_threads,
+                   hand=load_hand(directory, spec))
 
     @property
     def horizon(self) -> int:

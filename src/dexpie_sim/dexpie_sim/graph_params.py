@@ -10,11 +10,13 @@ Matrices are flattened row-major (`twist_to_joint`: n_arm rows of 6).
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass
 
 import mujoco
 import numpy as np
 
+from dexpie_common.hand import GLOVE, SPACEMOUSE, HandDescription, JointGroup
 from dexpie_sim.registry import make_task
 from dexpie_teleop.spacemouse import SpacemouseConfig
 
@@ -95,6 +97,31 @@ def graph_params(task_name: str) -> GraphParams:
             spacemouse_max_angular_speed=mouse.max_angular_speed)
     finally:
         task.close()
+
+
+# The twin's action representations: the arm relative to the observed pose, the fingers
+# absolute (the paper's robot; finger targets are bounded and state-independent).
+ARM_REPRESENTATION = "relative_joint"
+FINGER_REPRESENTATION = "absolute_joint"
+
+
+@functools.lru_cache(maxsize=None)
+def hand_description(task_name: str) -> HandDescription:
+    """The twin task's hand description, as a robot's parameters file would give it: the
+    spacemouse drives the arm, the glove the fingers; limits and rate limits are the hand
+    controller's (`graph_params`), the step limit is the task's."""
+    graph = graph_params(task_name)
+    # Limits rounded as the generated parameter files write them (12 significant digits), so
+    # bags recorded in-process and through the graph carry the same description.
+    def rounded(values):
+        return tuple(float(f"{v:.12g}") for v in values)
+    return HandDescription(
+        name=f"adroit_{task_name}", joint_names=tuple(graph.joint_names),
+        groups=(JointGroup("arm", tuple(graph.arm_joints), SPACEMOUSE, ARM_REPRESENTATION),
+                JointGroup("fingers", tuple(graph.finger_joints), GLOVE, FINGER_REPRESENTATION)),
+        lower_limits=rounded(graph.lower_limits), upper_limits=rounded(graph.upper_limits),
+        max_velocity=rounded(graph.max_velocity), control_rate_hz=graph.control_rate_hz,
+        max_episode_steps=graph.max_episode_steps, object_names=tuple(graph.object_names))
 
 
 def _floats(values) -> list[float]:

@@ -23,6 +23,7 @@ import sys
 import typing
 from pathlib import Path
 
+from dexpie_common.hand import load_hand_file
 from dexpie_learning.critic import CriticCheckpointError
 from dexpie_learning.datasets import DatasetError
 from dexpie_learning.labels import LabelStoreError
@@ -68,6 +69,10 @@ def _data_options(parser, out_help: str = "output folder") -> None:
                         help="folders of demonstration bags")
     parser.add_argument("--rollouts", type=Path, nargs="+", default=[],
                         help="folders of rollout bags (with interventions)")
+    parser.add_argument("--hand", type=Path, help="hand description for bags recorded "
+                        "without one: a YAML file with a 'hand:' block, or the graph's ROS 2 "
+                        "parameters file (its '/**' section's hand.*), see "
+                        "config/robot_template.yaml")
     parser.add_argument("--config", type=Path, help="YAML or JSON file of config fields")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     if out_help:
@@ -122,9 +127,11 @@ def main(argv=None) -> int:
         overrides["cameras"] = tuple(overrides["cameras"])
     progress = not args.quiet
     try:
+        hand = None if args.hand is None else load_hand_file(args.hand)
         if command == "critic":
             config = load_config(CriticTrainConfig, args.config, overrides)
-            summary = train_critics(config, args.out, args.demos, args.rollouts, progress)
+            summary = train_critics(config, args.out, args.demos, args.rollouts, progress,
+                                    hand=hand)
             diag = summary["diagnostics"]
             print(f"trained 2 cross-fitted critics on {summary['episodes']} episodes in "
                   f"{summary['seconds']:.0f} s; held-out ranking accuracy "
@@ -133,7 +140,7 @@ def main(argv=None) -> int:
         elif command == "label":
             config = load_config(LabelConfig, args.config, overrides)
             summary = label_episodes(args.critic, args.labels, args.label_set, config,
-                                     args.demos, args.rollouts, progress)
+                                     args.demos, args.rollouts, progress, hand=hand)
             print(f"labelled {summary['episodes']} episodes "
                   f"({len(summary['not_cross_fitted'])} not cross-fitted); "
                   f"q_0.6={summary['indicator']['q_low']:.4f} "
@@ -145,7 +152,7 @@ def main(argv=None) -> int:
                                   labels_dir=getattr(args, "labels", None),
                                   label_set=getattr(args, "label_set", DEFAULT_LABEL_SET),
                                   progress=progress, resume=resume, stop_after=args.stop_after,
-                                  torch_threads=args.threads)
+                                  torch_threads=args.threads, hand=hand)
             tail = result.losses[-100:]
             print(f"trained {command} on {result.episodes} episodes ({result.samples} samples, "
                   f"{result.human_effort['human_steps']} human steps) in {result.seconds:.0f} s"

@@ -79,8 +79,10 @@ class PolicyTrainConfig:
     num_layers: int = 3
     max_delay_steps: int = 4
     padded_step_weight: float = 0.1
-    arm_representation: str = "relative_joint"
-    finger_representation: str = "absolute_joint"
+    # Empty: each joint group's representation from the hand description; else the
+    # representation of every group the spacemouse (arm) / the glove (fingers) drives.
+    arm_representation: str = ""
+    finger_representation: str = ""
     use_object_state: bool = True
     cameras: tuple[str, ...] = ()
     save_every: int = 500
@@ -118,8 +120,8 @@ class PolicyTrainConfig:
         if self.grad_clip_norm <= 0:
             raise TrainConfigError(f"grad_clip_norm must be > 0, got {self.grad_clip_norm}")
         for name in ("arm_representation", "finger_representation"):
-            if getattr(self, name) not in REPRESENTATIONS:
-                raise TrainConfigError(f"{name} must be one of {REPRESENTATIONS}, got "
+            if getattr(self, name) not in ("", *REPRESENTATIONS):
+                raise TrainConfigError(f"{name} must be empty (the hand's) or one of {REPRESENTATIONS}, got "
                                        f"{getattr(self, name)!r}")
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dexpie_common.hand import HandDescription
 from dexpie_learning.critic import (CriticConfig, ReturnConfig, critic_episode,
                                     cross_fit_values, load_critic, plot_value_curves,
                                     ranking_accuracy, save_critic, value_target_correlation)
@@ -39,7 +40,7 @@ DEFAULT_LABEL_SET = "dexpie"
 
 @dataclass(frozen=True)
 class CriticTrainConfig:
-    """Critic training. max_episode_steps: L, the return normaliser (0 = the task's step
+    """Critic training. max_episode_steps: L, the return normaliser (0 = the hand description's step
     limit). failure_penalty C_fail, failure_decay gamma_f. num_bins K on [-1, 0],
     target_sigma_bins: target smoothing in bins."""
     steps: int = 3000
@@ -94,20 +95,20 @@ def labelled_subset(data: TrainingData) -> tuple[TrainingData, int]:
     """The episodes that can carry labels (success/failure) and how many were left out."""
     keep = [i for i, e in enumerate(data.episodes) if has_return(e)]
     subset = TrainingData([data.episodes[i] for i in keep], [data.is_demo[i] for i in keep],
-                          data.skipped, data.demo_folders, data.rollout_folders)
+                          data.skipped, data.demo_folders, data.rollout_folders, data.hand)
     return subset, len(data.episodes) - len(keep)
 
 
 def train_critics(config: CriticTrainConfig, out_dir: Path, demo_folders=(), rollout_folders=(),
-                  progress: bool = True) -> dict:
+                  progress: bool = True, hand: HandDescription | None = None) -> dict:
     """Cross-fit the two critics; returns the training.json summary."""
     start = time.perf_counter()
     data, excluded = labelled_subset(load_training_data(demo_folders, rollout_folders,
-                                                        progress=progress))
+                                                        progress=progress, hand=hand))
     if not data.episodes:
         raise DatasetError("no episode with a success/failure outcome to train a critic on")
-    from dexpie_sim.registry import task_spec
-    steps_limit = config.max_episode_steps or task_spec(data.task).max_episode_steps
+    # L: the config's when set, else the hand description's episode step limit.
+    steps_limit = config.max_episode_steps or data.hand.max_episode_steps
     returns = ReturnConfig(steps_limit, config.failure_penalty, config.failure_decay)
     episodes = [critic_episode(e, returns, config.use_object_state, config.cameras)
                 for e in data.episodes]
@@ -129,7 +130,7 @@ def train_critics(config: CriticTrainConfig, out_dir: Path, demo_folders=(), rol
         save_critic(out_dir / name, result.critics[index], metadata=dict(
             returns=returns.to_dict(), trained_on=sorted(result.halves[index]),
             use_object_state=config.use_object_state, cameras=list(config.cameras),
-            task=data.task))
+            task=data.task, hand=data.hand.to_dict()))
     with open(out_dir / "losses.csv", "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["step", *(f"loss_{n}" for n in CRITIC_DIRS)])
@@ -154,13 +155,14 @@ def train_critics(config: CriticTrainConfig, out_dir: Path, demo_folders=(), rol
 
 
 def label_episodes(critic_dir: Path, labels_dir: Path, label_set: str, config: LabelConfig,
-                   demo_folders=(), rollout_folders=(), progress: bool = True) -> dict:
+                   demo_folders=(), rollout_folders=(), progress: bool = True,
+                   hand: HandDescription | None = None) -> dict:
     """Value (held out), advantage and indicators of every episode, saved with the dataset."""
     critics, metadata = zip(*(load_critic(Path(critic_dir) / n) for n in CRITIC_DIRS))
     meta = metadata[0]
     returns = ReturnConfig(**meta["returns"])
     data, excluded = labelled_subset(load_training_data(demo_folders, rollout_folders,
-                                                        progress=progress))
+                                                        progress=progress, hand=hand))
     if not data.episodes:
         raise DatasetError("no episode with a success/failure outcome to label")
     values, not_cross_fitted = {}, []

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from dexpie_learning.datasets import DatasetError, check_consistent, load_episode_folders
+from dexpie_common.hand import HandDescription
+from dexpie_learning.datasets import (DatasetError, check_consistent, load_episode_folders,
+                                     resolve_hand)
 from dexpie_episode import Episode, EpisodeFormatError
 
 
@@ -24,6 +26,7 @@ class TrainingData:
     skipped: list[EpisodeFormatError] = field(default_factory=list)
     demo_folders: list[Path] = field(default_factory=list)
     rollout_folders: list[Path] = field(default_factory=list)
+    hand: HandDescription | None = None   # the episodes' hand description (resolve_hand)
 
     @property
     def task(self) -> str:
@@ -49,9 +52,12 @@ class TrainingData:
 
 
 def load_training_data(demo_folders: list[Path] = (), rollout_folders: list[Path] = (),
-                       progress: bool | None = None) -> TrainingData:
+                       progress: bool | None = None, hand: HandDescription | None = None
+                       ) -> TrainingData:
     """Every readable bag of the folders; unreadable bags are reported (log + `skipped`)
-    and skipped. Raises DatasetError when nothing is readable or the episodes disagree."""
+    and skipped. Raises DatasetError when nothing is readable or the episodes disagree (in
+    task, features or hand description). `hand` supplies the hand description for bags
+    recorded without one (`train --hand FILE`)."""
     demo_folders, rollout_folders = list(demo_folders), list(rollout_folders)
     if not demo_folders and not rollout_folders:
         raise DatasetError("no data: give --demos and/or --rollouts folders")
@@ -61,6 +67,7 @@ def load_training_data(demo_folders: list[Path] = (), rollout_folders: list[Path
                         demo_errors + rollout_errors, demo_folders, rollout_folders)
     check_consistent(data.episodes)
     data.task  # noqa: B018 (raises on mixed tasks)
+    data.hand = resolve_hand(data.episodes, hand)
     return data
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dexpie_common.hand import HandDescription
 from dexpie_learning.datasets import DatasetError, to_episode_arrays
 from dexpie_learning.train import weighting
 from dexpie_learning.train.config import (AWRConfig, BCConfig, BinaryIndicatorConfig,
@@ -36,7 +37,7 @@ from dexpie_learning.train.critic_label import (DEFAULT_LABEL_SET, labelled_subs
 from dexpie_learning.train.data import TrainingData, load_training_data
 from dexpie_learning.train.loop import data_fingerprint, train_resumable
 from dexpie_learning.train.plots import save_loss_curve
-from dexpie_policy.actions.spec import twin_action_spec
+from dexpie_policy.actions.spec import ActionSpec, ActionSpecError, hand_action_spec
 from dexpie_policy.checkpoint import save_policy
 from dexpie_policy.chunk_dataset import ChunkDataset
 
@@ -63,18 +64,14 @@ class TrainResult:
     resumed_from: int = 0
 
 
-def action_spec_for(task: str, joint_names: tuple[str, ...], config: PolicyTrainConfig):
-    """Arm (spacemouse) and finger (glove) groups of the task's joints."""
-    from dexpie_sim.registry import TASK_NAMES, task_spec
-    if task not in TASK_NAMES:
-        raise DatasetError(f"task {task!r} is not a twin task ({list(TASK_NAMES)}); "
-                           "its arm/finger joint groups are unknown")
-    spec = task_spec(task)
-    if tuple(joint_names) != spec.joint_names:
-        raise DatasetError(f"episodes of task {task!r} name joints {list(joint_names)[:3]}..., "
-                           f"the task has {list(spec.joint_names)[:3]}...")
-    return twin_action_spec(spec.arm_joints, spec.finger_joints, config.arm_representation,
-                            config.finger_representation)
+def action_spec_for(data: TrainingData, config: PolicyTrainConfig) -> ActionSpec:
+    """The action groups of the data's hand description, with the config's arm / finger
+    representation where it sets one."""
+    try:
+        return hand_action_spec(data.hand, config.arm_representation,
+                                config.finger_representation)
+    except ActionSpecError as error:
+        raise DatasetError(f"hand {data.hand.name!r}: {error}") from None
 
 
 def method_weights(method: str, config: PolicyTrainConfig, data: TrainingData, labels=None
@@ -115,7 +112,8 @@ def train_method(method: str, config: PolicyTrainConfig, out_dir: Path,
                  labels=None, progress: bool = True,
                  resume: str = "auto", stop_after: int | None = None,
                  torch_threads: int | None = None, data: TrainingData | None = None,
-                 device: str = "cpu", weigh=None) -> TrainResult:
+                 device: str = "cpu", weigh=None, hand: HandDescription | None = None
+                 ) -> TrainResult:
     """Load the bags (unless `data` is given), weight/label them for `method`, train with
     resumable state in <out>/train_state, write the policy checkpoint, metrics.csv,
     losses.csv, loss.png and training.json.
@@ -127,6 +125,7 @@ def train_method(method: str, config: PolicyTrainConfig, out_dir: Path,
     restored afterwards, because a PolicyRunner loaded earlier in the process pins torch to
     one thread (right for batch-1 inference, 2x slower for training). device: where the
     optimisation runs ("cpu", "cuda"); the checkpoint is the same format either way.
+    hand: the hand description for bags recorded without one (`train --hand FILE`).
     weigh: replaces `method_weights` (same signature and return) for studies of other data
     weightings on the same pipeline (benchmarks/label_variants.py); None: the method's own.
     """
@@ -139,17 +138,17 @@ def train_method(method: str, config: PolicyTrainConfig, out_dir: Path,
     try:
         return _train_method(method, config, Path(out_dir), demo_folders, rollout_folders,
                              labels_dir, label_set, labels, progress, resume, stop_after,
-                             data, device, weigh or method_weights)
+                             data, device, weigh or method_weights, hand)
     finally:
         torch.set_num_threads(previous_threads)
 
 
 def _train_method(method, config, out_dir, demo_folders, rollout_folders, labels_dir,
                   label_set, labels, progress, resume, stop_after, data, device,
-                  weigh) -> TrainResult:
+                  weigh, hand) -> TrainResult:
     start = time.perf_counter()
     if data is None:
-        data = load_training_data(demo_folders, rollout_folders, progress=progress)
+        data = load_training_data(demo_folders, rollout_folders, progress=progress, hand=hand)
     labels_source = None
     if method in LABELLED_METHODS:
         if labels is None:
@@ -171,7 +170,7 @@ def _train_method(method, config, out_dir, demo_folders, rollout_folders, labels
     if not keep:
         raise DatasetError(f"{method}: no sample to train on (no demos / interventions / "
                            "successes in the data?)")
-    spec = action_spec_for(task, data.episodes[0].joint_names, config)
+    spec = action_spec_for(data, config)
     arrays = [dataclasses.replace(
         to_episode_arrays(data.episodes[i], config.use_object_state, config.cameras,
                           None if optimality is None else optimality[i]),
@@ -188,13 +187,13 @@ def _train_method(method, config, out_dir, demo_folders, rollout_folders, labels
     loop = train_resumable(dataset, policy_config, config, out_dir,
                            data_fingerprint(dataset, kept_ids), resume=resume,
                            progress=progress, stop_after=stop_after, device=device)
-    save_policy(out_dir, loop.model, dataset.stats, spec)
+    save_policy(out_dir, loop.model, dataset.stats, spec, hand=data.hand)
     title = (f"{method} {task}: {len(keep)} episodes, "
              f"{data.effort()['human_steps']} human steps")
     write_training_log(out_dir, loop.metrics, title)
     positive = dataset.sample_weight > 0
     summary = dict(
-        kind=method, method=method, task=task, config=config_to_dict(config),
+        kind=method, method=method, task=task, hand=data.hand.name, config=config_to_dict(config),
         policy_config=policy_config.to_dict(), **data.summary(),
         episodes=len(keep), episodes_loaded=len(data.episodes), samples=len(dataset),
         samples_trained=int(positive.sum()),

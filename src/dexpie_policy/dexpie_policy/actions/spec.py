@@ -14,12 +14,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# The representation names live with the hand description, which names one per joint group.
+from dexpie_common.hand import (ABSOLUTE_JOINT, GLOVE, RELATIVE_EE_POSE, RELATIVE_JOINT,
+                                REPRESENTATIONS, SPACEMOUSE, HandDescription)
 from dexpie_policy.actions.kinematics import get_kinematics
 
-ABSOLUTE_JOINT = "absolute_joint"
-RELATIVE_JOINT = "relative_joint"
-RELATIVE_EE_POSE = "relative_ee_pose"
-REPRESENTATIONS = (ABSOLUTE_JOINT, RELATIVE_JOINT, RELATIVE_EE_POSE)
+__all__ = ["ABSOLUTE_JOINT", "RELATIVE_JOINT", "RELATIVE_EE_POSE", "REPRESENTATIONS", "EE_POSE_DIM",
+           "ActionSpecError", "ActionGroup", "ActionSpec", "hand_action_spec", "twin_action_spec"]
+
 EE_POSE_DIM = 9  # translation (3) + first two rotation columns (6)
 
 
@@ -155,3 +157,21 @@ def twin_action_spec(arm_joints, finger_joints, arm_representation: str = RELATI
         joint_names=tuple(arm_joints) + tuple(finger_joints),
         groups=(ActionGroup("arm", tuple(arm_joints), arm_representation, kinematics),
                 ActionGroup("fingers", tuple(finger_joints), finger_representation)))
+
+
+def hand_action_spec(hand: HandDescription, arm_representation: str = "",
+                     finger_representation: str = "") -> ActionSpec:
+    """The action spec of a hand description: one action group per hand group, in the hand's
+    joint order, each with the group's representation. `arm_representation` /
+    `finger_representation`, where not empty, replace the representation of every group the
+    spacemouse / the glove drives (the ablations: e.g. absolute arm actions)."""
+    override = {SPACEMOUSE: arm_representation, GLOVE: finger_representation}
+    groups = []
+    for group in hand.groups:
+        representation = override.get(group.device) or group.representation
+        kinematics = group.kinematics if representation == RELATIVE_EE_POSE else None
+        if representation == RELATIVE_EE_POSE and not kinematics:
+            raise ActionSpecError(f"hand group {group.name!r}: relative_ee_pose needs the group's "
+                                  "kinematics in the hand description")
+        groups.append(ActionGroup(group.name, group.joints, representation, kinematics))
+    return ActionSpec(joint_names=hand.joint_names, groups=tuple(groups))
