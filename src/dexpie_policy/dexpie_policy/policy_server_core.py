@@ -131,6 +131,21 @@ class Conditioning:
         return cls({"optimality": None, "cfg_scale": float(cfg_scale)}, math.nan, 1.0)
 
 
+def check_running_hand(checkpoint_joints: Sequence[str], running_hand) -> None:
+    """A checkpoint drives the running hand only if it names exactly the hand's joints
+    (running_hand: the graph's HandDescription, or None when the parameters hold none)."""
+    if running_hand is None:
+        return
+    checkpoint_joints = list(checkpoint_joints)
+    missing = [n for n in running_hand.joint_names if n not in checkpoint_joints]
+    unknown = [n for n in checkpoint_joints if n not in running_hand.joint_names]
+    if missing or unknown:
+        raise ObservationError(f"the checkpoint does not match the running hand "
+                               f"{running_hand.name!r}: the hand's joints {missing} are not in "
+                               f"the checkpoint, the checkpoint's joints {unknown} are not the "
+                               f"hand's")
+
+
 def output_order(checkpoint_joints: Sequence[str], requested: Sequence[str]) -> np.ndarray:
     """Indices into the checkpoint's joint order giving the published order.
 

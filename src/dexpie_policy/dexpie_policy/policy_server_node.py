@@ -22,7 +22,7 @@ from dexpie_common.image_codec import MalformedImage, UnsupportedEncoding, to_rg
 from dexpie_common.messages import (MissingJoints, image_array, joint_state_msg,
                                     positions_by_name, stamp_to_seconds)
 from dexpie_common.node_main import NodeStartupError, run_node
-from dexpie_common.ros_parameters import declare_parameters
+from dexpie_common.ros_parameters import declare_hand, declare_parameters
 from dexpie_msgs.msg import ActionChunk, EpisodeEvent, InterventionState
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
@@ -32,7 +32,7 @@ from dexpie_policy.checkpoint import CheckpointError
 from dexpie_policy.policy_server_core import (JOINT_STREAM, OBJECT_STREAM, Conditioning,
                                               ObservationError, ObservationLayout,
                                               ProblemThrottle, chunk_fields, command_is_valid,
-                                              image_stream, output_order)
+                                              check_running_hand, image_stream, output_order)
 from dexpie_policy.policy_server_parameters import NODE_NAME, POLICY_SERVER
 from dexpie_policy.runner import PolicyRunner
 from dexpie_policy.scheduler import ChunkScheduler, RunnerPredictor
@@ -42,6 +42,9 @@ from dexpie_policy.synchronizer import ObservationSynchronizer
 class PolicyServer(Node):
     def __init__(self, **node_kwargs):
         super().__init__(NODE_NAME, **node_kwargs)
+        # The running hand (the parameters file's hand.*; optional here). Declared before the
+        # schema, whose set-callback refuses names outside it.
+        running_hand = declare_hand(self, required=False)
         params = declare_parameters(self, POLICY_SERVER)
         self.params = params
         try:
@@ -54,6 +57,7 @@ class PolicyServer(Node):
         try:
             self._layout = ObservationLayout.from_checkpoint(config, spec, params.object_names)
             self._order = output_order(spec.joint_names, params.joint_names)
+            check_running_hand(spec.joint_names, running_hand)
         except ObservationError as error:
             raise NodeStartupError(f"{NODE_NAME}: {error}") from None
         self._output_names = [spec.joint_names[i] for i in self._order]

@@ -5,13 +5,14 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from dexpie_common.hand import HandDescription, JointGroup
 from dexpie_common.parameters import ParameterError
 from policy_helpers import ARM, FINGERS, make_spec
 
 from dexpie_policy.actions import to_absolute
 from dexpie_policy.policy_server_core import (Conditioning, ObservationError, ObservationLayout,
-                                              ProblemThrottle, chunk_fields, command_is_valid,
-                                              output_order)
+                                              ProblemThrottle, check_running_hand, chunk_fields,
+                                              command_is_valid, output_order)
 from dexpie_policy.policy_server_parameters import POLICY_SERVER
 from dexpie_policy.scheduler import ChunkRecord, TickOutput
 
@@ -68,6 +69,18 @@ def test_output_order():
     with pytest.raises(ObservationError, match=r"missing \['THJ1'\], not in the checkpoint "
                                                r"\['XX'\]"):
         output_order(JOINTS, list(JOINTS[:-1]) + ["XX"])
+
+
+def test_a_checkpoint_for_another_hand_is_refused_naming_the_joints():
+    n = len(JOINTS)
+    hand = HandDescription("lab_hand", JOINTS, [JointGroup("all", JOINTS, "glove", "absolute_joint")],
+                           [-1.0] * n, [1.0] * n, [1.0] * n, 30.0, 100)
+    check_running_hand(list(reversed(JOINTS)), hand)     # same joints, any order: fine
+    check_running_hand(["XX"], None)                     # no hand in the parameters: not checked
+    with pytest.raises(ObservationError, match=r"running hand 'lab_hand': the hand's joints "
+                                               r"\['THJ1'\] are not in the checkpoint, the "
+                                               r"checkpoint's joints \['XX'\] are not the hand's"):
+        check_running_hand(list(JOINTS[:-1]) + ["XX"], hand)
 
 
 def test_chunk_fields_recover_the_trained_representation():
