@@ -65,3 +65,102 @@ def test_python_imports_of_a_package_are_declared(name):
                                                   "visualization_msgs", "std_srvs", "rcl_interfaces",
                                                   "builtin_interfaces"}}
     assert ros_imports <= declared, f"undeclared: {sorted(ros_imports - declared)}"
+
+
+ROS_MODULES = {"rclpy", "sensor_msgs", "geometry_msgs", "std_msgs", "visualization_msgs", "std_srvs",
+               "rcl_interfaces", "builtin_interfaces", "dexpie_msgs"}
+# What each floor may stand on (workspace packages and ROS); learning stands beside the twin,
+# not on it, and runs on a workstation without ROS.
+MAY_IMPORT = {
+    "dexpie_common": set(),
+    "dexpie_episode": {"dexpie_common"},
+    "dexpie_learning": {"dexpie_common", "dexpie_episode", "dexpie_policy"},
+}
+
+
+def module_imports() -> dict[str, set[str]]:
+    """Every non-test module of the workspace -> the workspace modules it imports (anywhere in
+    the file, lazy imports included: a cycle through a function-level import is still one)."""
+    modules = {}
+    for package in PYTHON_PACKAGES:
+        for path in (SRC / package / package).rglob("*.py"):
+            parts = path.relative_to(SRC / package).with_suffix("").parts
+            modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+
+    def resolve(name):
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    edges = {}
+    for module, path in modules.items():
+        here = module if path.name == "__init__.py" else module.rpartition(".")[0]
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    parts = here.split(".")[:len(here.split(".")) - node.level + 1]
+                    base = ".".join(parts + ([base] if base else []))
+                targets.update(resolve(f"{base}.{a.name}") or resolve(base) for a in node.names)
+            elif isinstance(node, ast.Import):
+                targets.update(resolve(a.name) or a.name for a in node.names)
+        edges[module] = {t for t in targets if t and t != module}
+    return edges
+
+
+def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one node (Tarjan)."""
+    index, low, stack, on_stack, found = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in edges.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while not component or component[-1] != v:
+                component.append(stack.pop())
+                on_stack.discard(component[-1])
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in list(edges):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_cycle_finder_finds_a_lazy_import_cycle():
+    # The shape of the pipeline <-> pipeline_report cycle the layout removed.
+    assert cycles({"a.pipeline": {"a.report"}, "a.report": {"a.pipeline"}, "a.x": {"a.pipeline"}}) \
+        == [["a.pipeline", "a.report"]]
+
+
+def test_no_module_import_cycle_and_no_package_cycle():
+    edges = module_imports()
+    assert cycles(edges) == []
+    packages = {}
+    for module, targets in edges.items():
+        packages.setdefault(module.split(".")[0], set()).update(
+            t.split(".")[0] for t in targets if t.split(".")[0] in PYTHON_PACKAGES)
+    assert cycles({p: t - {p} for p, t in packages.items()}) == []
+
+
+@pytest.mark.parametrize("package", sorted(MAY_IMPORT))
+def test_lower_floors_import_only_what_they_stand_on(package):
+    imported = {t.split(".")[0] for m, targets in module_imports().items()
+                if m.split(".")[0] == package for t in targets}
+    workspace_or_ros = {p for p in imported if p in PACKAGES or p in ROS_MODULES} - {package}
+    allowed = MAY_IMPORT[package] | ({"rclpy", "sensor_msgs", "std_msgs", "dexpie_msgs",
+                                      "rcl_interfaces"} if package in ("dexpie_common", "dexpie_episode")
+                                     else set())
+    assert workspace_or_ros <= allowed, f"{package} imports {sorted(workspace_or_ros - allowed)}"
+    if package == "dexpie_learning":
+        assert not imported & (ROS_MODULES | {"mujoco", "dexpie_sim", "dexpie_experiment"})
