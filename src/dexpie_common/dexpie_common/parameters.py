@@ -233,7 +233,9 @@ class ParameterSchema:
 
     # ---- ROS 2 parameter files ------------------------------------------------------------
     def overrides_from_yaml(self, path: str | Path) -> dict:
-        """This node's entries from a ROS 2 parameter file (its name, or `/**`, merged)."""
+        """This node's entries from a ROS 2 parameter file (its name, or `/**`, merged). The
+        `hand:` block (under `/**`) is the hand description's, validated by
+        `dexpie_common.hand.load_hand_file`, not a parameter of this schema."""
         path = Path(path)
         try:
             document = yaml.safe_load(path.read_text()) or {}
@@ -248,7 +250,8 @@ class ParameterSchema:
                 continue
             if not isinstance(section, dict) or not isinstance(section.get("ros__parameters"), dict):
                 raise ParameterError(f"{path}: section '{key}' needs a 'ros__parameters' mapping")
-            merged.update(section["ros__parameters"])
+            merged.update({name: value for name, value in section["ros__parameters"].items()
+                           if not (key == "/**" and name == "hand")})
         return merged
 
     def load_yaml(self, path: str | Path) -> ParameterValues:
