@@ -9,7 +9,9 @@
                                written before hand descriptions existed
 
 Loading checks everything against a freshly built model before any weight is used, and every
-error names the file, key or tensor at fault.
+error names the file, key or tensor at fault. The three files every checkpoint folder has
+(config, weights, normalisation) are written and checked by dexpie_policy.checkpoint_io's
+CheckpointFolder, shared with the critic.
 """
 from __future__ import annotations
 
@@ -19,21 +21,22 @@ import torch
 
 from dexpie_common.hand import HandDescription, HandDescriptionError
 from dexpie_policy.actions import ActionSpec, ActionSpecError
-from dexpie_policy.flow import POLICY_TYPE, ConfigError, FlowMatchingPolicy, FlowPolicyConfig
-from dexpie_policy.checkpoint_io import (load_checked_state_dict, read_json, read_weights,
-                                         save_weights, write_json)
+from dexpie_policy.flow import POLICY_TYPE, FlowMatchingPolicy, FlowPolicyConfig
+from dexpie_policy.checkpoint_io import (CONFIG_FILE, NORMALIZATION_FILE,  # noqa: F401
+                                         WEIGHTS_FILE, CheckpointFolder, write_json)
 from dexpie_policy.normalization import NormalizationError, NormalizationStats
 
 FORMAT_VERSION = 1
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.safetensors"
-NORMALIZATION_FILE = "normalization.json"
 ACTION_SPEC_FILE = "action_spec.json"
 HAND_FILE = "hand.json"
 
 
 class CheckpointError(ValueError):
     """A policy directory that cannot be loaded; the message names the file and the problem."""
+
+
+POLICY_FOLDER = CheckpointFolder(kind="policy", type_key="policy_type", type_name=POLICY_TYPE,
+                                 error=CheckpointError, format_version=FORMAT_VERSION)
 
 
 def check_compatible(config: FlowPolicyConfig, stats: NormalizationStats,
@@ -57,14 +60,7 @@ def save_policy(directory: str | Path, model: FlowMatchingPolicy, stats: Normali
     if hand is not None and hand.joint_names != spec.joint_names:
         raise CheckpointError(f"the hand description's joints {list(hand.joint_names)} are not "
                               f"the action spec's {list(spec.joint_names)}")
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    save_weights(directory / WEIGHTS_FILE, model,
-                 {"format": "pt", "policy_type": POLICY_TYPE, "format_version": str(FORMAT_VERSION)})
-    write_json(directory / CONFIG_FILE, {"format_version": FORMAT_VERSION,
-                                          "policy_type": POLICY_TYPE,
-                                          "config": model.config.to_dict()})
-    write_json(directory / NORMALIZATION_FILE, stats.to_dict())
+    directory = POLICY_FOLDER.write(directory, model, model.config.to_dict(), stats)
     write_json(directory / ACTION_SPEC_FILE, spec.to_dict())
     if hand is not None:
         write_json(directory / HAND_FILE, hand.to_dict())
@@ -78,7 +74,7 @@ def load_hand(directory: str | Path, spec: ActionSpec | None = None) -> HandDesc
     if not path.exists():
         return None
     try:
-        hand = HandDescription.from_dict(_read_json(path))
+        hand = HandDescription.from_dict(POLICY_FOLDER.read_json(path))
     except HandDescriptionError as error:
         raise CheckpointError(f"{HAND_FILE}: {error}") from None
     if spec is not None and hand.joint_names != spec.joint_names:
@@ -90,30 +86,11 @@ def load_hand(directory: str | Path, spec: ActionSpec | None = None) -> HandDesc
 def load_policy(directory: str | Path, device: str | torch.device = "cpu"
                 ) -> tuple[FlowMatchingPolicy, NormalizationStats, ActionSpec]:
     """Read and validate a policy directory -> (model in eval mode, stats, spec)."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise CheckpointError(f"policy directory {str(directory)!r} does not exist")
-    header = _read_json(directory / CONFIG_FILE)
-    if not isinstance(header, dict) or header.get("format_version") != FORMAT_VERSION:
-        version = header.get("format_version") if isinstance(header, dict) else None
-        raise CheckpointError(f"{CONFIG_FILE}: format_version {version!r} is not supported "
-                              f"(this code reads version {FORMAT_VERSION})")
-    if header.get("policy_type") != POLICY_TYPE:
-        raise CheckpointError(f"{CONFIG_FILE}: policy_type {header.get('policy_type')!r}, "
-                              f"expected {POLICY_TYPE!r}")
-    extra = sorted(set(header) - {"format_version", "policy_type", "config"})
-    if extra:
-        raise CheckpointError(f"{CONFIG_FILE}: unknown top-level keys {extra}")
+    directory = POLICY_FOLDER.existing_directory(directory)
+    config = POLICY_FOLDER.read_config(POLICY_FOLDER.read_header(directory), FlowPolicyConfig)
+    stats = POLICY_FOLDER.read_stats(directory)
     try:
-        config = FlowPolicyConfig.from_dict(header.get("config"))
-    except (ConfigError, TypeError) as error:
-        raise CheckpointError(f"{CONFIG_FILE}: {error}") from None
-    try:
-        stats = NormalizationStats.from_dict(_read_json(directory / NORMALIZATION_FILE))
-    except NormalizationError as error:
-        raise CheckpointError(f"{NORMALIZATION_FILE}: {error}") from None
-    try:
-        spec = ActionSpec.from_dict(_read_json(directory / ACTION_SPEC_FILE))
+        spec = ActionSpec.from_dict(POLICY_FOLDER.read_json(directory / ACTION_SPEC_FILE))
     except (ActionSpecError, KeyError, TypeError) as error:
         raise CheckpointError(f"{ACTION_SPEC_FILE}: {error}") from None
     try:
@@ -124,14 +101,5 @@ def load_policy(directory: str | Path, device: str | torch.device = "cpu"
         raise CheckpointError(f"{ACTION_SPEC_FILE} vs {CONFIG_FILE}: {error}") from None
 
     model = FlowMatchingPolicy(config)
-    load_checked_state_dict(model, _read_weights(directory / WEIGHTS_FILE), WEIGHTS_FILE,
-                            CONFIG_FILE, CheckpointError, "model")
+    POLICY_FOLDER.load_weights(model, directory, "model")
     return model.to(device).eval(), stats, spec
-
-
-def _read_json(path: Path):
-    return read_json(path, CheckpointError, "policy")
-
-
-def _read_weights(path: Path) -> dict[str, torch.Tensor]:
-    return read_weights(path, CheckpointError, "policy")

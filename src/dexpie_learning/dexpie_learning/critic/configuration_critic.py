@@ -1,13 +1,12 @@
 """Configuration of the distributional critic (frozen, validated at construction)."""
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 
+from dexpie_common.stored_config import StoredConfig
 from dexpie_learning.critic.bins import DEFAULT_NUM_BINS, DEFAULT_SIGMA_BINS
 from dexpie_policy.flow import IMAGE_KEY_PREFIX, OBJECT_KEY, STATE_KEY
-from dexpie_policy.flow.configuration_flow import check_config_keys
 
 CRITIC_TYPE = "dexpie_distributional_critic"
 
@@ -17,7 +16,7 @@ class CriticConfigError(ValueError):
 
 
 @dataclass(frozen=True)
-class CriticConfig:
+class CriticConfig(StoredConfig, error=CriticConfigError):
     """Everything needed to rebuild the critic network; stored as `config.json`.
 
     state_dim: J joint positions. object_dim: K object-state features (0 = none).
@@ -77,22 +76,6 @@ class CriticConfig:
 
     def image_keys(self) -> list[str]:
         return [IMAGE_KEY_PREFIX + name for name in self.camera_names]
-
-    def to_dict(self) -> dict:
-        data = dataclasses.asdict(self)
-        data["camera_names"] = list(self.camera_names)
-        data["image_size"] = list(self.image_size)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict, require_all: bool = True) -> "CriticConfig":
-        """Strict: unknown and missing keys are named. A checkpoint stores every field
-        (`require_all`), so a default changed later cannot silently change a stored critic."""
-        check_config_keys(cls, data, require_all, CriticConfigError)
-        try:
-            return cls(**data)
-        except TypeError as error:   # e.g. camera_names given as a number
-            raise CriticConfigError(str(error)) from None
 
 
 def _is_int(value) -> bool:

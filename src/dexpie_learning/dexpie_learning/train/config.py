@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
-import typing
 from dataclasses import dataclass
 from pathlib import Path
 
+from dexpie_common.stored_config import check_field_types, config_to_dict  # noqa: F401 (re-exported)
 from dexpie_policy.actions.spec import REPRESENTATIONS
 
 
@@ -24,29 +23,8 @@ class TrainConfigError(ValueError):
 
 
 def _check_field_types(config) -> None:
-    """Check every field against its annotation (int, float, bool, str, tuple[str, ...]);
-    ints are accepted for floats and lists for tuples (YAML/JSON give them)."""
-    hints = typing.get_type_hints(type(config))
-    for field in dataclasses.fields(config):
-        value, kind = getattr(config, field.name), hints[field.name]
-        if kind is bool:
-            ok = isinstance(value, bool)
-        elif kind is int:
-            ok = isinstance(value, int) and not isinstance(value, bool)
-        elif kind is float:
-            ok = (isinstance(value, (int, float)) and not isinstance(value, bool)
-                  and math.isfinite(value))
-            if ok:
-                object.__setattr__(config, field.name, float(value))
-        elif kind is str:
-            ok = isinstance(value, str)
-        else:   # tuple[str, ...]
-            ok = isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
-            if ok:
-                object.__setattr__(config, field.name, tuple(value))
-        if not ok:
-            type_name = getattr(kind, "__name__", str(kind))
-            raise TrainConfigError(f"{field.name} must be of type {type_name}, got {value!r}")
+    """Every field against its annotation (dexpie_common.stored_config.check_field_types)."""
+    check_field_types(config, TrainConfigError)
 
 
 LR_SCHEDULES = ("cosine", "constant")
@@ -245,9 +223,3 @@ def load_config(cls, path: str | Path | None = None, overrides: dict | None = No
     config_from_dict(cls, data, source)   # name the file's own errors first
     merged = {**data, **{k: v for k, v in (overrides or {}).items() if v is not None}}
     return config_from_dict(cls, merged, source if not overrides else "config")
-
-
-def config_to_dict(config) -> dict:
-    """JSON-ready dict of a config (tuples as lists)."""
-    return {k: list(v) if isinstance(v, tuple) else v
-            for k, v in dataclasses.asdict(config).items()}

@@ -1,8 +1,9 @@
 """Configuration of the chunked flow-matching policy (frozen, validated at construction)."""
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
+
+from dexpie_common.stored_config import StoredConfig
 
 POLICY_TYPE = "dexpie_flow"
 
@@ -16,8 +17,14 @@ class ConfigError(ValueError):
     """A configuration value or a serialized configuration that is not valid."""
 
 
+# FlowPolicyConfig fields added after checkpoints of format 1 were first written, with the
+# behaviour those older checkpoints have (a stored config without the key gets this value,
+# whatever the current default).
+ADDED_AFTER_FORMAT_1 = {"optimality_embedding_scale": 1000.0}
+
+
 @dataclass(frozen=True)
-class FlowPolicyConfig:
+class FlowPolicyConfig(StoredConfig, error=ConfigError, keys_added_later=ADDED_AFTER_FORMAT_1):
     """Everything needed to rebuild the network; stored as `config.json` in a checkpoint.
 
     horizon: H actions per chunk. action_dim: D (from the ActionSpec). state_dim: J joint
@@ -100,42 +107,3 @@ class FlowPolicyConfig:
 
     def image_keys(self) -> list[str]:
         return [IMAGE_KEY_PREFIX + name for name in self.camera_names]
-
-    def to_dict(self) -> dict:
-        data = dataclasses.asdict(self)
-        data["camera_names"] = list(self.camera_names)
-        data["image_size"] = list(self.image_size)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict, require_all: bool = True) -> "FlowPolicyConfig":
-        """Strict: unknown keys and missing keys are named in the error. A checkpoint stores
-        every field (`require_all`), so a default that changes later cannot silently change a
-        stored model; hand-written configs may pass require_all=False to use defaults. A key
-        of ADDED_AFTER_FORMAT_1 that a stored config lacks gets the value its model was
-        trained with (the behaviour before the key existed), whatever the current default."""
-        if isinstance(data, dict):
-            data = {**{k: v for k, v in ADDED_AFTER_FORMAT_1.items() if k not in data}, **data}
-        check_config_keys(cls, data, require_all, ConfigError)
-        return cls(**data)
-
-
-# FlowPolicyConfig fields added after checkpoints of format 1 were first written, with the
-# behaviour those older checkpoints have.
-ADDED_AFTER_FORMAT_1 = {"optimality_embedding_scale": 1000.0}
-
-
-def check_config_keys(cls, data, require_all: bool, error: type[Exception]) -> None:
-    """The strict key check of a config dataclass's `from_dict` (policy and critic): `data`
-    is a mapping with no unknown keys and every field (`require_all`) or every field without
-    a default; raises `error` naming the keys."""
-    if not isinstance(data, dict):
-        raise error(f"config must be a mapping, got {type(data).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise error(f"unknown config keys: {unknown}")
-    required = [n for n, f in fields.items() if require_all or f.default is dataclasses.MISSING]
-    missing = sorted(n for n in required if n not in data)
-    if missing:
-        raise error(f"missing config keys: {missing}")
