@@ -14,7 +14,7 @@ setup(
     zip_safe=True,
     maintainer="DexPIE developers",
     maintainer_email="dev@dexpie.org",
-    description="Node plumbing shared by every DexPIE node: declared parameters, message conversions, node entry point.",
+    description="Node plumbing shared by every DexPIE node: declared parameters, message conversions, node entry point, topic names, stored configs.",
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
