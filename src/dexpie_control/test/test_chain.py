@@ -88,6 +88,7 @@ def test_a_nan_proposal_is_refused_and_the_hand_holds_then_resumes_from_a_fresh_
     assert out[3].arbiter.edge == arb.EDGE_HANDBACK and out[3].arbiter.resume_policy
     assert chain.scheduler.resets == resets_at_start + 1
     assert chain.counts.arbiter_hold_ticks == 1 and chain.counts.controller_hold_ticks == 0
+    assert chain.counts.hold_ticks == 1
 
 
 class NonFiniteArbiter(InterventionArbiter):

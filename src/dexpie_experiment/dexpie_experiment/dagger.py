@@ -10,10 +10,16 @@ Per control tick (simulated clock, as in `evaluation.py`):
    (`SimOperator.wants_handback`, generic over tasks: the stage is recovered) fires;
 3. the `InterventionArbiter` (the same core as the ROS node) decides who commands the hand,
    with the clutch and the no-jump blend at both edges;
-4. the tick is recorded (command executed, the policy's proposal, source / edge / reason /
-   intervention id), arrived chunks and reached stages too; the task steps.
+4. the hand controller's safety core (joint limits, rate limit, NaN rejection, watchdog)
+   turns the arbiter's command into the target the task executes;
+5. the tick is recorded (the arbiter's command, /hand/command, as the live recorder records
+   it by default: what the policy or the human asked for, before the hand controller's
+   limits; the policy's proposal; source / edge / reason / intervention id), arrived chunks
+   and reached stages too; the task steps with the hand controller's target.
 
-After a hand-back the scheduler is reset, so the policy resumes from the current state.
+Steps 1, 3 and 4 are one `dexpie_control.chain.ControlChain` (configured for the twin by
+`dexpie_sim.twin_chain`), the composition every in-process loop runs. After a hand-back the
+chain resets the scheduler, so the policy resumes from the current state.
 Episodes start from the initial state or, with probability `stage_mix`, from one of the
 task's intermediate stages (`StageLibrary`), recorded in the episode's metadata.
 """
@@ -29,6 +35,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from dexpie_control.chain import ControlChain
 from dexpie_experiment.dagger_report import RolloutSummary, intervention_lengths
 from dexpie_episode import (OUTCOME_FAILURE, OUTCOME_SUCCESS, SOURCE_HUMAN,
                                      EpisodeMeta, EpisodeWriter)
@@ -41,9 +48,9 @@ from dexpie_sim.operators.base import OperatorConfig, SimOperator
 from dexpie_sim.registry import make_operator, make_task
 from dexpie_sim.stages import StageLibrary, StageUnreachableError, stage_index
 from dexpie_sim.tasks.base import INIT_STAGE, HandTask
+from dexpie_sim.twin_chain import twin_control_chain
 from dexpie_teleop.arbiter import (EDGE_HANDBACK, EDGE_NONE, EDGE_TAKEOVER, REASON_NAMES,
-                                   SOURCE_POLICY, SOURCE_SAFETY_HOLD, ArbiterConfig,
-                                   InterventionArbiter)
+                                   SOURCE_POLICY, SOURCE_SAFETY_HOLD, ArbiterConfig)
 from dexpie_teleop.teleop import DeviceReading
 
 
@@ -124,12 +131,12 @@ class ChunkEncoder:
 
 @dataclass
 class DaggerSetup:
-    """Everything one worker needs to run episodes of one task."""
+    """Everything one worker needs to run episodes of one task. chain: the policy's scheduler,
+    the arbiter (owning the operator's teleop pipeline) and the hand controller."""
     task: HandTask
     library: StageLibrary
     operator: SimOperator
-    arbiter: InterventionArbiter
-    scheduler: ChunkScheduler
+    chain: ControlChain
     chunks: ChunkEncoder
     config: DaggerConfig = field(default_factory=DaggerConfig)
 
@@ -154,26 +161,25 @@ def make_dagger_setup(policy: Any, task_name: str, config: DaggerConfig = Dagger
     # Stages are reached by an operator of their own, so the intervening one keeps its state.
     library = StageLibrary(task, make_operator(task_name, task, seed=0))
     operator = make_operator(task_name, task, seed=operator_seed, config=operator_config)
-    arbiter = InterventionArbiter(operator.teleop, config.arbiter)
     scheduler = ChunkScheduler.simulated(predictor, latency_ticks=config.latency_ticks,
                                          mode=config.mode,
                                          request_threshold=config.request_threshold,
                                          max_prefix_steps=config.max_prefix_steps)
-    return DaggerSetup(task, library, operator, arbiter, scheduler,
+    chain = twin_control_chain(task_name, operator.teleop, scheduler=scheduler, arbiter_config=config.arbiter)
+    return DaggerSetup(task, library, operator, chain,
                        ChunkEncoder(runner, config.optimality, config.cfg_scale), config)
 
 
 def run_dagger_episode(setup: DaggerSetup, seed: int, stage: str, out_dir: Path) -> RolloutSummary:
     """One rollout with interventions from `stage` of `seed`, written as an episode bag."""
-    task, operator, arbiter, scheduler = setup.task, setup.operator, setup.arbiter, setup.scheduler
+    task, operator, chain = setup.task, setup.operator, setup.chain
     spec = task.spec
     dt, dt_ns = spec.control_dt, int(round(spec.control_dt * 1e9))
     torch.manual_seed(seed)  # the flow's noise: episodes are reproducible
     obs = setup.library.reset(seed, stage)
-    scheduler.reset()
     operator.reset(seed + 7919)
     operator.teleop.release()
-    arbiter.start_episode(obs.joint_positions, now=0.0)
+    chain.start_episode(obs.joint_positions, now=0.0)
     button = DeviceButton(setup.config.press_ticks, setup.config.min_press_interval_ticks)
     meta = EpisodeMeta(task=spec.name, stage=stage, seed=seed, joint_names=spec.joint_names,
                        control_dt=dt, object_names=spec.object_names, cameras=task.cameras,
@@ -185,9 +191,6 @@ def run_dagger_episode(setup: DaggerSetup, seed: int, stage: str, out_dir: Path)
             tick = task.tick
             observation = Observation(obs.joint_positions, stamp=tick, tick=tick,
                                       extras={"object_state": obs.object_state, "images": obs.images or None})
-            proposal = scheduler.tick(observation)
-            if proposal.arrived is not None:
-                setup.chunks.write(writer, proposal.arrived, dt_ns)
             scene = operator.observe_delayed()
             if operator.intervening:
                 reading = operator.devices(scene)
@@ -195,18 +198,21 @@ def run_dagger_episode(setup: DaggerSetup, seed: int, stage: str, out_dir: Path)
                     button.request()
             else:
                 reading = operator.resting_devices()
-                if arbiter.source == SOURCE_POLICY and operator.wants_takeover(scene):
+                if chain.arbiter.source == SOURCE_POLICY and operator.wants_takeover(scene):
                     button.request()
             reading = DeviceReading(reading.glove, reading.spacemouse_axes, button.level())
-            out = arbiter.step(tick * dt, obs.joint_positions, proposal.target, reading)
+            # scheduler -> arbiter -> hand controller (the chain resets the scheduler when
+            # control goes back to the policy)
+            step = chain.step(tick * dt, obs.joint_positions, observation=observation, reading=reading)
+            proposal, out = step.proposal, step.arbiter
+            if proposal.arrived is not None:
+                setup.chunks.write(writer, proposal.arrived, dt_ns)
             if out.edge == EDGE_TAKEOVER:
                 operator.reset()  # plan afresh from the hand as it is (no memory of watching)
                 operator.begin_intervention(scene)
                 takeovers.append(REASON_NAMES[out.reason])
             elif out.edge != EDGE_NONE and operator.intervening:
                 operator.reset()  # back to watching, with a fresh look
-            if out.resume_policy:
-                scheduler.reset()  # the policy resumes from the current state
             if out.edge == EDGE_HANDBACK:
                 handbacks.append(REASON_NAMES[out.reason])
             writer.write_tick(tick * dt_ns, obs.joint_positions, obs.joint_velocities, out.command,
@@ -217,7 +223,7 @@ def run_dagger_episode(setup: DaggerSetup, seed: int, stage: str, out_dir: Path)
             sources.append(out.source)
             commands.append(out.command)
             transitions.append(out.transition)
-            obs = task.step(out.command)
+            obs = task.step(step.target)
             reached = stage_index(task, task.stage_reached())
             if reached > furthest:
                 furthest = reached
@@ -235,7 +241,8 @@ def run_dagger_episode(setup: DaggerSetup, seed: int, stage: str, out_dir: Path)
         interventions=len(takeovers), intervention_lengths=intervention_lengths(sources == SOURCE_HUMAN),
         takeover_reasons=takeovers, handback_reasons=handbacks,
         max_transition_step=float(at_edges.max()) if at_edges.size else 0.0,
-        max_step=float(steps.max()) if steps.size else 0.0, path=str(path))
+        max_step=float(steps.max()) if steps.size else 0.0, path=str(path),
+        clipped_steps=chain.counts.clipped_ticks, rate_limited_steps=chain.counts.rate_limited_ticks)
 
 
 def collect_dagger_round(policy: Any, task_name: str, out_dir: Path | str, seeds: Sequence[int],
@@ -269,6 +276,6 @@ def collect_dagger_round(policy: Any, task_name: str, out_dir: Path | str, seeds
             bar.set_postfix(success=f"{sum(s.success for s in summaries)}/{len(summaries)}",
                             human=f"{sum(s.human_steps for s in summaries)}", refresh=False)
     finally:
-        setup.scheduler.close()
+        setup.chain.scheduler.close()
         setup.task.close()
     return summaries

@@ -28,6 +28,8 @@ class RolloutSummary:
     max_step: float                 # largest per-joint command change anywhere
     path: str
     note: str = ""
+    clipped_steps: int = 0          # the hand controller clipped the command to limits or rate-limited it
+    rate_limited_steps: int = 0     # of those, steps where the rate limit acted
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -60,6 +62,8 @@ def _group(summaries: Sequence[RolloutSummary]) -> dict:
         mean_intervention_length=float(np.mean(lengths)) if lengths else float("nan"),
         median_intervention_length=float(np.median(lengths)) if lengths else float("nan"),
         max_transition_step=max((s.max_transition_step for s in summaries), default=0.0),
+        clipped_steps=sum(s.clipped_steps for s in summaries),
+        rate_limited_steps=sum(s.rate_limited_steps for s in summaries),
     )
 
 

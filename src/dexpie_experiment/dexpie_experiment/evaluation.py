@@ -2,8 +2,16 @@
 interventions, the chunk scheduler in a chosen execution mode under a simulated clock
 (inference latency modelled as `latency_ticks` control ticks).
 
-Reports success rate with a 95 % Wilson interval, episode length, and action smoothness
-(per-tick target steps; the largest step relative to the median shows chunk-boundary jumps).
+Every tick runs the robot's control chain (`dexpie_control.chain.ControlChain`, configured for
+the twin by `dexpie_sim.twin_chain`): scheduler -> intervention arbiter (no devices: the policy
+keeps control; an invalid proposal makes it hold) -> hand controller (joint limits, rate
+limit, NaN rejection, watchdog) -> the task, which executes the hand controller's target.
+
+Reports success rate with a 95 % Wilson interval, episode length, action smoothness (per-tick
+steps of the policy's commands, /policy/command, before the hand controller: the largest
+step relative to the median shows chunk-boundary jumps), and how often the hand controller
+changed what the policy asked for (`clipped_ticks`, `rate_limited_ticks`, `safety_hold_ticks`),
+so that a change in success under the limits can be explained.
 """
 from __future__ import annotations
 
@@ -14,9 +22,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from dexpie_control.chain import ControlChain
 from dexpie_policy.runner import PolicyRunner
 from dexpie_policy.scheduler import ChunkScheduler, Observation, RunnerPredictor
 from dexpie_sim.tasks.base import HandTask
+from dexpie_sim.twin_chain import twin_control_chain
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -56,9 +66,12 @@ class EpisodeResult:
     success: bool
     steps: int
     hold_ticks: int            # ticks the hand held because no action was available
-    median_step: float         # median per-tick target change (L2 over joints)
-    max_step: float            # largest per-tick target change
+    median_step: float         # median per-tick change of the policy's command (L2 over joints)
+    max_step: float            # largest per-tick change of the policy's command
     diverged: bool = False     # the physics blew up (MuJoCo reset the state): a failure
+    clipped_ticks: int = 0     # the hand controller clipped the command to limits or rate-limited it
+    rate_limited_ticks: int = 0  # of those, ticks where the rate limit acted
+    safety_hold_ticks: int = 0   # the arbiter (invalid proposal) or the hand controller held the hand
 
 
 @dataclass
@@ -75,31 +88,39 @@ class EvalReport:
     mean_hold_fraction: float
     jump_ratio: float          # mean over episodes of max_step / median_step
     diverged_episodes: int = 0  # episodes that ended because the physics diverged
+    clipped_ticks: int = 0      # over all episodes: the hand controller changed the policy's command
+    rate_limited_ticks: int = 0  # of those, by its rate limit
+    safety_hold_ticks: int = 0   # over all episodes: the arbiter or the hand controller held the hand
     results: list[EpisodeResult] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def run_policy_episode(task: HandTask, scheduler: ChunkScheduler, seed: int) -> EpisodeResult:
-    """One episode from the seeded initial state until success or the step limit."""
+def run_policy_episode(task: HandTask, chain: ControlChain, seed: int) -> EpisodeResult:
+    """One episode from the seeded initial state until success or the step limit, every tick
+    through `chain` (its scheduler proposes, the task executes the hand controller's target)."""
     torch.manual_seed(seed)  # the flow's noise: episodes are reproducible
     obs = task.reset(seed)
-    scheduler.reset()
-    targets, holds = [], 0
+    chain.start_episode(obs.joint_positions, now=0.0)
+    dt = task.spec.control_dt
+    proposals, holds = [], 0
     while not task.timed_out:
         observation = Observation(obs.joint_positions, stamp=task.tick, tick=task.tick,
                                   extras={"object_state": obs.object_state,
                                           "images": obs.images or None})
-        out = scheduler.tick(observation)
-        holds += out.hold
-        targets.append(out.target)
-        obs = task.step(out.target)
+        tick = chain.step(task.tick * dt, obs.joint_positions, observation=observation)
+        holds += tick.proposal.hold
+        proposals.append(tick.proposal.target)
+        obs = task.step(tick.target)
         if task.is_success():
             break
-    steps = np.linalg.norm(np.diff(np.asarray(targets), axis=0), axis=1) if len(targets) > 1 else np.zeros(1)
+    steps = np.linalg.norm(np.diff(np.asarray(proposals), axis=0), axis=1) if len(proposals) > 1 else np.zeros(1)
+    counts = chain.counts
     return EpisodeResult(seed, bool(task.is_success()), task.tick, holds,
-                         float(np.median(steps)), float(steps.max()), bool(task.diverged))
+                         float(np.median(steps)), float(steps.max()), bool(task.diverged),
+                         clipped_ticks=counts.clipped_ticks, rate_limited_ticks=counts.rate_limited_ticks,
+                         safety_hold_ticks=counts.hold_ticks)
 
 
 def evaluate_policy(runner: PolicyRunner, task: HandTask, config: EvalConfig = EvalConfig(),
@@ -113,11 +134,13 @@ def evaluate_policy(runner: PolicyRunner, task: HandTask, config: EvalConfig = E
                                          latency_ticks=config.latency_ticks, mode=config.mode,
                                          request_threshold=config.request_threshold,
                                          max_prefix_steps=config.max_prefix_steps)
+    # No devices take part: the arbiter's teleop pipeline is the task's, never engaged.
+    chain = twin_control_chain(task.spec.name, task.make_teleop(), scheduler=scheduler)
     seeds = range(config.first_seed, config.first_seed + config.episodes)
     results = []
     bar = tqdm(seeds, desc=f"eval {task.spec.name} {config.mode}", unit="ep", disable=not progress, leave=False)
     for seed in bar:
-        results.append(run_policy_episode(task, scheduler, seed))
+        results.append(run_policy_episode(task, chain, seed))
         bar.set_postfix(success=f"{sum(r.success for r in results)}/{len(results)}", refresh=False)
     scheduler.close()
     successes = sum(r.success for r in results)
@@ -130,4 +153,7 @@ def evaluate_policy(runner: PolicyRunner, task: HandTask, config: EvalConfig = E
         mean_steps_success=float(np.mean(successful)) if successful else None,
         mean_hold_fraction=float(np.mean([r.hold_ticks / max(r.steps, 1) for r in results])),
         jump_ratio=float(np.mean([r.max_step / max(r.median_step, 1e-9) for r in results])),
-        diverged_episodes=sum(r.diverged for r in results), results=results)
+        diverged_episodes=sum(r.diverged for r in results),
+        clipped_ticks=sum(r.clipped_ticks for r in results),
+        rate_limited_ticks=sum(r.rate_limited_ticks for r in results),
+        safety_hold_ticks=sum(r.safety_hold_ticks for r in results), results=results)

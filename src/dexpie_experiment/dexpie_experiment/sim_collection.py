@@ -2,16 +2,20 @@
 
 The same bags the ROS `episode_recorder` writes from live topics are written here directly
 from the twin's loop (simulated clock), which is what makes hundreds of episodes affordable
-on a CPU. Demonstrations: the simulated operator is in control on every tick.
+on a CPU. Demonstrations: the simulated operator is in control on every tick, through the
+teleop graph's control chain (devices -> arbiter in human-only mode -> hand controller -> hand,
+`dexpie_sim.operator_rollout`). Each tick records the arbiter's command (/hand/command, what
+the live recorder records by default: the human's command, which the policy learns to
+reproduce) and the arbiter's state (source, edge, sticky reason, intervention id), as the live
+recorder does with an arbiter in the graph; the hand executed that command after the hand
+controller's limits (`RecordedEpisode.clipped_ticks` counts the ticks where they changed it).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from dexpie_episode import (EDGE_TAKEOVER, OUTCOME_FAILURE, OUTCOME_SUCCESS,
-                                     REASON_EPISODE_BOUNDARY, SOURCE_HUMAN, EpisodeMeta,
-                                     EpisodeWriter)
+from dexpie_episode import OUTCOME_FAILURE, OUTCOME_SUCCESS, EpisodeMeta, EpisodeWriter
 from dexpie_sim.operator_rollout import run_operator_episode
 from dexpie_sim.operators.base import SimOperator
 from dexpie_sim.stages import StageLibrary, stage_index
@@ -27,6 +31,7 @@ class RecordedEpisode:
     steps: int
     human_steps: int
     path: Path
+    clipped_ticks: int = 0    # ticks where the hand controller clipped or rate-limited the command
 
 
 def record_operator_demo(library: StageLibrary, operator: SimOperator, seed: int, out_dir: Path,
@@ -40,14 +45,14 @@ def record_operator_demo(library: StageLibrary, operator: SimOperator, seed: int
     dt_ns = int(round(spec.control_dt * 1e9))
     furthest = [stage_index(task, stage)]
     with EpisodeWriter(out_dir, meta) as writer:
-        def on_tick(obs, target, _next_obs):
+        def on_tick(obs, chain_tick, _next_obs):
             tick = writer.num_ticks
-            first = tick == 0
-            writer.write_tick(tick * dt_ns, obs.joint_positions, obs.joint_velocities, target,
-                              object_state=obs.object_state, source=SOURCE_HUMAN,
-                              edge=EDGE_TAKEOVER if first else 0,
-                              reason=REASON_EPISODE_BOUNDARY if first else 0,
-                              intervention_id=1, images=obs.images or None)
+            decision = chain_tick.arbiter
+            writer.write_tick(tick * dt_ns, obs.joint_positions, obs.joint_velocities, decision.command,
+                              object_state=obs.object_state, source=decision.source,
+                              edge=decision.edge, reason=decision.reason,
+                              intervention_id=decision.intervention_id, images=obs.images or None,
+                              human_idle_time=decision.human_idle_time, detail=decision.detail)
             reached = stage_index(task, task.stage_reached())
             if reached > furthest[0]:
                 furthest[0] = reached
@@ -55,4 +60,5 @@ def record_operator_demo(library: StageLibrary, operator: SimOperator, seed: int
 
         result = run_operator_episode(library, operator, seed, stage, on_tick=on_tick)
         path = writer.close(OUTCOME_SUCCESS if result.success else OUTCOME_FAILURE)
-    return RecordedEpisode(spec.name, stage, seed, result.success, result.steps, result.steps, path)
+    return RecordedEpisode(spec.name, stage, seed, result.success, result.steps, result.human_steps, path,
+                           result.clipped_ticks)

@@ -130,9 +130,9 @@ def test_a_policy_doing_what_the_operator_would_do_is_not_taken_over(tmp_path):
     seeds = seeds_starting_from(True, 2)
     total_interventions = 0
     for seed in seeds:
-        targets = []
+        targets = []   # the operator's commands as recorded (/hand/command), replayed as proposals
         result = run_operator_episode(library, operator, seed,
-                                      on_tick=lambda _o, target, _n: targets.append(target.copy()))
+                                      on_tick=lambda _o, tick, _n: targets.append(tick.command.copy()))
         assert result.success
         # Zero latency: chunk rows land on their own ticks, so the replay is exact.
         summaries = collect_dagger_round(ReplayPredictor(np.array(targets)), TASK, tmp_path / str(seed), [seed],
