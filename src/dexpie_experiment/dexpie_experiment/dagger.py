@@ -43,6 +43,7 @@ from dexpie_policy.actions import to_relative
 from dexpie_policy.runner import PolicyRunner
 from dexpie_policy.scheduler import (MODES, ChunkRecord, ChunkScheduler, Observation,
                                      RunnerPredictor)
+from dexpie_sim.graph_params import hand_description
 from dexpie_sim.operator_session import DeviceButton
 from dexpie_sim.operators.base import OperatorConfig, SimOperator
 from dexpie_sim.registry import make_operator, make_task
@@ -183,7 +184,7 @@ def run_dagger_episode(setup: DaggerSetup, seed: int, stage: str, out_dir: Path)
     button = DeviceButton(setup.config.press_ticks, setup.config.min_press_interval_ticks)
     meta = EpisodeMeta(task=spec.name, stage=stage, seed=seed, joint_names=spec.joint_names,
                        control_dt=dt, object_names=spec.object_names, cameras=task.cameras,
-                       note=f"dagger rollout from stage {stage}")
+                       note=f"dagger rollout from stage {stage}", hand=hand_description(spec.name))
     furthest = stage_index(task, stage)
     sources, commands, transitions, takeovers, handbacks = [], [], [], [], []
     with EpisodeWriter(out_dir, meta) as writer:

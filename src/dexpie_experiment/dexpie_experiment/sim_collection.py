@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dexpie_episode import OUTCOME_FAILURE, OUTCOME_SUCCESS, EpisodeMeta, EpisodeWriter
+from dexpie_sim.graph_params import hand_description
 from dexpie_sim.operator_rollout import run_operator_episode
 from dexpie_sim.operators.base import SimOperator
 from dexpie_sim.stages import StageLibrary, stage_index
@@ -41,7 +42,7 @@ def record_operator_demo(library: StageLibrary, operator: SimOperator, seed: int
     spec = task.spec
     meta = EpisodeMeta(task=spec.name, stage=stage, seed=seed, joint_names=spec.joint_names,
                        control_dt=spec.control_dt, object_names=spec.object_names,
-                       cameras=task.cameras, note=note)
+                       cameras=task.cameras, note=note, hand=hand_description(spec.name))
     dt_ns = int(round(spec.control_dt * 1e9))
     furthest = [stage_index(task, stage)]
     with EpisodeWriter(out_dir, meta) as writer:
