@@ -42,7 +42,7 @@ from dexpie_sim.registry import TASK_NAMES
 
 # The BC reference's demonstration budget per task: where BC is clearly imperfect, which is
 # the situation DexPIE exists for (benchmarks/bc_demo_scaling.py measured BC success against
-# the number of demonstrations; see README "Benchmarks").
+# the number of demonstrations; see benchmarks/README.md).
 REFERENCE_DEMOS = {"relocate": 20, "door": 5, "hammer": 10}
 
 # The two configurations (command-line options override single values).
