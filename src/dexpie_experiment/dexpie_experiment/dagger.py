@@ -37,6 +37,7 @@ from tqdm import tqdm
 
 from dexpie_control.chain import ControlChain
 from dexpie_experiment.dagger_report import RolloutSummary, intervention_lengths
+from dexpie_experiment.evaluation import check_conditioning, check_policy_fits_task
 from dexpie_episode import (OUTCOME_FAILURE, OUTCOME_SUCCESS, SOURCE_HUMAN,
                                      EpisodeMeta, EpisodeWriter)
 from dexpie_policy.actions import to_relative
@@ -89,6 +90,7 @@ class DaggerConfig:
         if self.min_press_interval_ticks <= self.press_ticks:
             raise ValueError(f"min_press_interval_ticks {self.min_press_interval_ticks} must exceed "
                              f"press_ticks {self.press_ticks}")
+        check_conditioning(self.optimality, self.cfg_scale)
 
     def check_debounce(self, control_dt: float) -> None:
         if self.min_press_interval_ticks * control_dt <= self.arbiter.button_debounce_time:
@@ -145,7 +147,9 @@ class DaggerSetup:
 def make_dagger_setup(policy: Any, task_name: str, config: DaggerConfig = DaggerConfig(),
                       operator_config: OperatorConfig | None = None,
                       cameras: Sequence[str] | None = None, operator_seed: int = 1) -> DaggerSetup:
-    """policy: a `PolicyRunner`, or any `ChunkPredictor` (predict_chunk(observation, prefix))."""
+    """policy: a `PolicyRunner`, or any `ChunkPredictor` (predict_chunk(observation, prefix)).
+    A runner that does not fit the task is refused (ValueError); an inference failure during
+    a rollout raises `InferenceError` (the simulated-clock scheduler's default)."""
     runner = policy if isinstance(policy, PolicyRunner) else None
     if runner is not None:
         kwargs = {"cfg_scale": config.cfg_scale}
@@ -156,8 +160,8 @@ def make_dagger_setup(policy: Any, task_name: str, config: DaggerConfig = Dagger
     else:
         predictor, cameras = policy, tuple(cameras or ())
     task = make_task(task_name, cameras=cameras)
-    if runner is not None and tuple(runner.joint_names) != task.spec.joint_names:
-        raise ValueError(f"the policy's joints do not match task {task_name!r}")
+    if runner is not None:
+        check_policy_fits_task(runner, task)  # before any episode, naming what differs
     config.check_debounce(task.spec.control_dt)
     # Stages are reached by an operator of their own, so the intervening one keeps its state.
     library = StageLibrary(task, make_operator(task_name, task, seed=0))

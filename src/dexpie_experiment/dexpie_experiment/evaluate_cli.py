@@ -2,6 +2,10 @@
 success (95 % CI), episode length and smoothness, per execution mode.
 
     dexpie-evaluate --checkpoint runs/latest/policies/relocate_bc --task relocate --modes async sync
+
+Every failure is an error (exit status 2, one line), never a report: an unusable --json path,
+bad settings or a checkpoint that does not fit the task are refused before any episode, and an
+inference failure during an episode stops the evaluation.
 """
 from __future__ import annotations
 
@@ -10,7 +14,8 @@ import json
 import sys
 from pathlib import Path
 
-from dexpie_experiment.evaluation import EvalConfig, evaluate_policy
+from dexpie_common.output_paths import check_output_file
+from dexpie_experiment.evaluation import EvalConfig, check_policy_fits_task, evaluate_policy
 
 
 def format_report_row(report: dict) -> str:
@@ -30,6 +35,7 @@ REPORT_HEADER = (f"{'task':<10} {'mode':<12} {'d':>2} {'success':>9} {'rate':>6}
 
 def main(argv=None) -> int:
     from dexpie_policy.runner import PolicyRunner
+    from dexpie_policy.scheduler import InferenceError
     from dexpie_sim.registry import TASK_NAMES, make_task
 
     parser = argparse.ArgumentParser(prog="dexpie-evaluate", description=__doc__.split("\n\n")[0])
@@ -44,12 +50,16 @@ def main(argv=None) -> int:
     parser.add_argument("--json", type=Path, help="write the reports here")
     args = parser.parse_args(argv)
     try:
+        if args.json is not None:
+            check_output_file(args.json, "--json")
+        configs = [EvalConfig(episodes=args.episodes, first_seed=args.first_seed, mode=mode,
+                              latency_ticks=args.latency_ticks, cfg_scale=args.cfg_scale)
+                   for mode in args.modes]
         runner = PolicyRunner.from_pretrained(args.checkpoint)
         task = make_task(args.task, cameras=tuple(args.camera))
-        reports = [evaluate_policy(runner, task, EvalConfig(
-            episodes=args.episodes, first_seed=args.first_seed, mode=mode,
-            latency_ticks=args.latency_ticks, cfg_scale=args.cfg_scale)) for mode in args.modes]
-    except ValueError as error:
+        check_policy_fits_task(runner, task)
+        reports = [evaluate_policy(runner, task, config) for config in configs]
+    except (ValueError, InferenceError) as error:
         parser.exit(2, f"dexpie-evaluate: error: {error}\n")
     print(REPORT_HEADER)
     for report in reports:

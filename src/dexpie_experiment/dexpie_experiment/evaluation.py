@@ -12,6 +12,11 @@ steps of the policy's commands, /policy/command, before the hand controller: the
 step relative to the median shows chunk-boundary jumps), and how often the hand controller
 changed what the policy asked for (`clipped_ticks`, `rate_limited_ticks`, `safety_hold_ticks`),
 so that a change in success under the limits can be explained.
+
+A policy that cannot run on the task is an error, never a low success rate: a checkpoint whose
+joints, object features or cameras are not the task's is refused before any episode
+(`check_policy_fits_task`), and an inference failure during an episode stops the evaluation
+with the error (the simulated-clock scheduler raises `InferenceError`).
 """
 from __future__ import annotations
 
@@ -58,6 +63,16 @@ class EvalConfig:
             raise ValueError(f"mode must be async, naive_async or sync, got {self.mode!r}")
         if self.latency_ticks < 0:
             raise ValueError(f"latency_ticks must be >= 0, got {self.latency_ticks}")
+        check_conditioning(self.optimality, self.cfg_scale)
+
+
+def check_conditioning(optimality: float | None, cfg_scale: float) -> None:
+    """The indicator asked for and the guidance weight, in the ranges `policy_server` accepts
+    (a NaN would make every chunk non-finite)."""
+    if optimality is not None and not 0.0 <= optimality <= 1.0:
+        raise ValueError(f"optimality must be in [0, 1] or None, got {optimality!r}")
+    if not 0.0 <= cfg_scale <= 100.0:
+        raise ValueError(f"cfg_scale must be in [0, 100], got {cfg_scale!r}")
 
 
 @dataclass
@@ -97,6 +112,35 @@ class EvalReport:
         return asdict(self)
 
 
+def check_policy_fits_task(runner: PolicyRunner, task: HandTask) -> None:
+    """Raise ValueError, naming what differs, when the policy cannot run on `task`: other
+    joints (or another order), another number of object-state features than the task's
+    `object_names`, or cameras the task does not render (or at another image size)."""
+    name, config = task.spec.name, runner.config
+    policy_joints, task_joints = list(runner.joint_names), list(task.spec.joint_names)
+    if policy_joints != task_joints:
+        missing = [j for j in task_joints if j not in policy_joints]
+        unknown = [j for j in policy_joints if j not in task_joints]
+        detail = (f"the task's joints {missing} are not in the policy, the policy's joints "
+                  f"{unknown} are not the task's" if missing or unknown else
+                  f"the same joints in another order (policy {policy_joints}, task {task_joints})")
+        raise ValueError(f"the policy does not fit task {name!r}: {detail}")
+    objects = len(task.spec.object_names)
+    if config.object_dim and config.object_dim != objects:
+        raise ValueError(f"the policy does not fit task {name!r}: it was trained on "
+                         f"{config.object_dim} object-state features, the task has {objects} "
+                         f"({', '.join(task.spec.object_names)})")
+    missing_cameras = [c for c in config.camera_names if c not in task.cameras]
+    if missing_cameras:
+        raise ValueError(f"the policy does not fit task {name!r}: it needs images from cameras "
+                         f"{missing_cameras}, the task renders {list(task.cameras)} "
+                         f"(dexpie-evaluate: --camera)")
+    size = (task.image_size, task.image_size)
+    if config.camera_names and tuple(config.image_size) != size:
+        raise ValueError(f"the policy does not fit task {name!r}: it was trained on "
+                         f"{tuple(config.image_size)} images, the task renders {size}")
+
+
 def run_policy_episode(task: HandTask, chain: ControlChain, seed: int) -> EpisodeResult:
     """One episode from the seeded initial state until success or the step limit, every tick
     through `chain` (its scheduler proposes, the task executes the hand controller's target)."""
@@ -125,8 +169,9 @@ def run_policy_episode(task: HandTask, chain: ControlChain, seed: int) -> Episod
 
 def evaluate_policy(runner: PolicyRunner, task: HandTask, config: EvalConfig = EvalConfig(),
                     progress: bool = True) -> EvalReport:
-    if tuple(runner.joint_names) != task.spec.joint_names:
-        raise ValueError(f"the policy's joints do not match task {task.spec.name!r}")
+    """Run `config.episodes` seeded episodes. Raises ValueError (before any episode) for a
+    policy that does not fit the task, and `InferenceError` when inference fails."""
+    check_policy_fits_task(runner, task)
     runner_kwargs = {"cfg_scale": config.cfg_scale}
     if config.optimality is not None:
         runner_kwargs["optimality"] = config.optimality

@@ -6,6 +6,8 @@ import shutil
 import numpy as np
 import pytest
 
+from dexpie_experiment import evaluation
+from dexpie_experiment.evaluate_cli import main as evaluate_main
 from dexpie_experiment.evaluation import EvalConfig, evaluate_policy, wilson_interval
 from dexpie_experiment.sim_collection import record_operator_demo
 from dexpie_learning.train.bc import BCConfig, train_bc
@@ -107,6 +109,65 @@ def test_eval_config_validation():
         EvalConfig(mode="fast")
     with pytest.raises(ValueError, match="episodes"):
         EvalConfig(episodes=0)
+    with pytest.raises(ValueError, match=r"cfg_scale must be in \[0, 100\], got nan"):
+        EvalConfig(cfg_scale=float("nan"))
+    with pytest.raises(ValueError, match="optimality must be in"):
+        EvalConfig(optimality=float("inf"))
+
+
+def no_episode(*args, **kwargs):
+    raise AssertionError("an episode ran")
+
+
+def test_evaluate_refuses_a_checkpoint_for_another_task_before_any_episode(checkpoint, capsys,
+                                                                           monkeypatch):
+    monkeypatch.setattr(evaluation, "run_policy_episode", no_episode)
+    # A relocate policy on the door: the same joints, 15 object features against 13.
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate_main(["--checkpoint", str(checkpoint), "--task", "door", "--episodes", "1"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2
+    assert "does not fit task 'door': it was trained on 15 object-state features, the task has 13" in err
+    with pytest.raises(SystemExit):   # other joints (the hammer's hand has 29), named
+        evaluate_main(["--checkpoint", str(checkpoint), "--task", "hammer", "--episodes", "1"])
+    assert "does not fit task 'hammer': the task's joints" in capsys.readouterr().err
+
+
+def test_evaluate_stops_with_an_inference_error_instead_of_reporting(checkpoint, capsys, monkeypatch,
+                                                                   tmp_path):
+    def broken(self, *args, **kwargs):
+        raise RuntimeError("mat1 and mat2 shapes cannot be multiplied (1x43 and 45x64)")
+    monkeypatch.setattr(PolicyRunner, "predict_chunk", broken)
+    report = tmp_path / "report.json"
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate_main(["--checkpoint", str(checkpoint), "--task", "relocate", "--episodes", "1",
+                       "--json", str(report)])
+    captured = capsys.readouterr()
+    assert exit_info.value.code == 2 and "hold" not in captured.out   # no report row
+    assert "dexpie-evaluate: error: inference failed for chunk 0 requested at tick 0: RuntimeError: " \
+           "mat1 and mat2 shapes" in captured.err
+    assert not report.exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--cfg-scale", "nan"], "cfg_scale must be in [0, 100], got nan"),
+    (["--json", "{tmp}/taken/report.json"], "--json '{tmp}/taken/report.json': "),
+    (["--json", "{tmp}"], "is a folder, not a file")])
+def test_evaluate_refuses_bad_settings_before_loading_anything(args, message, capsys, tmp_path,
+                                                               monkeypatch):
+    monkeypatch.setattr(evaluation, "run_policy_episode", no_episode)
+    (tmp_path / "taken").write_text("a file where the report's folder should be")
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    with pytest.raises(SystemExit) as exit_info:   # the checkpoint does not even exist
+        evaluate_main(["--checkpoint", str(tmp_path / "nope"), "--task", "relocate", *args])
+    assert exit_info.value.code == 2 and message.replace("{tmp}", str(tmp_path)) in capsys.readouterr().err
+
+
+def test_evaluate_writes_the_report_into_a_new_folder(checkpoint, tmp_path, capsys):
+    report = tmp_path / "new" / "report.json"
+    assert evaluate_main(["--checkpoint", str(checkpoint), "--task", "relocate", "--episodes", "1",
+                          "--json", str(report)]) == 0
+    assert json.loads(report.read_text())[0]["episodes"] == 1
 
 
 def test_an_episode_whose_physics_diverged_is_flagged_and_counted(checkpoint):

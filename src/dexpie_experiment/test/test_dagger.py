@@ -8,13 +8,14 @@ import pytest
 import torch
 
 from dexpie_experiment.dagger import (DaggerConfig, choose_start_stage,
-                                    collect_dagger_round)
+                                    collect_dagger_round, make_dagger_setup)
 from dexpie_experiment.dagger_report import intervention_lengths, summarize_round
 from dexpie_episode import EDGE_HANDBACK, EDGE_TAKEOVER, SOURCE_HUMAN, load_episodes
 from dexpie_policy.actions import twin_action_spec
 from dexpie_policy.chunk_dataset import ChunkDataset, EpisodeArrays
 from dexpie_policy.flow import FlowMatchingPolicy
 from dexpie_policy.runner import PolicyRunner
+from dexpie_policy.scheduler import InferenceError
 from dexpie_sim.operator_rollout import run_operator_episode
 from dexpie_sim.operator_session import DeviceButton
 from dexpie_sim.operators.base import SCENE_STAGE_INDEX, HandbackConfig, OperatorConfig, SimOperator
@@ -197,7 +198,9 @@ def test_handback_config_is_validated(kwargs, named):
 @pytest.mark.parametrize("kwargs, named", [
     (dict(stage_mix=1.5), "stage_mix"), (dict(press_ticks=0), "press_ticks"),
     (dict(min_press_interval_ticks=3), "min_press_interval_ticks 3 must exceed press_ticks 3"),
-    (dict(latency_ticks=-1), "latency_ticks"), (dict(mode="later"), "mode must be one of")])
+    (dict(latency_ticks=-1), "latency_ticks"), (dict(mode="later"), "mode must be one of"),
+    (dict(cfg_scale=float("nan")), r"cfg_scale must be in \[0, 100\], got nan"),
+    (dict(optimality=float("nan")), "optimality must be in")])
 def test_dagger_config_is_validated(kwargs, named):
     with pytest.raises(ValueError, match=named):
         DaggerConfig(**kwargs)
@@ -224,3 +227,33 @@ def test_simulated_button_presses_are_levels_spaced_beyond_debounce():
         levels.append(button.level()[0])
     assert levels == [True] * 3 + [False] * 5 + [True] * 3 + [False] * 9
     assert intervention_lengths(np.array(levels)) == [3, 3]
+
+
+class FailingPredictor:
+    """A policy whose inference fails on its third chunk."""
+
+    def __init__(self, joints):
+        self.joints, self.calls = joints, 0
+
+    def predict_chunk(self, observation, prefix_targets):
+        self.calls += 1
+        if self.calls == 3:
+            raise RuntimeError("size mismatch in layer obs_in")
+        return np.tile(observation.joint_positions, (8, 1))
+
+
+def test_an_inference_failure_stops_the_round_with_the_error(tmp_path):
+    joints = len(task_spec(TASK).joint_names)
+    with pytest.raises(InferenceError, match="chunk 2 requested at tick .*size mismatch in layer obs_in"):
+        collect_dagger_round(FailingPredictor(joints), TASK, tmp_path, seeds_starting_from(True, 2),
+                             stage_mix=0.0, latency_ticks=1, progress=False)
+    episodes, errors = load_episodes(tmp_path)
+    assert not episodes  # the interrupted rollout is set aside as incomplete, never used
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".incomplete")]
+
+
+def test_a_policy_for_another_task_is_refused_before_any_rollout(untrained_runner):
+    # The relocate policy has the door's joints but 15 object features, the door 13.
+    with pytest.raises(ValueError, match="does not fit task 'door': it was trained on 15 "
+                                         "object-state features, the task has 13 .door_angle"):
+        make_dagger_setup(untrained_runner, "door")

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from dexpie_policy.scheduler import (ChunkScheduler, Observation, RunnerPredictor,
+from dexpie_policy.scheduler import (ChunkScheduler, InferenceError, Observation, RunnerPredictor,
                                      UniformLatency, boundary_and_within_steps,
                                      boundary_jump_ratio, hold_runs)
 from dexpie_policy.scheduler.fake_predictors import SmoothExpertPredictor, sinusoid_trajectory
@@ -187,7 +187,7 @@ def test_max_prefix_steps_caps_the_prefix():
 
 def test_predictor_exception_is_reported_and_the_loop_goes_on():
     pred = RampPredictor(horizon=8, fail_on_calls={2, 3})
-    sched = ChunkScheduler.simulated(pred, latency_ticks=2, request_threshold=2)
+    sched = ChunkScheduler.simulated(pred, latency_ticks=2, request_threshold=2, on_error="report")
     outs = run(sched, 60)
     errors = [o.error for o in outs if o.error]
     assert len(errors) == 2 and sched.error_count == 2
@@ -205,10 +205,37 @@ def test_wrong_shape_or_nan_is_an_error_not_a_crash():
             self.n += 1
             return np.zeros((4, J + 1)) if self.n == 1 else np.full((4, J), np.nan)
 
-    sched = ChunkScheduler.simulated(Bad(), latency_ticks=1)
+    sched = ChunkScheduler.simulated(Bad(), latency_ticks=1, on_error="report")
     outs = run(sched, 6)
     assert all(o.hold for o in outs) and sched.error_count >= 2
     assert "non-finite" in sched.last_error
+
+
+def test_simulated_clock_raises_a_predictor_exception_by_default():
+    # In-process loops (evaluation, DAgger) must stop with the error, not hold and carry on.
+    pred = RampPredictor(horizon=8, fail_on_calls={2})
+    sched = ChunkScheduler.simulated(pred, latency_ticks=2, request_threshold=2)
+    with pytest.raises(InferenceError, match=r"chunk 1 requested at tick \d+: "
+                                             r"RuntimeError: model exploded on call 2") as caught:
+        run(sched, 60)
+    assert isinstance(caught.value.__cause__, RuntimeError)  # the predictor's own exception
+    assert sched.chunks_received == 1  # it stopped at the failure
+
+
+@pytest.mark.parametrize("chunk, message", [(np.zeros((4, J + 1)), r"shape \(4, 4\), expected \(H, 3\)"),
+                                            (np.full((4, J), np.nan), "non-finite")])
+def test_simulated_clock_raises_on_a_wrong_or_non_finite_chunk(chunk, message):
+    class Bad:
+        def predict_chunk(self, observation, prefix):
+            return chunk
+
+    with pytest.raises(InferenceError, match=message):
+        run(ChunkScheduler.simulated(Bad(), latency_ticks=1), 6)
+
+
+def test_on_error_must_be_report_or_raise():
+    with pytest.raises(ValueError, match="on_error"):
+        ChunkScheduler.simulated(RampPredictor(), on_error="ignore")
 
 
 def test_chunk_arriving_after_its_horizon_is_not_executed():

@@ -11,11 +11,11 @@ from dexpie_policy.scheduler.chunk_scheduler import ChunkScheduler
 from dexpie_policy.scheduler.metrics import (boundary_and_within_steps, boundary_jump_ratio,
                                              hold_runs)
 from dexpie_policy.scheduler.types import (MODES, ChunkPredictor, ChunkRecord, ChunkRequest,
-                                           InferenceResult, Observation, TickOutput,
-                                           joint_positions_of)
+                                           InferenceError, InferenceResult, Observation,
+                                           TickOutput, joint_positions_of)
 
 __all__ = ["MODES", "ChunkPredictor", "ChunkRecord", "ChunkRequest", "ChunkScheduler",
-           "InferenceBackend", "InferenceResult", "Observation", "RunnerPredictor",
+           "InferenceBackend", "InferenceError", "InferenceResult", "Observation", "RunnerPredictor",
            "SimulatedClockInference", "ThreadedInference", "TickOutput", "UniformLatency",
            "boundary_and_within_steps", "boundary_jump_ratio", "hold_runs",
            "joint_positions_of"]

@@ -6,8 +6,10 @@
 - `ThreadedInference`: a worker thread runs the predictor (torch releases the GIL) while the
   tick loop polls without blocking; the delay is whatever number of ticks elapse.
 
-Both catch predictor exceptions and hand them back as `InferenceResult.error`, so a faulty
-model can never take the control loop down with it.
+Both catch predictor exceptions and hand them back as `InferenceResult.error` (with the
+exception itself), so that the scheduler decides what a failure means: on a robot a faulty
+model must not take the control loop down (the scheduler holds and reports), in the twin's
+in-process loops it stops the run (`ChunkScheduler(on_error="raise")`).
 """
 from __future__ import annotations
 
@@ -34,15 +36,16 @@ class InferenceBackend(Protocol):
 
 def _run_predictor(predictor: ChunkPredictor, request: ChunkRequest) -> InferenceResult:
     start = time.perf_counter()
+    exception = None
     try:
         targets = np.array(predictor.predict_chunk(request.observation, request.prefix_targets),
                            dtype=float)
         error = None
-    except Exception as exc:  # noqa: BLE001 - any model failure must be reported, not raised
-        targets = None
+    except Exception as exc:  # noqa: BLE001 - handed to the scheduler, which reports or raises
+        targets, exception = None, exc
         error = f"{type(exc).__name__}: {exc}"[:500]
     return InferenceResult(request=request, targets=targets, error=error,
-                           inference_latency=time.perf_counter() - start)
+                           inference_latency=time.perf_counter() - start, exception=exception)
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,10 @@ import numpy as np
 from dexpie_policy.scheduler.backends import (InferenceBackend, LatencyModel,
                                               SimulatedClockInference, ThreadedInference)
 from dexpie_policy.scheduler.types import (MODES, ChunkPredictor, ChunkRecord, ChunkRequest,
-                                           InferenceResult, TickOutput, joint_positions_of,
-                                           stamp_of)
+                                           InferenceError, InferenceResult, TickOutput,
+                                           joint_positions_of, stamp_of)
+
+ON_ERROR = ("report", "raise")
 
 
 class ChunkScheduler:
@@ -46,14 +48,23 @@ class ChunkScheduler:
         action the robot commits to before the chunk arrives.
     max_prefix_steps: cap on the prefix length (the model is trained with d in [0, 4]).
     log_size: number of recent `ChunkRecord`s kept in `chunk_log`.
+    on_error: what a failed chunk (the predictor raised, or returned a wrong shape or
+        non-finite values) does. "report" (the default, the robot's policy_server): the tick
+        carries the error (`TickOutput.error`, `error_count`, `last_error`), the queue or hold
+        continues and the next tick requests again; the caller must say so. "raise" (the
+        default of `simulated`, the twin's in-process loops): `tick` raises `InferenceError`,
+        so that an evaluation or rollout of a policy that cannot run stops with the error
+        instead of reporting a policy that held still.
     """
 
     def __init__(self, inference: InferenceBackend, *, mode: str = "async",
                  request_threshold: int = 4, expected_delay_steps: Optional[int] = None,
                  max_prefix_steps: Optional[int] = None, delay_window: int = 10,
-                 log_size: int = 1000):
+                 log_size: int = 1000, on_error: str = "report"):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if on_error not in ON_ERROR:
+            raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
         if request_threshold < 0:
             raise ValueError("request_threshold must be >= 0")
         if max_prefix_steps is not None and max_prefix_steps < 0:
@@ -64,6 +75,7 @@ class ChunkScheduler:
         self.expected_delay_steps = int(request_threshold if expected_delay_steps is None
                                         else expected_delay_steps)
         self.max_prefix_steps = max_prefix_steps
+        self.on_error = on_error
         self.chunk_log: deque[ChunkRecord] = deque(maxlen=log_size)
         self._recent_delays: deque[int] = deque(maxlen=delay_window)
         self._next_chunk_id = 0
@@ -73,9 +85,12 @@ class ChunkScheduler:
 
     @classmethod
     def simulated(cls, predictor: ChunkPredictor, latency_ticks: LatencyModel = 0,
-                  seed: Optional[int] = 0, **kwargs: Any) -> "ChunkScheduler":
-        """Scheduler on a simulated clock: latency modelled in ticks, no threads."""
-        return cls(SimulatedClockInference(predictor, latency_ticks, seed), **kwargs)
+                  seed: Optional[int] = 0, on_error: str = "raise",
+                  **kwargs: Any) -> "ChunkScheduler":
+        """Scheduler on a simulated clock: latency modelled in ticks, no threads. A failed
+        chunk raises `InferenceError` unless on_error="report" (see the class docstring)."""
+        return cls(SimulatedClockInference(predictor, latency_ticks, seed), on_error=on_error,
+                   **kwargs)
 
     @classmethod
     def threaded(cls, predictor: ChunkPredictor, **kwargs: Any) -> "ChunkScheduler":
@@ -206,9 +221,13 @@ class ChunkScheduler:
         self._in_flight = None
         error = result.error or self._shape_error(result)
         if error is not None:
-            # Report and carry on: the queue (or hold) continues; the next tick requests again.
             self.error_count += 1
             self.last_error = error
+            if self.on_error == "raise":
+                request = result.request
+                raise InferenceError(f"inference failed for chunk {request.chunk_id} requested at "
+                                     f"tick {request.observation_tick}: {error}") from result.exception
+            # Report and carry on: the queue (or hold) continues; the next tick requests again.
             return None, error
         return self._accept(result, tick), None
 

@@ -91,6 +91,13 @@ class InferenceResult:
     targets: Optional[np.ndarray]
     error: Optional[str]
     inference_latency: float  # seconds of wall time spent in predict_chunk
+    exception: Optional[BaseException] = None  # what the predictor raised, when it raised
+
+
+class InferenceError(RuntimeError):
+    """The predictor failed (raised, or returned a chunk of the wrong shape or with non-finite
+    values) and the scheduler runs with `on_error="raise"`: the message names the chunk, the
+    tick it was requested at and the failure."""
 
 
 @dataclass(frozen=True)
