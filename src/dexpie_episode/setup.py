@@ -19,6 +19,7 @@ setup(
     entry_points={
         "console_scripts": [
             "episode_recorder = dexpie_episode.episode_recorder_node:main",
+            "dexpie-bags = dexpie_episode.bags_cli:main",
         ],
     },
 )

@@ -8,6 +8,7 @@ and a text editor show them readably; name lists are JSON arrays. Every key is p
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,11 @@ KEY_NUM_TICKS = KEY_PREFIX + "num_ticks"
 # The hand description as JSON (dexpie_common.hand); optional: bags recorded before it
 # existed, or by other tools, get one at training time (`train --hand FILE`).
 KEY_HAND = KEY_PREFIX + "hand"
+# An outcome set after recording (`dexpie-bags set-outcome`): KEY_OUTCOME holds the label in
+# force, KEY_OUTCOME_RECORDED the one the recorder wrote (and its END event carries), and
+# KEY_OUTCOME_CORRECTION says when and why it changed. The recorded data is never rewritten.
+KEY_OUTCOME_RECORDED = KEY_PREFIX + "outcome_recorded"
+KEY_OUTCOME_CORRECTION = KEY_PREFIX + "outcome_correction"
 
 try:  # libyaml parses metadata.yaml ~20x faster than pure-Python ruamel (rosbags' own parser)
     from yaml import CSafeLoader as _FastYamlLoader
@@ -164,3 +170,39 @@ def decode_custom_data(
     except ValueError as exc:
         raise EpisodeFormatError(path, f"invalid episode metadata: {exc}") from None
     return meta, custom_data[KEY_EPISODE_ID], outcome, format_version
+
+
+def recorded_outcome(path: Path, custom_data: Mapping[str, str], outcome: int) -> int:
+    """The outcome the recorder wrote (its END event's): `outcome` unless it was corrected."""
+    if KEY_OUTCOME_RECORDED not in custom_data:
+        return outcome
+    try:
+        return int(custom_data[KEY_OUTCOME_RECORDED])
+    except ValueError:
+        raise EpisodeFormatError(path, f"metadata {KEY_OUTCOME_RECORDED} is not an integer: "
+                                 f"{custom_data[KEY_OUTCOME_RECORDED]!r}") from None
+
+
+def set_outcome_metadata(path: Path, outcome: int, correction: str) -> None:
+    """Rewrite `<bag>/metadata.yaml` with `outcome` in force (atomically: a crash leaves the
+    old or the new file, never half of one). The caller validates the bag before and after."""
+    path = Path(path)
+    metadata = path / "metadata.yaml"
+    yaml = YAML()  # round trip: keeps the rest of rosbag2's file as it was
+    document = yaml.load(metadata.read_text(encoding="utf-8"))
+    custom = document["rosbag2_bagfile_information"]["custom_data"]
+    custom.setdefault(KEY_OUTCOME_RECORDED, custom[KEY_OUTCOME])
+    custom[KEY_OUTCOME] = str(int(outcome))
+    custom[KEY_OUTCOME_NAME] = OUTCOME_NAMES.get(int(outcome), "unknown")
+    custom[KEY_OUTCOME_CORRECTION] = correction
+    temporary = metadata.with_name("metadata.yaml.tmp")
+    with open(temporary, "w", encoding="utf-8") as f:
+        yaml.dump(document, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(temporary, metadata)
+    directory = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
