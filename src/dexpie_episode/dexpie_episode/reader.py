@@ -3,6 +3,10 @@
 Messages are deserialized with the type definitions stored in the bag (like rosbags'
 AnyReader, see bag_types.py for why not AnyReader itself), so a bag stays readable even if
 dexpie_msgs changes later. Every problem becomes an EpisodeFormatError naming the bag.
+
+What a bag records must be usable as it is: a NaN or Inf on any control tick (joint states,
+commands, object state, a proposal the policy made, an action chunk) is an error naming the
+topic and the tick, and so is a metadata num_ticks other than the ticks recorded.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from ruamel.yaml.error import YAMLError
 from . import layout
 from .bag_types import typestore_for_bag
 from .joint_state_cdr import jazzy_joint_state_definition, joint_state_codec
-from .metadata import BagInfo, decode_custom_data, read_bag_info
+from .metadata import KEY_NUM_TICKS, BagInfo, decode_custom_data, read_bag_info
 from .schema import (
     ACTION_CHUNK_TYPE,
     EPISODE_EVENT_TYPE,
@@ -47,6 +51,7 @@ from .schema import (
     camera_topic,
 )
 from .streams import JointStateDecoder, Stream, align, decode_rgb8, stack_rows, stamp_ns
+from .validation import non_finite_problem
 
 # What a damaged bag makes rosbags (or numpy, on garbage array sizes) raise. Programming errors
 # (AttributeError, TypeError, ...) are deliberately not in this list: they must surface.
@@ -133,7 +138,57 @@ def _read_bag(path: Path) -> Episode:
                     path, f"{topic} has type {connection_types[topic]}, expected {msgtype}"
                 )
         streams = _collect_streams(path, reader, meta, wanted)
-    return _assemble(path, meta, episode_id, outcome, format_version, streams)
+    episode = _assemble(path, meta, episode_id, outcome, format_version, streams)
+    _check_num_ticks(path, info.custom_data, episode.num_ticks)
+    _check_finite(episode)
+    return episode
+
+
+def _check_num_ticks(path: Path, custom_data: dict[str, str] | None, recorded: int) -> None:
+    """The metadata's num_ticks (written when the episode was closed) is the ticks recorded."""
+    value = (custom_data or {}).get(KEY_NUM_TICKS)
+    if value is None:  # bags written by other tools may not say
+        return
+    try:
+        expected = int(value)
+    except ValueError:
+        raise EpisodeFormatError(path, f"metadata {KEY_NUM_TICKS} is not an integer: {value!r}"
+                                 ) from None
+    if expected != recorded:
+        raise EpisodeFormatError(
+            path, f"metadata {KEY_NUM_TICKS} is {expected}, but {recorded} control ticks "
+            f"({TOPIC_HAND_COMMAND} messages) are recorded"
+        )
+
+
+def _check_finite(episode: Episode) -> None:
+    """Every recorded value a tick uses is finite. Policy proposals: an all-NaN row is how an
+    Episode marks a tick without one (demonstrations), so only the other rows are checked."""
+    path, joints = episode.path, episode.meta.joint_names
+    arrays = [
+        (f"{TOPIC_JOINT_STATES} position", episode.joint_positions, joints, None),
+        (f"{TOPIC_JOINT_STATES} velocity", episode.joint_velocities, joints, None),
+        (f"{TOPIC_HAND_COMMAND} position", episode.command, joints, None),
+    ]
+    if episode.object_state is not None:
+        arrays.append((f"{TOPIC_OBJECT_STATE} position", episode.object_state,
+                       episode.meta.object_names, None))
+    if episode.policy_command is not None:
+        proposed = ~np.all(np.isnan(episode.policy_command), axis=1)
+        arrays.append((f"{TOPIC_POLICY_COMMAND} position", episode.policy_command, joints,
+                       proposed))
+    for what, array, names, rows in arrays:
+        problem = non_finite_problem(what, array, names, rows)
+        if problem is not None:
+            raise EpisodeFormatError(path, problem)
+    for chunk in episode.chunks:
+        for field in ("anchor", "actions", "targets"):
+            values = np.asarray(getattr(chunk, field), dtype=np.float64)
+            if not np.isfinite(values).all():
+                raise EpisodeFormatError(
+                    path, f"{TOPIC_ACTION_CHUNK} chunk {chunk.chunk_id} (tick {chunk.tick}) "
+                    f"holds non-finite {field}"
+                )
 
 
 def _collect_streams(

@@ -76,3 +76,21 @@ def camera_images(
             )
         checked[name] = pixels
     return checked
+
+
+def non_finite_problem(
+    what: str, array: np.ndarray, names: Sequence[str], rows: np.ndarray | None = None
+) -> str | None:
+    """None when `array` (T, len(names)) is finite on the `rows` considered (all by default),
+    else a message naming the first tick and name holding NaN/Inf and how many ticks do."""
+    bad = ~np.isfinite(np.asarray(array, dtype=np.float64))
+    if rows is not None:
+        bad &= np.asarray(rows, dtype=bool)[:, None]
+    if not bad.any():
+        return None
+    tick, column = (int(i) for i in np.argwhere(bad)[0])
+    count = int(bad.any(axis=1).sum())
+    return (
+        f"{what} holds {array[tick, column]} at tick {tick} ({names[column]!r}); "
+        f"{count} tick(s) hold non-finite values"
+    )

@@ -179,3 +179,82 @@ def test_garbled_metadata_yaml(good_bag: Path, tmp_path: Path) -> None:
     _expect_error(bad, "metadata.yaml is not valid YAML")
     (bad / "metadata.yaml").write_text("just a string")
     _expect_error(bad, "no rosbag2_bagfile_information")
+
+
+def _poison(topic: str, index: int, column: int, value: float):
+    """An `edit` for rewrite_bag: message `index` of `topic` gets `value` in `column`."""
+    seen = {"count": -1}
+
+    def edit(edited_topic: str, message: object) -> object:
+        if edited_topic == topic:
+            seen["count"] += 1
+            if seen["count"] == index:
+                position = np.array(message.position, dtype=np.float64)  # type: ignore[attr-defined]
+                position[column] = value
+                message.position = position  # type: ignore[attr-defined]
+        return message
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    "topic, index, column, value, fragments",
+    [
+        (ep.TOPIC_JOINT_STATES, 7, 2, float("nan"), ("/joint_states position holds nan at tick 7 ('ff_j1')",)),
+        (ep.TOPIC_HAND_COMMAND, 3, 0, float("inf"), ("/hand/command position holds inf at tick 3 ('wrist_x')",)),
+        (ep.TOPIC_OBJECT_STATE, 20, 1, float("-inf"), ("/object/state position holds -inf at tick 20 ('object_y')",)),
+        # The policy proposed on ticks 0-9 and 20-23 (human ticks have none): a recorded NaN.
+        (ep.TOPIC_POLICY_COMMAND, 12, 4, float("nan"), ("/policy/command position holds nan at tick 22 ('th_j1')",)),
+    ],
+)
+def test_a_non_finite_value_is_an_error_naming_the_bag_topic_and_tick(
+    good_bag: Path, tmp_path: Path, topic, index, column, value, fragments
+) -> None:
+    bad = tmp_path / "poisoned"
+    rewrite_bag(good_bag, bad, edit=_poison(topic, index, column, value),
+                custom_data=custom_data_of(good_bag))
+    _expect_error(bad, *fragments, "1 tick(s) hold non-finite values")
+
+
+def test_a_non_finite_action_chunk_is_an_error(good_bag: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad_chunk"
+
+    def edit(topic: str, message: object) -> object:
+        if topic == ep.TOPIC_ACTION_CHUNK and message.chunk_id == 1:  # type: ignore[attr-defined]
+            targets = np.array(message.targets, dtype=np.float64)  # type: ignore[attr-defined]
+            targets[5] = np.nan
+            message.targets = targets  # type: ignore[attr-defined]
+        return message
+
+    rewrite_bag(good_bag, bad, edit=edit, custom_data=custom_data_of(good_bag))
+    _expect_error(bad, "/policy/action_chunk chunk 1 (tick 8) holds non-finite targets")
+
+
+def test_metadata_num_ticks_must_be_the_recorded_ticks(good_bag: Path, tmp_path: Path) -> None:
+    custom = custom_data_of(good_bag)
+    assert custom["dexpie.num_ticks"] == "24"
+    longer = tmp_path / "longer"
+    rewrite_bag(good_bag, longer, custom_data={**custom, "dexpie.num_ticks": "30"})
+    _expect_error(longer, "metadata dexpie.num_ticks is 30, but 24 control ticks "
+                          "(/hand/command messages) are recorded")
+    dropped = tmp_path / "dropped_last_tick"   # the metadata says 24, the bag lost one
+    rewrite_bag(good_bag, dropped,
+                keep=lambda topic, index, message: not (topic == ep.TOPIC_HAND_COMMAND and index == 23),
+                custom_data=custom)
+    _expect_error(dropped, "metadata dexpie.num_ticks is 24, but 23 control ticks")
+    garbled = tmp_path / "garbled"
+    rewrite_bag(good_bag, garbled, custom_data={**custom, "dexpie.num_ticks": "many"})
+    _expect_error(garbled, "metadata dexpie.num_ticks is not an integer: 'many'")
+    unsaid = tmp_path / "unsaid"   # bags from other tools may not say: read as they are
+    rewrite_bag(good_bag, unsaid, custom_data={k: v for k, v in custom.items() if k != "dexpie.num_ticks"})
+    assert ep.read_episode(unsaid).num_ticks == 24
+
+
+def test_a_poisoned_bag_is_skipped_and_the_rest_of_the_folder_loads(good_bag: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "episodes"
+    write_random_episode(folder, "a_good", num_ticks=10, seed=1)
+    rewrite_bag(good_bag, folder / "m_nan", edit=_poison(ep.TOPIC_JOINT_STATES, 2, 0, float("nan")),
+                custom_data=custom_data_of(good_bag))
+    episodes, errors = ep.load_episodes(folder)
+    assert [e.episode_id for e in episodes] == ["a_good"]
+    assert [e.path.name for e in errors] == ["m_nan"] and "tick 2" in str(errors[0])

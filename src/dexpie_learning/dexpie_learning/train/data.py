@@ -65,10 +65,21 @@ def load_training_data(demo_folders: list[Path] = (), rollout_folders: list[Path
     rollouts, rollout_errors = load_episode_folders(rollout_folders, progress=progress)
     data = TrainingData(demos + rollouts, [True] * len(demos) + [False] * len(rollouts),
                         demo_errors + rollout_errors, demo_folders, rollout_folders)
+    if not data.episodes:
+        raise DatasetError(no_readable_episodes(demo_folders + rollout_folders, data.skipped))
     check_consistent(data.episodes)
     data.task  # noqa: B018 (raises on mixed tasks)
     data.hand = resolve_hand(data.episodes, hand)
     return data
+
+
+def no_readable_episodes(folders: list[Path], skipped: list[EpisodeFormatError]) -> str:
+    """Why there is nothing to train on: the folders, and the bags that could not be read."""
+    where = ", ".join(str(f) for f in folders)
+    if not skipped:
+        return f"no readable episodes in {where}: the folders hold no episode bags"
+    shown = "; ".join(str(e) for e in skipped[:3]) + ("; ..." if len(skipped) > 3 else "")
+    return f"no readable episodes in {where}: {len(skipped)} bag(s) could not be read: {shown}"
 
 
 def human_effort(episodes: list[Episode], is_demo: list[bool]) -> dict:
