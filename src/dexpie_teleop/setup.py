@@ -11,6 +11,7 @@ setup(
         ("share/" + package_name, ["package.xml"]),
     ],
     install_requires=["setuptools"],
+    tests_require=["pytest"],  # colcon test runs pytest (not unittest) on the test/ folder
     zip_safe=True,
     maintainer="DexPIE developers",
     maintainer_email="dev@dexpie.org",
