@@ -30,6 +30,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from dexpie_common.output_paths import OutputPathError, check_output_folder
 from dexpie_experiment.pipeline import PipelineConfig
 from dexpie_experiment.suite import (ABLATIONS, BASELINES, ROWS, ExperimentSuite,
                                               SuiteConfig)
@@ -142,6 +143,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         training_device(args.device)
     except ValueError as error:
         parser.error(f"--device: {error}")
+    if args.out is not None:   # before anything is computed: a file, a folder not writable, a full disk
+        try:
+            check_output_folder(args.out, "--out")
+        except OutputPathError as error:
+            parser.exit(2, f"{parser.prog}: error: {error}\n")
     return args
 
 

@@ -75,6 +75,22 @@ def test_train_cli_names_bad_values_and_missing_folders(tmp_path, capsys):
     assert "'polar'" in capsys.readouterr().err
 
 
+def test_train_cli_refuses_an_unusable_out_before_reading_any_bag(demos, tmp_path, capsys, monkeypatch):
+    import dexpie_learning.train.methods as methods
+    monkeypatch.setattr(methods, "load_training_data", no_episode)
+    taken = tmp_path / "taken"
+    taken.write_text("not a folder")
+    for out in (taken, taken / "bc"):
+        with pytest.raises(SystemExit) as exit_info:
+            train_main(["bc", "--demos", str(demos), "--out", str(out)])
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2 and err.count("\n") == 1
+        assert err.startswith(f"train bc: error: --out '{out}': ")
+    with pytest.raises(SystemExit):
+        train_main(["label", "--demos", str(demos), "--critic", str(tmp_path), "--labels", str(taken)])
+    assert f"train label: error: --labels '{taken}': exists and is not a folder" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("mode", ["async", "sync"])
 def test_evaluation_runs_seeded_episodes_and_reports(checkpoint, mode):
     runner = PolicyRunner.from_pretrained(checkpoint)

@@ -173,6 +173,18 @@ def test_rejects_bad_options(argv, message, capsys):
     assert message in capsys.readouterr().err
 
 
+def test_an_unusable_out_is_refused_before_anything_runs(tmp_path, capsys):
+    taken = tmp_path / "results"
+    taken.write_text("a file where the run's folder should go")
+    for out in (taken, taken / "run"):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["--out", str(out), "--demos-only"])
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2 and err.count("\n") == 1 and "Traceback" not in err
+        assert err.startswith(f"dexpie-experiment: error: --out '{out}': ")
+    assert taken.read_text().startswith("a file")
+
+
 def test_every_task_has_a_reference_demo_budget():
     assert set(REFERENCE_DEMOS) == set(TASK_NAMES) and all(n >= 1 for n in REFERENCE_DEMOS.values())
 

@@ -11,7 +11,8 @@ from folders of episode bags. Each subcommand writes a self-describing output fo
     dexpie-train awr | binary-indicator --demos ... --rollouts ... --labels ... --out ...
 
 Settings: defaults <- `--config file.yaml|json` <- `--<field> value` options; validated at
-start (a bad value or an unknown key is named). Policy training resumes automatically from
+start (a bad value or an unknown key is named), and so is the output folder (a file there, a
+folder that cannot be written, a full disk: one line, before any work). Policy training resumes automatically from
 <out>/train_state when its config and data match (`--resume` insists, `--restart` ignores).
 """
 from __future__ import annotations
@@ -24,6 +25,7 @@ import typing
 from pathlib import Path
 
 from dexpie_common.hand import load_hand_file
+from dexpie_common.output_paths import check_output_folder
 from dexpie_learning.critic import CriticCheckpointError
 from dexpie_learning.datasets import DatasetError
 from dexpie_learning.labels import LabelStoreError
@@ -127,6 +129,11 @@ def main(argv=None) -> int:
         overrides["cameras"] = tuple(overrides["cameras"])
     progress = not args.quiet
     try:
+        # Where the results go is checked before any data is read or step trained.
+        if getattr(args, "out", None) is not None:
+            check_output_folder(args.out, "--out")
+        if command == "label":
+            check_output_folder(args.labels, "--labels")
         hand = None if args.hand is None else load_hand_file(args.hand)
         if command == "critic":
             config = load_config(CriticTrainConfig, args.config, overrides)
