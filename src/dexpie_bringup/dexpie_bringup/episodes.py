@@ -6,6 +6,12 @@ until the twin reports success or a timeout (`/sim/task_status`) or `max_ticks` 
 and end the episode with its outcome label (`/episode/end`). Every wait is on a topic or a
 service with a deadline; a missing service is an error naming it.
 
+A recorder that has not yet received every stream it records answers `/episode/start` with
+"recorder not ready: ..." (an episode started then would lose its first ticks): the client
+waits and asks again, up to `--ready-timeout` seconds. An episode the recorder sets aside
+(ticks lost, no tick at all) is reported with the recorder's reason; the others still run,
+and the exit status is 1.
+
     dexpie-launch rollout task:=relocate checkpoint:=<policy> &
     dexpie-episodes --task relocate --episodes 10 --stages init grasped
 """
@@ -23,12 +29,24 @@ from rclpy.node import Node
 from std_msgs.msg import String
 
 from dexpie_common import topics
+from dexpie_episode.live_recording import NOT_READY
 from dexpie_msgs.msg import EpisodeEvent
 from dexpie_msgs.srv import EndEpisode, ResetToStage, StartEpisode
 
 
 class GraphNotReady(RuntimeError):
     pass
+
+
+class EpisodeSetAside(RuntimeError):
+    """The recorder set the episode aside as incomplete; the message is its reason."""
+
+    def __init__(self, message: str, bag_path: str = ""):
+        super().__init__(message)
+        self.bag_path = bag_path
+
+# How often a "not ready" recorder is asked again (seconds of spinning in between).
+READY_RETRY_S = 0.25
 
 
 @dataclass(frozen=True)
@@ -79,14 +97,49 @@ class EpisodeClient:
                 raise GraphNotReady(f"timed out after {timeout:.0f} s waiting for {what}")
             self.executor.spin_once(timeout_sec=0.05)
 
-    def call(self, client, request, timeout: float = 30.0):
+    def ask(self, client, request, timeout: float = 30.0):
+        """The service's answer, whatever it says."""
         self.spin_until(client.service_is_ready, timeout, f"service {client.srv_name}")
         future = client.call_async(request)
         self.spin_until(future.done, timeout, f"the answer of {client.srv_name}")
-        response = future.result()
+        return future.result()
+
+    def call(self, client, request, timeout: float = 30.0):
+        response = self.ask(client, request, timeout)
         if not response.success:
             raise RuntimeError(f"{client.srv_name} refused: {response.message}")
         return response
+
+    def start_episode(self, task: str, stage: str, seed: int, ready_timeout: float = 60.0,
+                      say=lambda text: None):
+        """/episode/start, asked again while the recorder is not ready (until ready_timeout)."""
+        request = StartEpisode.Request(task=task, stage=stage, seed=seed)
+        deadline = time.monotonic() + ready_timeout
+        said = False
+        while True:
+            response = self.ask(self.start_client, request)
+            if response.success:
+                return response
+            if not response.message.startswith(NOT_READY):
+                raise RuntimeError(f"{self.start_client.srv_name} refused: {response.message}")
+            if time.monotonic() > deadline:
+                raise GraphNotReady(f"the recorder was still not ready after {ready_timeout:.0f} s: "
+                                    f"{response.message}")
+            if not said:
+                say(f"waiting for the recorder: {response.message}")
+                said = True
+            pause = time.monotonic() + READY_RETRY_S
+            while time.monotonic() < pause:
+                self.executor.spin_once(timeout_sec=0.05)
+
+    def end_episode(self, outcome: int, note: str = ""):
+        """/episode/end; an episode the recorder set aside raises EpisodeSetAside."""
+        ended = self.ask(self.end_client, EndEpisode.Request(outcome=outcome, note=note))
+        if not ended.success:
+            if ended.bag_path.endswith(".incomplete"):
+                raise EpisodeSetAside(f"{self.end_client.srv_name}: {ended.message}", ended.bag_path)
+            raise RuntimeError(f"{self.end_client.srv_name} refused: {ended.message}")
+        return ended
 
     def reset_scene(self, task: str, stage: str, seed: int, timeout: float = 30.0):
         """Reset the twin; from now on only statuses of the new scene count."""
@@ -95,10 +148,10 @@ class EpisodeClient:
         return self.call(self.reset_client, ResetToStage.Request(task=task, stage=stage, seed=seed), timeout)
 
     def run_episode(self, task: str, stage: str, seed: int, max_ticks: int, sim: bool = True,
-                    timeout: float = 120.0) -> EpisodeResult:
+                    timeout: float = 120.0, ready_timeout: float = 60.0, say=lambda text: None) -> EpisodeResult:
         if sim:
             self.reset_scene(task, stage, seed)
-        started = self.call(self.start_client, StartEpisode.Request(task=task, stage=stage, seed=seed))
+        started = self.start_episode(task, stage, seed, ready_timeout, say)
         first = self.status_count
         outcome = None
         deadline = time.monotonic() + timeout
@@ -110,7 +163,7 @@ class EpisodeClient:
             outcome = outcome_of(self.status, self.status_count - first, max_ticks) \
                 if self.status_count > first else None
         label = EpisodeEvent.OUTCOME_SUCCESS if outcome == "success" else EpisodeEvent.OUTCOME_FAILURE
-        ended = self.call(self.end_client, EndEpisode.Request(outcome=label, note="dexpie-episodes"))
+        ended = self.end_episode(label, note="dexpie-episodes")
         return EpisodeResult(started.episode_id, ended.bag_path, stage, seed, outcome, int(ended.num_steps))
 
 
@@ -123,6 +176,8 @@ def main(argv=None) -> int:
     parser.add_argument("--max-ticks", type=int, default=300)
     parser.add_argument("--robot", action="store_true",
                         help="no twin: the operator arranges each start state and presses Enter")
+    parser.add_argument("--ready-timeout", type=float, default=60.0,
+                        help="seconds to wait for the recorder to have received every stream it records")
     args = parser.parse_args(argv)
     if args.episodes < 1 or args.max_ticks < 1:
         parser.error("--episodes and --max-ticks must be >= 1")
@@ -131,14 +186,22 @@ def main(argv=None) -> int:
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     client = EpisodeClient(node, executor)
-    results = []
+    results, set_aside = [], []
     try:
         for index in range(args.episodes):
             stage = args.stages[index % len(args.stages)]
             if args.robot:
                 input(f"arrange stage {stage!r} and press Enter ")
-            result = client.run_episode(args.task, stage, args.first_seed + index, args.max_ticks,
-                                        sim=not args.robot)
+            try:
+                result = client.run_episode(args.task, stage, args.first_seed + index, args.max_ticks,
+                                            sim=not args.robot, ready_timeout=args.ready_timeout,
+                                            say=lambda text: print(text, file=sys.stderr, flush=True))
+            except EpisodeSetAside as error:
+                set_aside.append({"stage": stage, "seed": args.first_seed + index,
+                                  "bag_path": error.bag_path, "reason": str(error)})
+                print(f"episode {index + 1}/{args.episodes}: SET ASIDE stage={stage}: {error}",
+                      file=sys.stderr, flush=True)
+                continue
             results.append(result)
             print(f"episode {index + 1}/{args.episodes}: {result.outcome:8s} stage={stage} "
                   f"ticks={result.ticks} -> {result.bag_path}", flush=True)
@@ -152,8 +215,9 @@ def main(argv=None) -> int:
         if rclpy.ok():
             rclpy.shutdown()
     successes = sum(r.outcome == "success" for r in results)
-    print(json.dumps({"episodes": [asdict(r) for r in results], "successes": successes}))
-    return 0
+    print(json.dumps({"episodes": [asdict(r) for r in results], "successes": successes,
+                      "set_aside": set_aside}))
+    return 1 if set_aside else 0
 
 
 if __name__ == "__main__":

@@ -103,9 +103,9 @@ def test_two_episodes_recorded_with_a_takeover_and_handback(graph):
 def test_policy_server_killed_mid_episode_hand_holds_then_resumes(graph):
     supervisor, monitor, params, work, transcript = graph
     client = monitor.client
-    from dexpie_msgs.srv import EndEpisode, StartEpisode
+    from dexpie_msgs.srv import EndEpisode
     client.reset_scene(TASK, "init", 9)
-    started = client.call(client.start_client, StartEpisode.Request(task=TASK, stage="init", seed=9))
+    started = client.start_episode(TASK, "init", 9)
     begin = time.monotonic()
     wires = monitor.wires
     # The scripted operator takes over at TAKEOVER_TICK and hands back at HANDBACK_TICK: kill

@@ -2,6 +2,8 @@
 
 Services /episode/start and /episode/end open and close an episode; /episode/events
 announces START, END and INCOMPLETE (episodes found unfinished at start-up, or set aside).
+/episode/start is refused (message starting "recorder not ready") until every recorded
+stream has been received once; an episode that lost control ticks ends INCOMPLETE.
 Every message is converted to plain values here and handed to the pure core
 (`dexpie_episode.live_recording.LiveRecorder`), which assembles the control ticks
 and writes them with the same EpisodeWriter the in-process simulation uses.
@@ -25,7 +27,7 @@ from dexpie_common.node_main import NodeStartupError, run_node
 from dexpie_common.ros_parameters import declare_hand, declare_parameters
 from dexpie_episode import ActionChunkRecord, episode_typestore
 from dexpie_episode.live_recording import (
-    EventRecord, LiveRecorder, RecorderConfig, RecorderRequestError)
+    EventRecord, LiveRecorder, RecorderConfig, RecorderNotReady, RecorderRequestError)
 from dexpie_episode.live_ticks import InterventionSample
 from dexpie_episode.schema import SOURCE_HUMAN, SOURCE_POLICY
 from dexpie_episode.episode_recorder_parameters import EPISODE_RECORDER, NODE_NAME
@@ -64,7 +66,7 @@ class EpisodeRecorderNode(Node):
             source_without_arbiter=SOURCE_HUMAN if p.source_without_arbiter == "human" else SOURCE_POLICY,
             record_object_state=p.record_object_state, object_names=tuple(p.object_names),
             max_episode_ticks=p.max_episode_ticks,
-            durable=p.durable, hand=self.hand)
+            durable=p.durable, hand=self.hand, command_topic=p.command_topic)
         self.events = self.create_publisher(EpisodeEvent, topics.EPISODE_EVENTS, EVENTS_QOS)
         try:
             episode_typestore()  # the .msg definitions every bag stores: fail now, not mid-episode
@@ -219,6 +221,11 @@ class EpisodeRecorderNode(Node):
     def _on_start(self, request: StartEpisode.Request, response: StartEpisode.Response):
         try:
             started = self.recorder.start(request.task, request.stage, request.seed, request.note)
+        except RecorderNotReady as error:
+            response.success, response.message = False, str(error)
+            self.get_logger().warning(f"{topics.EPISODE_START_SERVICE} deferred: {error}",
+                                      throttle_duration_sec=WARN_EVERY_S)
+            return response
         except RecorderRequestError as error:
             response.success, response.message = False, str(error)
             self.get_logger().warning(f"{topics.EPISODE_START_SERVICE} refused: {error}")

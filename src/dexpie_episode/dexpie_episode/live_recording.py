@@ -11,6 +11,19 @@ Crash safety comes from the episode layout (layout.py): an episode being written
 recorder killed mid-episode leaves a `.partial` behind; `recover_unfinished` (run at
 start-up) sets every such leftover aside as `.incomplete` and reports it. A sidecar file
 in the staging folder remembers the episode's task, stage and seed for that report.
+
+Nothing lost, nothing hidden:
+- Readiness: the recorder refuses `start` (RecorderNotReady, message starting with
+  NOT_READY) until it has received at least one message on every stream it records (the
+  tick topic, /joint_states, the command topic, every camera, the object state when its
+  names are configured). An episode started earlier would lose its first ticks to streams
+  whose subscriptions had not matched yet.
+- Lost ticks: a control tick that reached the recorder but could not be written (a stream
+  it needs had not arrived, its stamp was not after the previous one, its data was invalid)
+  is lost; an episode that lost ticks is set aside as incomplete at its end (reason
+  TICKS_LOST, with the count and the causes), never published as if it were whole. Ticks the
+  arbiter published before it saw the episode's START are not the episode's (not lost); ticks
+  beyond max_episode_ticks are the configured bound (said in the END message: truncated).
 """
 
 from __future__ import annotations
@@ -25,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dexpie_common import topics
 from dexpie_common.hand import HandDescription
 
 from . import layout
@@ -48,8 +62,19 @@ LOG = logging.getLogger(__name__)
 RECORDING_NOTE = "recording.json"
 
 
+# Every refusal of /episode/start because a recorded stream has not arrived yet starts with
+# this text, so that a client can tell "wait and retry" from a real refusal.
+NOT_READY = "recorder not ready"
+# The named reason of an episode set aside because some of its control ticks were not recorded.
+TICKS_LOST = "ticks lost"
+
+
 class RecorderRequestError(ValueError):
     """A start/end request that cannot be honoured; nothing was changed."""
+
+
+class RecorderNotReady(RecorderRequestError):
+    """/episode/start before every recorded stream has been received at least once."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +90,16 @@ class RecorderConfig:
     max_episode_ticks: int = 36_000
     durable: bool = True  # fsync a finished bag before publishing it
     hand: HandDescription | None = None  # written into every episode's metadata
+    command_topic: str = topics.HAND_COMMAND  # where on_command's messages come from (for messages)
+
+    def required_topics(self) -> tuple[str, ...]:
+        """The streams that must have been received before an episode may start."""
+        required = [topics.INTERVENTION_STATE] if self.ticks_from_arbiter else []
+        required += [topics.JOINT_STATES, self.command_topic]
+        required += [topics.camera_topic(name) for name in self.cameras]
+        if self.record_object_state and self.object_names:
+            required.append(topics.SIM_OBJECT_STATE)
+        return tuple(dict.fromkeys(required))
 
 
 @dataclass(frozen=True)
@@ -90,7 +125,7 @@ class StartedEpisode:
 
 @dataclass(frozen=True)
 class EndedEpisode:
-    complete: bool  # False: set aside as incomplete (no tick recorded, or the bag failed)
+    complete: bool  # False: set aside as incomplete (no tick recorded, ticks lost, or the bag failed)
     episode_id: str
     bag_path: str
     num_ticks: int
@@ -124,7 +159,8 @@ class _Episode:
                  arbiter_tick_before: int | None = None) -> None:
         self.writer = writer
         self.assembler = assembler
-        self.skipped: Counter[str] = Counter()
+        self.skipped: Counter[str] = Counter()  # every tick not recorded, by reason
+        self.lost: Counter[str] = Counter()     # of those, the episode's own ticks (see module doc)
         self.last_stage = writer.meta.stage
         self.truncated = False
         # The arbiter restarts its tick count when it sees the episode's START; until then its
@@ -166,6 +202,8 @@ class LiveRecorder:
         self.streams = LatestStreams()
         self._episode: _Episode | None = None
         self._last_arbiter_tick: int | None = None
+        self._seen: set[str] = set()   # recorded streams received at least once
+        self._ready = False
         self.output_dir.mkdir(parents=True, exist_ok=True)
 
     # ---- state ---------------------------------------------------------------------------
@@ -185,6 +223,30 @@ class LiveRecorder:
     @property
     def skipped(self) -> Counter[str]:
         return Counter() if self._episode is None else Counter(self._episode.skipped)
+
+    @property
+    def lost(self) -> Counter[str]:
+        """Ticks of the running episode lost so far, by reason."""
+        return Counter() if self._episode is None else Counter(self._episode.lost)
+
+    # ---- readiness -------------------------------------------------------------------------
+    def missing_streams(self) -> list[str]:
+        """Recorded streams not usable yet (topic names; the object state with what it lacks)."""
+        if self._ready:
+            return []
+        missing = [topic for topic in self.config.required_topics() if topic not in self._seen]
+        if topics.SIM_OBJECT_STATE in self._seen and topics.SIM_OBJECT_STATE in self.config.required_topics():
+            _, problem = self.streams.object_state_for(self.config.object_names)
+            if problem:
+                missing.append(f"{topics.SIM_OBJECT_STATE} ({problem})")
+        return missing
+
+    @property
+    def ready(self) -> bool:
+        """Every recorded stream has been received: episodes may start (stays True)."""
+        if not self._ready:
+            self._ready = not self.missing_streams()
+        return self._ready
 
     # ---- start-up ------------------------------------------------------------------------
     def recover_unfinished(self) -> list[EventRecord]:
@@ -211,6 +273,7 @@ class LiveRecorder:
     ) -> str | None:
         """Every /joint_states; a tick when there is no arbiter. Returns a tick problem."""
         self.streams.set_joint_state(_stamp(stamp_ns, arrival_ns), positions, velocities)
+        self._seen.add(topics.JOINT_STATES)
         if self.config.ticks_from_arbiter:
             return None
         return self._tick(_stamp(stamp_ns, arrival_ns), None)
@@ -219,6 +282,7 @@ class LiveRecorder:
         """Every /intervention/state: one control tick. Returns a tick problem, or None."""
         if not self.config.ticks_from_arbiter:
             return None
+        self._seen.add(topics.INTERVENTION_STATE)
         episode = self._episode
         self._last_arbiter_tick = sample.tick
         if episode is not None and not episode.arbiter_in_episode(sample.tick):
@@ -229,10 +293,12 @@ class LiveRecorder:
 
     def on_object_state(self, names: tuple[str, ...], values: np.ndarray) -> None:
         self.streams.set_object_state(names, values)
+        self._seen.add(topics.SIM_OBJECT_STATE)
 
     def on_image(self, camera: str, pixels: np.ndarray) -> None:
         if camera in self.config.cameras:
             self.streams.images[camera] = pixels
+            self._seen.add(topics.camera_topic(camera))
 
     def on_policy_command(self, stamp_ns: int, positions: np.ndarray) -> None:
         self.streams.policy_commands.add(stamp_ns, positions)
@@ -240,6 +306,7 @@ class LiveRecorder:
     def on_command(self, stamp_ns: int | None, positions: np.ndarray) -> None:
         """The command sent to the hand (stamp None: an unstamped controller command)."""
         self.streams.commands.add(stamp_ns, positions)
+        self._seen.add(self.config.command_topic)
 
     def on_chunk(self, chunk: ActionChunkRecord) -> str | None:
         """Store an action chunk in the running episode; returns why it was dropped, or None."""
@@ -283,6 +350,12 @@ class LiveRecorder:
         if self._episode is not None:
             raise RecorderRequestError(
                 f"episode {self.episode_id} is still running: end it (/episode/end) first"
+            )
+        if not self.ready:
+            raise RecorderNotReady(
+                f"{NOT_READY}: nothing received yet on {', '.join(self.missing_streams())}; an "
+                f"episode starts only once every recorded stream has arrived (its first ticks "
+                f"would be lost otherwise): retry when the graph is up"
             )
         object_names = ()
         warnings = []
@@ -335,6 +408,16 @@ class LiveRecorder:
         start_note = writer.meta.note
         full_note = "; ".join(n for n in (start_note, note) if n)
         summary = _skip_summary(episode)
+        lost = sum(episode.lost.values())
+        if lost:
+            target = writer.abort(f"{TICKS_LOST}: {lost} control ticks not recorded{summary}")
+            total = writer.num_ticks + lost
+            reason = (f"episode {writer.episode_id} {TICKS_LOST}: {lost} of its {total} control ticks "
+                      f"were not recorded{summary}; it is not the episode that ran")
+            self._notify(episode.event(EVENT_INCOMPLETE, outcome=outcome, detail=reason,
+                                       bag_path=str(target)))
+            return EndedEpisode(False, writer.episode_id, str(target), writer.num_ticks,
+                                f"{reason}; set aside as incomplete at {target}")
         try:
             path = writer.close(outcome, note=full_note)
         except (ValueError, OSError) as error:
@@ -373,25 +456,29 @@ class LiveRecorder:
         if episode.num_ticks >= self.config.max_episode_ticks:
             episode.truncated = True
             reason = f"max_episode_ticks ({self.config.max_episode_ticks}) reached"
-        else:
-            reason = episode.assembler.hold(stamp_ns, sample)
-        if reason is not None:
             episode.skipped[reason] += 1
-            problem = f"tick not recorded: {reason}"
+            return f"tick not recorded: {reason}"
+        reason = episode.assembler.hold(stamp_ns, sample)
+        if reason is not None:
+            problem = self._lose(episode, reason)
         return problem
+
+    @staticmethod
+    def _lose(episode: _Episode, reason: str) -> str:
+        episode.skipped[reason] += 1
+        episode.lost[reason] += 1
+        return f"tick lost: {reason}"
 
     def _complete_pending(self, episode: _Episode) -> str | None:
         record, reason = episode.assembler.complete_pending(first=episode.writer.num_ticks == 0)
         if record is None:
             if reason is None:
                 return None
-            episode.skipped[reason] += 1
-            return f"tick not recorded: {reason}"
+            return self._lose(episode, reason)
         try:
             episode.writer.write_tick(**record.as_kwargs())
         except ValueError as error:
-            episode.skipped["invalid tick data"] += 1
-            return f"tick not recorded: invalid tick data: {error}"
+            return f"{self._lose(episode, 'invalid tick data')}: {error}"
         except OSError as error:
             self._abort_on_write_error(error)
             return f"episode aborted: cannot write its bag: {error}"

@@ -28,6 +28,7 @@ from dexpie_common.testing import spin_until, wait_for_subscribers
 import dexpie_episode as ep
 from dexpie_episode.episode_recorder_node import EpisodeRecorderNode
 from dexpie_episode.episode_recorder_parameters import EPISODE_RECORDER
+from dexpie_episode.live_recording import NOT_READY, TICKS_LOST
 from dexpie_msgs.msg import EpisodeEvent, InterventionState
 from dexpie_msgs.srv import EndEpisode, StartEpisode
 from episode_helpers import write_random_episode
@@ -106,6 +107,35 @@ class Graph:
             assert wait_for_subscribers(self.executor, publisher, timeout=TIMEOUT), publisher.topic_name
         for client in (self.start_client, self.end_client):
             assert spin_until(self.executor, client.service_is_ready, TIMEOUT), client.srv_name
+        self.prime()
+
+    def prime(self) -> None:
+        """One message on every recorded stream, stamped before the tests' ticks, as a running
+        graph sends them; with the recorder in-process, wait until it is ready for episodes."""
+        stamp = stamp_of(-1)
+        self.joint_states.publish(joint_state_msg(JOINTS, [0.0, 0.0], stamp, velocities=[0.0, 0.0]))
+        self.hand_command.publish(joint_state_msg(JOINTS, [0.0, 0.0], stamp))
+        state = InterventionState(source=ep.SOURCE_POLICY)
+        state.header.stamp = stamp
+        self.intervention.publish(state)
+        if self.with_objects:
+            self.object_state.publish(joint_state_msg(OBJECTS, [0.0, 0.0, 0.0], stamp))
+        if self.recorder is not None:
+            core = self.recorder.recorder
+            assert spin_until(self.executor, lambda: core.ready, TIMEOUT), core.missing_streams()
+
+    def start_when_ready(self, **request):
+        """Start, asking again (and priming again) while the recorder says it is not ready."""
+        answers = []
+
+        def started() -> bool:
+            answers.append(self.start(**request))
+            if answers[-1].success or not answers[-1].message.startswith(NOT_READY):
+                return True
+            self.prime()
+            return False
+        assert spin_until(self.executor, started, TIMEOUT), answers[-1].message
+        return answers[-1]
 
     def call(self, client, request):
         future = client.call_async(request)
@@ -303,7 +333,7 @@ def test_sigkill_mid_episode_leaves_it_marked_incomplete_after_restart(context, 
     graph = Graph(context, None)
     try:
         graph.connect()
-        started = graph.start(task="hammer", stage="grasped", seed=3)
+        started = graph.start_when_ready(task="hammer", stage="grasped", seed=3)
         assert started.success, started.message
         for tick in range(5):
             stamp = stamp_of(tick)
@@ -349,6 +379,14 @@ def test_without_arbiter_joint_states_tick_with_camera_and_controller_commands(c
         for publisher in (graph.joint_states, images, controller):
             assert wait_for_subscribers(graph.executor, publisher, timeout=TIMEOUT), publisher.topic_name
         assert spin_until(graph.executor, graph.start_client.service_is_ready, TIMEOUT)
+        refused = graph.start(task="door", stage="init", seed=2)
+        assert not refused.success and refused.message.startswith(
+            f"{NOT_READY}: nothing received yet on /joint_states, /hand_position_controller/commands, "
+            f"/camera/front/image_raw;"), refused.message
+        images.publish(image_msg(np.zeros((2, 3, 3), dtype=np.uint8), "bgr8", stamp_of(-1), "front"))
+        controller.publish(Float64MultiArray(data=[0.0, 0.0]))
+        graph.joint_states.publish(joint_state_msg(JOINTS, [0.0, 0.0], stamp_of(-1), [0.0, 0.0]))
+        assert spin_until(graph.executor, lambda: core.ready, TIMEOUT), core.missing_streams()
         assert graph.start(task="door", stage="init", seed=2).success
         for tick in range(3):
             bgr = np.zeros((2, 3, 3), dtype=np.uint8)
@@ -370,3 +408,54 @@ def test_without_arbiter_joint_states_tick_with_camera_and_controller_commands(c
     np.testing.assert_array_equal(episode.command, [[t + 0.5, -1.0] for t in range(3)])
     np.testing.assert_array_equal(episode.images["front"][:, 0, 0], [[0, 0, t] for t in range(3)])
     assert episode.policy_command is None and episode.meta.cameras == ("front",)
+
+
+def test_start_is_deferred_until_the_streams_arrive_and_lost_ticks_set_the_episode_aside(
+        context, tmp_path: Path) -> None:
+    """Fault session: episodes started right after the recorder came up lost their first
+    ticks (the /hand/command subscription had not matched yet) and one was published as
+    complete with half its ticks. Now the start waits for every stream, and an episode whose
+    ticks had no command is set aside, saying so."""
+    graph = Graph(context, make_recorder(context, tmp_path, record_object_state=False))
+    core = graph.recorder.recorder
+    try:
+        for client in (graph.start_client, graph.end_client):
+            assert spin_until(graph.executor, client.service_is_ready, TIMEOUT), client.srv_name
+        for publisher in (graph.joint_states, graph.intervention):
+            assert wait_for_subscribers(graph.executor, publisher, timeout=TIMEOUT), publisher.topic_name
+        stamp = stamp_of(-1)
+        graph.joint_states.publish(joint_state_msg(JOINTS, [0.0, 0.0], stamp, velocities=[0.0, 0.0]))
+        state = InterventionState(source=ep.SOURCE_POLICY)
+        state.header.stamp = stamp
+        graph.intervention.publish(state)
+        assert spin_until(graph.executor, lambda: core.missing_streams() == [topics.HAND_COMMAND], TIMEOUT)
+        refused = graph.start()
+        assert not refused.success and refused.message.startswith(
+            f"{NOT_READY}: nothing received yet on /hand/command;"), refused.message
+        assert list(tmp_path.iterdir()) == [] and graph.events == []
+        graph.prime()
+        started = graph.start()
+        assert started.success, started.message
+        for tick in range(3):   # the arbiter ticks, its commands do not reach the recorder
+            stamp = stamp_of(tick)
+            graph.joint_states.publish(joint_state_msg(JOINTS, [tick, 0.0], stamp, velocities=[0.0, 0.0]))
+            assert spin_until(graph.executor, lambda: core.streams.joint_state.stamp_ns == T0_NS + tick * DT_NS,
+                              TIMEOUT)
+            state = InterventionState(source=ep.SOURCE_POLICY, tick=tick)
+            state.header.stamp = stamp
+            graph.intervention.publish(state)
+            assert spin_until(graph.executor, lambda: core.num_ticks + sum(core.lost.values()) == tick + 1,
+                              TIMEOUT)
+        for tick in range(3, 6):
+            graph.tick(tick, ep.SOURCE_POLICY)
+        ended = graph.end(EndEpisode.Request.OUTCOME_SUCCESS)
+        assert spin_until(graph.executor, lambda: len(graph.events) == 2, TIMEOUT)
+    finally:
+        graph.close()
+    assert not ended.success and ended.bag_path.endswith(".incomplete"), ended.message
+    # Ticks 0 and 1 are lost; tick 2, completed when tick 3 arrives, takes the latest command
+    # (tick 3's), as a tick whose command is late does.
+    assert f"{TICKS_LOST}: 2 of its 6 control ticks were not recorded" in ended.message
+    assert [e.event for e in graph.events] == [EpisodeEvent.EVENT_START, EpisodeEvent.EVENT_INCOMPLETE]
+    assert TICKS_LOST in graph.events[1].detail
+    assert ep.load_episodes(tmp_path)[0] == []

@@ -12,7 +12,8 @@ from recorder_helpers import simulate_killed_recorder
 
 import dexpie_episode as ep
 from dexpie_episode.live_recording import (
-    RECORDING_NOTE, LiveRecorder, RecorderConfig, RecorderRequestError)
+    NOT_READY, RECORDING_NOTE, TICKS_LOST, LiveRecorder, RecorderConfig, RecorderNotReady,
+    RecorderRequestError)
 from dexpie_episode.live_ticks import InterventionSample
 
 JOINTS = ("a", "b", "c")
@@ -29,11 +30,25 @@ def q(tick: int) -> np.ndarray:
     return np.array([tick, tick + 0.5, -tick], dtype=float)
 
 
-def make(tmp_path: Path, **overrides) -> tuple[LiveRecorder, list]:
+def make(tmp_path: Path, ready: bool = True, **overrides) -> tuple[LiveRecorder, list]:
+    """A recorder; ready: it has already received one message of every recorded stream
+    (stamped before every tick of the tests), as it has once the graph is up."""
     events = []
     fields = dict(joint_names=JOINTS, control_dt=DT_NS / 1e9, durable=False)
     fields.update(overrides)
-    return LiveRecorder(tmp_path, RecorderConfig(**fields), notify=events.append), events
+    recorder = LiveRecorder(tmp_path, RecorderConfig(**fields), notify=events.append)
+    if ready:
+        config = recorder.config
+        recorder.on_joint_state(stamp(-1), q(-1), q(-1), arrival_ns=0)
+        recorder.on_command(stamp(-1), q(-1))
+        if config.ticks_from_arbiter:
+            recorder.on_intervention(InterventionSample(stamp(-1), 0), arrival_ns=0)
+        for camera in config.cameras:
+            recorder.on_image(camera, np.zeros((4, 5, 3), dtype=np.uint8))
+        if config.record_object_state and config.object_names:
+            recorder.on_object_state(config.object_names, np.zeros(len(config.object_names)))
+        assert recorder.ready, recorder.missing_streams()
+    return recorder, events
 
 
 def arbiter_tick(recorder: LiveRecorder, tick: int, source: int, command_first: bool = True,
@@ -126,35 +141,93 @@ def test_arbiter_count_that_restarts_above_zero_still_starts_the_episode(tmp_pat
     assert ep.read_episode(recorder.end(ep.OUTCOME_FAILURE).bag_path).num_ticks == 3
 
 
-def test_configured_object_names_record_object_state_that_arrives_after_the_start(
+def test_configured_object_names_must_have_arrived_before_an_episode_starts(
         tmp_path: Path) -> None:
-    # A start that comes before the first /sim/object_state must not lose the object state.
-    recorder, _ = make(tmp_path, object_names=tuple(reversed(OBJECTS)))
-    recorder.start("relocate", "init", 1)
+    # A start that comes before the first /sim/object_state would lose the ticks before it:
+    # the start is refused until the configured names have arrived.
+    recorder, events = make(tmp_path, ready=False, object_names=tuple(reversed(OBJECTS)))
     recorder.on_joint_state(stamp(0), q(0), -q(0), arrival_ns=0)
     recorder.on_command(stamp(0), q(0))
-    problem = recorder.on_intervention(InterventionSample(stamp(0), 0), arrival_ns=0)
-    assert problem == "tick not recorded: no object state received yet"
+    recorder.on_intervention(InterventionSample(stamp(0), 0), arrival_ns=0)
+    with pytest.raises(RecorderNotReady, match=f"^{NOT_READY}: nothing received yet on /sim/object_state;"):
+        recorder.start("relocate", "init", 1)
+    recorder.on_object_state(("obj_x",), np.zeros(1))
+    with pytest.raises(RecorderNotReady, match=r"/sim/object_state \(object state lacks \['obj_z'\]\)"):
+        recorder.start("relocate", "init", 1)
+    assert events == [] and not recorder.recording
     for tick in range(1, 4):
+        arbiter_tick(recorder, tick, 0)      # the graph runs; no episode yet
+    recorder.start("relocate", "init", 1)
+    for tick in range(4, 7):
         assert arbiter_tick(recorder, tick, 0) is None
     episode = ep.read_episode(recorder.end(ep.OUTCOME_SUCCESS).bag_path)
     assert episode.object_names == tuple(reversed(OBJECTS)) and episode.num_ticks == 3
-    np.testing.assert_array_equal(episode.object_state, [[2.0 * t, t] for t in range(1, 4)])
+    np.testing.assert_array_equal(episode.object_state, [[2.0 * t, t] for t in range(4, 7)])
+
+
+def test_start_is_refused_until_every_recorded_stream_has_arrived(tmp_path: Path) -> None:
+    # A recorder just brought up: its /intervention/state and /joint_states subscriptions
+    # have matched, /hand/command and the camera's not yet. Started now, the episode's first
+    # ticks would have no command (and be lost): the start is refused, naming what is missing.
+    recorder, events = make(tmp_path, ready=False, cameras=("front",), record_object_state=False)
+    recorder.on_joint_state(stamp(0), q(0), -q(0), arrival_ns=0)
+    recorder.on_intervention(InterventionSample(stamp(0), 0), arrival_ns=0)
+    assert recorder.missing_streams() == ["/hand/command", "/camera/front/image_raw"]
+    with pytest.raises(RecorderNotReady) as refused:
+        recorder.start("relocate", "init", 1)
+    assert str(refused.value).startswith(f"{NOT_READY}: nothing received yet on /hand/command, "
+                                         f"/camera/front/image_raw;")
+    assert isinstance(refused.value, RecorderRequestError)   # the node answers success=false
+    assert events == [] and not recorder.recording and list(tmp_path.iterdir()) == []
+    recorder.on_command(stamp(0), q(0))
+    recorder.on_image("front", np.zeros((4, 5, 3), dtype=np.uint8))
+    assert recorder.ready and recorder.missing_streams() == []
+    recorder.start("relocate", "init", 1)
+    assert recorder.recording
+
+
+def test_ticks_whose_command_never_arrived_set_the_episode_aside(tmp_path: Path) -> None:
+    # The fault session's case: 40 ticks, the first 19 without a command (the command stream
+    # lagging); the episode was published as complete with 21 ticks. It is not the episode
+    # that ran: it is set aside, with the named reason and the count.
+    recorder, events = make(tmp_path, record_object_state=False)
+    recorder.start("relocate", "init", 1)
+    for tick in range(40):
+        if tick < 20:
+            recorder.on_joint_state(stamp(tick), q(tick), -q(tick), arrival_ns=0)
+            problem = recorder.on_intervention(InterventionSample(stamp(tick), 0), arrival_ns=0)
+            assert problem is None or problem == "tick lost: no command received yet"
+        else:
+            assert arbiter_tick(recorder, tick, 0) is None
+    assert sum(recorder.lost.values()) == 19
+    ended = recorder.end(ep.OUTCOME_SUCCESS)
+    assert not ended.complete and ended.num_ticks == 21
+    assert f"{TICKS_LOST}: 19 of its 40 control ticks were not recorded" in ended.message
+    assert "19 x no command received yet" in ended.message
+    assert ended.bag_path.endswith(".incomplete") and Path(ended.bag_path).is_dir()
+    assert [e.event for e in events] == [ep.EVENT_START, ep.EVENT_INCOMPLETE]
+    assert events[-1].outcome == ep.OUTCOME_SUCCESS and TICKS_LOST in events[-1].detail
+    episodes, errors = ep.load_episodes(tmp_path)
+    assert episodes == [] and len(errors) == 1 and isinstance(errors[0], ep.IncompleteEpisodeError)
 
 
 def test_joint_state_ticks_without_arbiter_record_a_demonstration(tmp_path: Path) -> None:
-    recorder, _ = make(tmp_path, ticks_from_arbiter=False, source_without_arbiter=ep.SOURCE_HUMAN,
-                       cameras=("front",), record_object_state=False)
-    recorder.start("door", "init", 3)
+    recorder, _ = make(tmp_path, ready=False, ticks_from_arbiter=False,
+                       source_without_arbiter=ep.SOURCE_HUMAN, cameras=("front",),
+                       record_object_state=False, command_topic="/hand_position_controller/commands")
     frame = np.full((4, 5, 3), 7, dtype=np.uint8)
-    problem = recorder.on_joint_state(stamp(0), q(0), q(0), arrival_ns=0)
-    assert "camera(s) ['front']" in problem  # a tick waits for every camera
+    assert recorder.on_joint_state(stamp(0), q(0), q(0), arrival_ns=0) is None  # no episode yet
+    recorder.on_command(None, q(0))
+    with pytest.raises(RecorderNotReady, match="/camera/front/image_raw"):  # waits for every camera
+        recorder.start("door", "init", 3)
+    recorder.on_image("front", frame)
+    recorder.start("door", "init", 3)
     for tick in range(1, 6):
         recorder.on_image("front", frame + tick)
         assert recorder.on_joint_state(stamp(tick), q(tick), q(tick), arrival_ns=0) is None
         recorder.on_command(None, q(tick) * 2)  # unstamped controller command, after the tick
     ended = recorder.end(ep.OUTCOME_FAILURE)
-    assert ended.complete and "1 x no image received yet" in ended.message
+    assert ended.complete and "not recorded" not in ended.message, ended.message
     episode = ep.read_episode(ended.bag_path)
     assert episode.num_ticks == 5 and episode.outcome == ep.OUTCOME_FAILURE
     assert episode.intervention.all() and (episode.intervention_id == 1).all()
@@ -185,25 +258,33 @@ def test_service_misuse_is_refused_and_loses_nothing(tmp_path: Path) -> None:
 
 
 def test_an_episode_without_ticks_is_set_aside_as_incomplete(tmp_path: Path) -> None:
-    recorder, events = make(tmp_path)
+    recorder, events = make(tmp_path, object_names=OBJECTS)
     recorder.start("relocate", "init", 1)
-    assert recorder.on_intervention(InterventionSample(stamp(0), 0), arrival_ns=0) is not None
     ended = recorder.end(ep.OUTCOME_SUCCESS)
-    assert not ended.complete and "no /joint_states received yet" in ended.message
+    assert not ended.complete and "no control tick" in ended.message, ended.message
     assert ended.bag_path.endswith(".incomplete") and events[-1].event == ep.EVENT_INCOMPLETE
     assert not recorder.recording and ep.load_episodes(tmp_path)[0] == []
 
 
-def test_bad_stamps_and_the_tick_bound_skip_ticks(tmp_path: Path) -> None:
+def test_the_tick_bound_truncates_and_says_so(tmp_path: Path) -> None:
     recorder, _ = make(tmp_path, max_episode_ticks=3, record_object_state=False)
     recorder.start("relocate", "init", 1)
-    problems = [arbiter_tick(recorder, tick, 0) for tick in (0, 1, 1, 2, 3, 4)]
-    assert problems[:2] == [None, None] and "not after the previous" in problems[2]
-    assert "max_episode_ticks (3) reached" in problems[-1]
+    problems = [arbiter_tick(recorder, tick, 0) for tick in range(5)]
+    assert problems[:3] == [None] * 3 and "max_episode_ticks (3) reached" in problems[-1]
     ended = recorder.end(ep.OUTCOME_SUCCESS)
-    assert "truncated at max_episode_ticks=3" in ended.message
-    assert "1 x tick stamp is not after" in ended.message and "2 x max_episode_ticks" in ended.message
+    assert ended.complete and "truncated at max_episode_ticks=3" in ended.message
+    assert "2 x max_episode_ticks" in ended.message
     np.testing.assert_array_equal(ep.read_episode(ended.bag_path).stamp_ns, stamp(np.arange(3)))
+
+
+def test_a_tick_with_a_stamp_not_after_the_previous_is_lost_and_said(tmp_path: Path) -> None:
+    recorder, _ = make(tmp_path, record_object_state=False)
+    recorder.start("relocate", "init", 1)
+    problems = [arbiter_tick(recorder, tick, 0) for tick in (0, 1, 1, 2)]
+    assert problems == [None, None, "tick lost: tick stamp is not after the previous tick's", None]
+    ended = recorder.end(ep.OUTCOME_SUCCESS)
+    assert not ended.complete and "1 of its 4 control ticks were not recorded" in ended.message
+    assert "1 x tick stamp is not after" in ended.message
 
 
 def test_chunks_are_stored_and_invalid_ones_dropped(tmp_path: Path) -> None:
