@@ -98,7 +98,7 @@ class CheckpointFolder:
         try:
             return NormalizationStats.from_dict(self.read_json(directory / NORMALIZATION_FILE))
         except NormalizationError as error:
-            raise self.error(f"{NORMALIZATION_FILE}: {error}") from None
+            raise self.error(f"{directory / NORMALIZATION_FILE}: {error}") from None
 
     def load_weights(self, module: torch.nn.Module, directory: Path, module_name: str) -> None:
         """model.safetensors into `module` after the checks of load_checked_state_dict;

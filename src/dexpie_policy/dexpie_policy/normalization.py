@@ -5,6 +5,14 @@ over its last axis: mean, std, min, max, each of shape (F,). All leading axes of
 (samples, and the horizon for actions) are pooled, so one chunk step is normalised like any
 other. Keys and shapes are checked against the model's features: a missing or extra key, or
 a shape mismatch, raises `NormalizationError` naming the key (never a silent pass-through).
+
+A (numerically) constant feature has std ~0; it is centred only (`FeatureStats.scale` is 1
+where std < MIN_STD), in training and at inference alike, so a stored std of 0 never divides.
+Statistics read from a file (`from_dict`) must be what `from_data` could have written: finite,
+min <= mean <= max, std at most half the range, and a std below MIN_STD only for a feature
+that is constant (range <= CONSTANT_RANGE). Anything else (a std zeroed or inflated by hand or
+by corruption) would silently mis-scale the feature, and is refused naming the feature, the
+element and the values.
 """
 from __future__ import annotations
 
@@ -16,6 +24,9 @@ import torch
 # Features whose std is below this are (numerically) constant: dividing by their std would
 # blow noise up, so they are only centred (scale 1).
 MIN_STD = 1e-6
+# The widest range a feature with std < MIN_STD can have in real data (std >= range /
+# sqrt(2 n): ~1e-3 takes half a million samples all at the centre but two).
+CONSTANT_RANGE = 1e-3
 
 
 class NormalizationError(ValueError):
@@ -135,9 +146,34 @@ class NormalizationStats:
             if len(shapes) != 1 or arrays["mean"].ndim != 1:
                 raise NormalizationError(f"statistics of {key!r} have inconsistent shapes "
                                          f"{ {n: a.shape for n, a in arrays.items()} }")
-            if not all(np.all(np.isfinite(a)) for a in arrays.values()) or np.any(
-                    arrays["std"] < 0):
-                raise NormalizationError(f"statistics of {key!r} are not finite or have a "
-                                         "negative std")
+            _check_stored(key, arrays)
             features[key] = FeatureStats(**arrays)
         return cls(features)
+
+
+def _check_stored(key: str, arrays: dict[str, np.ndarray]) -> None:
+    """Refuse stored statistics that data cannot have produced (module docstring)."""
+    mean, std, low, high = arrays["mean"], arrays["std"], arrays["min"], arrays["max"]
+    for name in ("mean", "std", "min", "max"):
+        bad = np.flatnonzero(~np.isfinite(arrays[name]))
+        if bad.size:
+            raise NormalizationError(f"feature {key!r}: {name}[{bad[0]}] is {arrays[name][bad[0]]} "
+                                     f"(statistics must be finite)")
+    spread = high - low
+    tolerance = 1e-9 * np.maximum(1.0, np.maximum(np.abs(low), np.abs(high)))
+    problems = [
+        (std < 0, lambda i: f"std[{i}] is {std[i]}, negative"),
+        (spread < 0, lambda i: f"min[{i}] {low[i]} is above max[{i}] {high[i]}"),
+        ((mean < low - tolerance) | (mean > high + tolerance),
+         lambda i: f"mean[{i}] {mean[i]} is outside [min, max] = [{low[i]}, {high[i]}]"),
+        (std > spread / 2 + tolerance,
+         lambda i: f"std[{i}] {std[i]} is above half the range [{low[i]}, {high[i]}]"),
+        ((std < MIN_STD) & (spread > CONSTANT_RANGE),
+         lambda i: f"std[{i}] is {std[i]} but the feature ranges over [{low[i]}, {high[i]}]: a "
+                   f"std below {MIN_STD} is only that of a constant feature (it would be left "
+                   f"unscaled)"),
+    ]
+    for bad, describe in problems:
+        index = np.flatnonzero(bad)
+        if index.size:
+            raise NormalizationError(f"feature {key!r}: {describe(int(index[0]))}")

@@ -98,6 +98,18 @@ def test_missing_stats_key(saved, tmp_path):
         load_policy(directory)
 
 
+def test_a_zeroed_std_is_refused_naming_the_file_and_feature(saved, tmp_path):
+    directory = _copy(saved, tmp_path)
+
+    def zero(d):
+        d["observation.object"]["std"][2] = 0.0
+    _edit_json(directory / NORMALIZATION_FILE, zero)
+    with pytest.raises(CheckpointError) as error:
+        load_policy(directory)
+    assert str(error.value).startswith(f"{directory / NORMALIZATION_FILE}: feature "
+                                       "'observation.object': std[2] is 0.0 but the feature ranges")
+
+
 def test_corrupt_files_are_named(saved, tmp_path):
     directory = _copy(saved, tmp_path)
     weights = directory / WEIGHTS_FILE

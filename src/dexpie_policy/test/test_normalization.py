@@ -62,3 +62,36 @@ def test_key_mismatches_name_the_key():
         NormalizationStats.from_dict({"action": {"mean": [0.0]}})
     with pytest.raises(NormalizationError, match="'x' contains non-finite"):
         NormalizationStats.from_data({"x": np.array([[np.nan]])})
+
+
+def test_stored_constant_feature_with_zero_std_loads_and_is_centred():
+    # Training data with a joint that never moved: std 0 is legitimate and never divides.
+    data = np.stack([np.full(10, 5.0), np.arange(10.0)], axis=-1)
+    stored = json.loads(json.dumps(NormalizationStats.from_data({"x": data}).to_dict()))
+    assert stored["x"]["std"][0] == 0.0
+    again = NormalizationStats.from_dict(stored)
+    np.testing.assert_allclose(again.normalize("x", data)[:, 0], 0.0)
+
+
+def _stored(**changes):
+    entry = {"mean": [0.0, 2.0], "std": [1.0, 0.5], "min": [-2.0, 1.0], "max": [2.0, 3.0]}
+    for name, (index, value) in changes.items():
+        entry[name][index] = value
+    return {"observation.state": entry}
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(std=(1, 0.0)), r"feature 'observation.state': std\[1\] is 0.0 but the feature ranges "
+                         r"over \[1.0, 3.0\]"),
+    (dict(std=(0, 1e-9)), r"std\[0\] is 1e-09 but the feature ranges over \[-2.0, 2.0\]"),
+    (dict(std=(1, float("nan"))), r"feature 'observation.state': std\[1\] is nan \(statistics must be finite\)"),
+    (dict(mean=(0, float("inf"))), r"mean\[0\] is inf"),
+    (dict(std=(0, -1.0)), r"std\[0\] is -1.0, negative"),
+    (dict(std=(0, 5.0)), r"std\[0\] 5.0 is above half the range \[-2.0, 2.0\]"),
+    (dict(mean=(1, 7.0)), r"mean\[1\] 7.0 is outside \[min, max\] = \[1.0, 3.0\]"),
+    (dict(min=(0, 3.0)), r"min\[0\] 3.0 is above max\[0\] 2.0"),
+])
+def test_stored_statistics_that_data_cannot_give_are_refused(changes, message):
+    NormalizationStats.from_dict(_stored())  # the unchanged entry loads
+    with pytest.raises(NormalizationError, match=message):
+        NormalizationStats.from_dict(_stored(**changes))
