@@ -1,0 +1,150 @@
+"""FlowMatchingPolicy.sample (the inference rewrite: values kept between calls, the Euler loop
+on the layers' functions) against the sampler it replaced (flow.reference.reference_sample):
+the same chunks bit for bit; the kept values follow parameter changes; and checkpoints
+written before the rewrite, with the chunks the code of that time returned for them
+(data/inference_fixture, made by data/make_inference_fixture.py at commit e3793f1), still
+load and give those chunks."""
+import copy
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from dexpie_policy.flow import FlowMatchingPolicy, FlowPolicyConfig
+from dexpie_policy.flow.reference import reference_sample
+from dexpie_policy.runner import PolicyRunner
+
+FIXTURE = Path(__file__).resolve().parent / "data" / "inference_fixture"
+# The stored chunks were computed on another CPU: its BLAS may round differently (~1e-7
+# relative per operation), so they are compared with this tolerance; the same-machine
+# comparisons below are exact.
+STORED_ATOL = 1e-5
+
+
+def _model(seed=0, **overrides):
+    config = dict(action_dim=7, state_dim=6, object_dim=3, horizon=8, hidden_size=48,
+                  num_layers=2, time_embedding_dim=16, optimality_embedding_dim=16,
+                  num_inference_steps=5, max_delay_steps=3)
+    torch.manual_seed(seed)
+    return FlowMatchingPolicy(FlowPolicyConfig(**{**config, **overrides})).eval()
+
+
+def _observation(model, batch, seed=1):
+    g, c = torch.Generator().manual_seed(seed), model.config
+    obs = {"observation.state": torch.randn(batch, c.state_dim, generator=g),
+           "observation.object": torch.randn(batch, c.object_dim, generator=g)}
+    for key in c.image_keys():
+        obs[key] = torch.rand(batch, c.image_channels, *c.image_size, generator=g)
+    return obs
+
+
+def _both(model, obs, seed=5, **kwargs):
+    new = model.sample(obs, generator=torch.Generator().manual_seed(seed), **kwargs)
+    old = reference_sample(model, obs, generator=torch.Generator().manual_seed(seed), **kwargs)
+    return new, old
+
+
+OPTIMALITY_CASES = [(1.0, 1.5), (1.0, 1.0), (None, 1.5), (0.3, 2.0), (0.0, 0.0),
+                    (float("nan"), 1.5), ("tensor", 1.5)]
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("delay", [0, 1, 3, 8])
+@pytest.mark.parametrize("optimality,cfg_scale", OPTIMALITY_CASES)
+def test_sample_equals_the_reference_sampler_bit_for_bit(batch, delay, optimality, cfg_scale):
+    model = _model()
+    obs = _observation(model, batch)
+    if optimality == "tensor":
+        optimality = torch.tensor([0.9, float("nan"), 0.2][:batch])
+    prefix = torch.randn(batch, delay, 7, generator=torch.Generator().manual_seed(2)) \
+        if delay else None
+    for _ in range(2):   # the second call uses the values kept from the first
+        new, old = _both(model, obs, prefix=prefix, optimality=optimality, cfg_scale=cfg_scale)
+        assert new.shape == (batch, 8, 7) and new.is_contiguous()
+        assert torch.equal(new, old)
+        if delay:
+            assert torch.equal(new[:, :delay], prefix)
+
+
+def test_bc_policy_and_image_policy_equal_the_reference_bit_for_bit():
+    for model in (_model(optimality_conditioning=False),
+                  _model(camera_names=("front",), image_size=(16, 16))):
+        obs = _observation(model, 2)
+        prefix = torch.randn(2, 2, 7)
+        for kwargs in ({}, {"prefix": prefix}, {"prefix": prefix, "cfg_scale": 1.5}):
+            new, old = _both(model, obs, **kwargs)
+            assert torch.equal(new, old)
+    # The comparison can tell chunks apart: other noise, other guidance.
+    model = _model()
+    obs = _observation(model, 1)
+    new, _ = _both(model, obs, optimality=1.0, cfg_scale=1.5)
+    assert not torch.equal(new, _both(model, obs, seed=6, optimality=1.0, cfg_scale=1.5)[1])
+    assert not torch.equal(new, _both(model, obs, optimality=1.0, cfg_scale=1.4)[1])
+
+
+def test_kept_values_follow_parameter_changes():
+    """The step grid's time features and the optimality conditions are kept between calls;
+    an optimizer step, a loaded state dict, an in-place edit and a dtype change must each
+    give the chunks of the changed parameters, not of the kept values."""
+    model = _model()
+    obs = _observation(model, 2)
+    kwargs = dict(optimality=1.0, cfg_scale=1.5, prefix=torch.randn(2, 2, 7))
+    before, _ = _both(model, obs, **kwargs)
+    original = copy.deepcopy(model.state_dict())
+
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    batch = {**obs, "action": torch.randn(2, 8, 7), "optimality": torch.ones(2)}
+    model.train()
+    model.compute_loss(batch, generator=torch.Generator().manual_seed(0)).backward()
+    optimizer.step()
+    model.eval()
+    stepped, reference = _both(model, obs, **kwargs)
+    assert torch.equal(stepped, reference) and not torch.equal(stepped, before)
+
+    model.load_state_dict(original)
+    restored, reference = _both(model, obs, **kwargs)
+    assert torch.equal(restored, reference) and torch.equal(restored, before)
+
+    with torch.no_grad():   # only the parameters the kept values depend on
+        model.time_mlp[0].weight.mul_(1.5)
+        model.optimality_mlp[2].bias.add_(0.3)
+    edited, reference = _both(model, obs, **kwargs)
+    assert torch.equal(edited, reference) and not torch.equal(edited, before)
+
+    model.double()
+    obs64 = {k: v.double() for k, v in obs.items()}
+    kwargs64 = {**kwargs, "prefix": kwargs["prefix"].double()}
+    new, old = _both(model, obs64, **kwargs64)
+    assert new.dtype == torch.float64 and torch.equal(new, old)
+
+    # A copy does not carry the kept values with it, and gives the same chunks.
+    clone = copy.deepcopy(model)
+    assert "_sample_cache" in model.__dict__ and "_sample_cache" not in clone.__dict__
+    assert torch.equal(_both(clone, obs64, **kwargs64)[0], new)
+
+
+def _reference_runner(directory):
+    runner = PolicyRunner.from_pretrained(directory)
+    model = runner.model
+    runner.model = copy.copy(model)   # a shallow copy whose sample is the old sampler
+    runner.model.sample = lambda *args, **kwargs: reference_sample(model, *args, **kwargs)
+    return runner
+
+
+@pytest.mark.parametrize("name", ["indicator", "bc"])
+def test_checkpoints_written_before_the_rewrite_give_the_stored_chunks(name):
+    from data.make_inference_fixture import CASES
+    stored = np.load(FIXTURE / "chunks.npz")
+    runner = PolicyRunner.from_pretrained(FIXTURE / name)
+    reference = _reference_runner(FIXTURE / name)
+    q, obj, prefix = stored["q"], stored["object"], stored["prefix"]
+    for case, optimality, cfg_scale, rows, seed in CASES[name]:
+        kwargs = {} if optimality == "default" else {"optimality": optimality}
+        chunks = [r.predict_chunk(q, obj, prefix_targets=prefix[:rows], cfg_scale=cfg_scale,
+                                  generator=torch.Generator().manual_seed(seed), **kwargs)
+                  for r in (runner, reference)]
+        np.testing.assert_array_equal(chunks[0], chunks[1], err_msg=case)
+        np.testing.assert_allclose(chunks[0], stored[f"{name}/{case}"], rtol=0,
+                                   atol=STORED_ATOL, err_msg=case)
+        np.testing.assert_array_equal(chunks[0][:rows], prefix[:rows])
