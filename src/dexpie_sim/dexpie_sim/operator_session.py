@@ -141,8 +141,24 @@ class OperatorSession:
         self._commanded_arm = np.asarray(arm_targets, float).copy()
 
     # ---- events ----------------------------------------------------------------------------
-    def start_episode(self, seed: int | None = None) -> None:
-        """A new episode (an episode START, or the twin's clock went back): forget the past."""
+    def episode_started(self, seed: int | None = None) -> None:
+        """An episode START (/episode/events): the operator's episode starts afresh.
+
+        Where its resting glove hand is depends on whether the twin reports its ticks. If it
+        does, the scene's reset has already been seen (the tick went back, `start_episode`)
+        and the resting hand placed for the new scene: START leaves it there. A watching human
+        does not move the glove at the press of a start button; a jump of the resting glove
+        after START would be taken by the arbiter for device motion (a takeover by an operator
+        who never moved), since the arbiter anchors the glove's rest on its first reading after
+        START. Without the twin's ticks, START is the only sign of a new scene: the hand is
+        placed as at a reset."""
+        self.start_episode(seed, place_hand=not self._status_driven)
+
+    def start_episode(self, seed: int | None = None, place_hand: bool = True) -> None:
+        """A new episode (the twin's clock went back, or an episode START): forget the past.
+        place_hand: the resting glove hand is placed where the hand is commanded now (at the
+        next tick's measured posture), as a human re-places it for a new scene; otherwise it
+        stays where it rests."""
         self.operator.reset(None if seed is None or seed < 0 else seed + EPISODE_SEED_OFFSET)
         self.teleop.release()
         self.in_control = False
@@ -150,7 +166,8 @@ class OperatorSession:
         self.arbiter_source = None        # the arbiter restarts its episode too: wait for its word
         self._button = DeviceButton(self.config.press_ticks, self.config.min_press_interval_ticks)
         self._own_ticks = 0
-        self._rest_from_measured = True   # the glove hand rests where the hand is commanded now
+        if place_hand:
+            self._rest_from_measured = True   # the glove hand rests where the hand is commanded now
         self._previous_objects = None
         if not self._status_driven:
             self._last_tick = -1

@@ -73,7 +73,7 @@ class SimOperatorNode(Node):
 
     def _on_episode_event(self, msg: EpisodeEvent) -> None:
         if msg.event == EpisodeEvent.EVENT_START:
-            self.session.start_episode(int(msg.seed) if msg.seed >= 0 else None)
+            self.session.episode_started(int(msg.seed) if msg.seed >= 0 else None)
 
     def _on_object_state(self, msg: JointState) -> None:
         values = self._read(msg, self.session.object_names, topics.SIM_OBJECT_STATE)

@@ -9,8 +9,10 @@ import pytest
 from dexpie_sim.operator_session import DeviceButton, OperatorSession, SessionConfig
 from dexpie_sim.registry import make_operator, make_task
 from dexpie_sim.tick_pairing import TickPairer
-from dexpie_teleop.arbiter import (EDGE_HANDBACK, EDGE_TAKEOVER, REASON_BUTTON, SOURCE_HUMAN, SOURCE_POLICY,
-                                   InterventionArbiter)
+from dexpie_sim.stages import StageLibrary
+from dexpie_teleop.arbiter import (EDGE_HANDBACK, EDGE_TAKEOVER, REASON_BUTTON, REASON_NAMES, SOURCE_HUMAN,
+                                   SOURCE_POLICY, InterventionArbiter)
+from dexpie_teleop.arbiter_inputs import ArbiterInputs
 from dexpie_teleop.teleop import DeviceReading
 
 
@@ -154,3 +156,116 @@ def test_in_control_the_operator_steers_from_the_arm_target_the_arbiter_sent():
     one_step = integrator.max_joint_speed * session.teleop.dt
     assert np.all(np.abs(integrator.target - commanded) <= one_step + 1e-9)
     assert np.max(np.abs(commanded - state.joint_positions[:n_arm])) > 2 * np.max(one_step)
+
+
+class GraphAroundAReset:
+    """The twin, the sim_operator's session and the arbiter node's cores (ArbiterInputs +
+    InterventionArbiter), with the message orders of the graph made explicit: at an episode
+    boundary the client resets the twin, then the recorder announces START, which the
+    arbiter and the operator each see at their own moment."""
+
+    def __init__(self, takeover_mode: str = "never"):
+        self.task = make_task("relocate")
+        self.library = StageLibrary(self.task, make_operator("relocate", self.task, seed=0))
+        self.session = OperatorSession("relocate", SessionConfig(takeover_mode))
+        self.arbiter = InterventionArbiter(self.task.make_teleop())
+        self.inputs = ArbiterInputs(len(self.task.spec.joint_names), len(self.task.spec.finger_joints))
+        self.now = 0.0
+        self.takeovers: list[tuple[int, str]] = []
+
+    def arbiter_sees_start(self) -> None:        # what intervention_arbiter_node does on START
+        self.inputs.start_episode()
+        self.arbiter.start_episode(self.inputs.measured, now=self.now)
+
+    def operator_sees_start(self, seed: int) -> None:   # what sim_operator_node does on START
+        self.session.episode_started(seed)
+
+    def tick(self, policy_fingers: np.ndarray, policy_first: bool) -> None:
+        """One control tick; policy_first: the policy's command reaches the arbiter (and makes
+        it tick) before the operator's device readings of this tick do."""
+        self.now += 1 / 30
+        state = twin_state(self.task)
+        self.inputs.set_measured(state.joint_positions)
+        n_arm = len(self.task.spec.arm_joints)
+        policy = np.r_[state.joint_positions[:n_arm], policy_fingers]
+        self.inputs.set_policy(policy, self.now)
+
+        def operator():
+            signals = self.session.tick(state.joint_positions, state.object_state, state.joint_velocities,
+                                        self.task.tick, self.task.seed)
+            self.inputs.set_glove(signals.fingers, self.now)
+            self.inputs.set_joy(list(signals.axes), list(signals.buttons), self.now)
+
+        def arbiter():
+            reading, glove_age, spacemouse_age = self.inputs.device_reading(self.now)
+            out = self.arbiter.step(self.now, self.inputs.measured, policy, reading,
+                                    glove_age=glove_age, spacemouse_age=spacemouse_age)
+            self.session.set_arbiter_source(out.source)
+            if out.edge == EDGE_TAKEOVER:
+                self.takeovers.append((self.task.tick, REASON_NAMES[out.reason]))
+            return out
+
+        if policy_first:
+            out = arbiter()
+            operator()
+        else:
+            operator()
+            out = arbiter()
+        self.task.step(out.command)
+
+
+@pytest.mark.parametrize("arbiter_start, operator_start", [(0, 0), (0, 3), (2, 2), (2, 6)])
+def test_an_operator_that_never_moves_never_takes_over_across_scene_resets(arbiter_start, operator_start):
+    """Fault session: with operator:=never the arbiter logged "human in control (device_motion)"
+    right after a scene reset. The mechanism (reproduced here before the fix: a device-motion
+    takeover at tick 3 of every episode after the first in the orders (0, 0) and (0, 3), and
+    at tick 5 in (2, 6) when the operator's START also re-placed its hand): START reached the
+    arbiter before the operator's first reading of the new scene, the policy's command made
+    the arbiter tick first, and the glove's rest was anchored on the old scene's resting
+    glove; the operator's resting hand, placed for the new scene, then read as a glove moved
+    away from its rest and from the policy's fingers. arbiter_start / operator_start: the
+    tick of the new scene before which each of them sees START."""
+    graph = GraphAroundAReset("never")
+    fingers = {}
+    for stage, seed in [("grasped", 0), ("init", 1), ("grasped", 2), ("init", 3)]:
+        graph.library.reset(seed, stage)
+        fingers[seed] = np.asarray(graph.task.target)[len(graph.task.spec.arm_joints):].copy()
+        # A policy reaching for the last scene's finger posture: far from this scene's.
+        policy_fingers = fingers.get(seed - 1, fingers[seed])
+        for tick in range(30):
+            if tick == arbiter_start:
+                graph.arbiter_sees_start()
+            if tick == operator_start:
+                graph.operator_sees_start(seed)
+            graph.tick(policy_fingers, policy_first=True)
+    assert graph.takeovers == []
+
+
+def test_start_leaves_the_resting_glove_where_the_reset_placed_it():
+    """A START seen after the twin's reset (status tick back to 0) does not move the operator's
+    resting glove again, though the hand has moved since (here it closed): the arbiter may
+    already have anchored the glove's rest on the readings between the reset and START."""
+    task = make_task("relocate")
+    library = StageLibrary(task, make_operator("relocate", task, seed=0))
+    session = OperatorSession("relocate", SessionConfig("never"))
+    n_arm = len(task.spec.arm_joints)
+    library.reset(0, "grasped")
+    closed = np.asarray(task.target).copy()
+    for _ in range(3):
+        state = twin_state(task)
+        session.tick(state.joint_positions, state.object_state, state.joint_velocities, task.tick, 0)
+        task.step(task.target)
+    library.reset(1, "init")                              # the twin's tick goes back: a reset
+    readings = []
+    for tick in range(12):
+        if tick == 8:
+            session.episode_started(1)                    # the recorder's START
+        state = twin_state(task)
+        readings.append(session.tick(state.joint_positions, state.object_state, state.joint_velocities,
+                                     task.tick, 1).fingers)
+        task.step(np.r_[state.joint_positions[:n_arm], closed[n_arm:]])   # the hand closes meanwhile
+    readings = np.array(readings)
+    moved = np.max(np.abs(twin_state(task).joint_positions[n_arm:] - readings[0]))
+    assert moved > 0.35                                   # the hand has moved a takeover's worth
+    noise = 4 * session.operator.config.glove_noise_std
+    assert np.max(np.abs(readings - readings[0])) < 2 * noise, np.max(np.abs(readings - readings[0]))

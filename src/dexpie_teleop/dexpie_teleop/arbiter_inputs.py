@@ -113,6 +113,18 @@ class ArbiterInputs:
         self.counts["joy"] += 1
         return True
 
+    def start_episode(self) -> None:
+        """An episode START: the glove and spacemouse readings received before it are forgotten,
+        so that the episode's first reading is one that arrived after START. The arbiter
+        anchors the glove's rest (its device-motion takeover) on the first reading of the
+        episode; a reading from before START can describe the scene before a reset (the
+        simulated operator re-places its resting hand when the twin is reset), and anchored on
+        it, an operator who never moves looks like one who moved. Until fresh readings
+        arrive the devices count as stale (no takeover; human-only episodes wait). Button
+        levels are kept: a button held across START is not a new press."""
+        self.glove, self.glove_time = None, -math.inf
+        self.axes, self.spacemouse_time = np.zeros(6), -math.inf
+
     def device_reading(self, now: float) -> tuple[DeviceReading | None, float, float]:
         """(reading, glove_age, spacemouse_age) for a tick at `now`; reading is None until
         both the glove and the spacemouse have been heard from."""

@@ -144,6 +144,7 @@ class InterventionArbiterNode(Node):
         if msg.event != EpisodeEvent.EVENT_START:
             return
         self.chunk = None  # the last episode's plan means nothing now
+        self.inputs.start_episode()  # device readings from before START may be of the old scene
         if self.inputs.measured is None:
             self._episode_pending = True
         else:

@@ -241,13 +241,18 @@ def test_human_only_mode_gives_the_episode_to_the_human_without_a_policy(probe):
     assert p.spin_until(lambda: p.synced() and np.allclose(p.command(), target))
     assert all(s.source == InterventionState.SOURCE_HUMAN for s in p.states[p.states.index(first):])
     assert p.max_step() <= STEP + 1e-9
-    # A new episode starts under human control again.
+    # A new episode starts under human control again, once the devices' readings of the new
+    # episode have arrived (those from before START are not used).
     count = len(p.states)
     p.pubs["events"].publish(EpisodeEvent(event=EpisodeEvent.EVENT_START, episode_id="e2"))
     assert p.spin_until(lambda: any(s.tick == 0 for s in p.states[count:]))
-    restart = next(s for s in p.states[count:] if s.tick == 0)
-    assert (restart.source, restart.edge, restart.intervention_id) == (
-        InterventionState.SOURCE_HUMAN, InterventionState.EDGE_TAKEOVER, 1)
+    begin = next(i for i in range(count, len(p.states)) if p.states[i].tick == 0)
+    p.devices()
+    assert p.spin_until(lambda: any(s.source == InterventionState.SOURCE_HUMAN for s in p.states[begin:]))
+    restart = next(s for s in p.states[begin:] if s.source == InterventionState.SOURCE_HUMAN)
+    assert all(s.source == InterventionState.SOURCE_SAFETY_HOLD for s in p.states[begin:] if s.tick < restart.tick)
+    assert (restart.edge, restart.reason, restart.intervention_id) == (
+        InterventionState.EDGE_TAKEOVER, InterventionState.REASON_EPISODE_BOUNDARY, 1)
 
 
 def test_stale_policy_is_detected_by_the_fallback_timer(probe):
@@ -349,3 +354,30 @@ def test_ticks_carry_the_stamp_of_their_observation(probe):
     assert p.states[-1].header.stamp == observed and p.commands[-1].header.stamp == observed
     p.send("policy", joint_state_msg(JOINTS, POLICY, observed))   # same observation again
     assert stamp_to_seconds(p.states[-1].header.stamp) > stamp_to_seconds(observed)
+
+
+def test_glove_readings_from_before_an_episode_start_do_not_anchor_its_rest(probe):
+    """Fault session: with an operator that never moves, the arbiter took over ("device_motion")
+    right after a scene reset. The simulated operator's resting glove follows the scene (it is
+    re-placed when the twin resets); when START reached the arbiter before the operator's first
+    reading of the new scene, the episode's glove rest was anchored on the old scene's reading
+    and the unmoving glove then counted as motion away from the policy's fingers."""
+    p = probe(glove_takeover_deviation=0.35)
+    old_rest, new_rest = GLOVE, np.array([1.5, 1.5, 1.5])   # both far from the policy's fingers
+    p.measured()
+    p.devices(glove=old_rest)
+    for _ in range(5):
+        assert p.tick().source == InterventionState.SOURCE_POLICY   # resting: no takeover
+    p.pubs["events"].publish(EpisodeEvent(event=EpisodeEvent.EVENT_START, episode_id="e2", stage="init"))
+    assert p.spin_until(lambda: p.arbiter.arbiter.tick == 0)
+    first = p.tick()            # the policy's first command comes before the operator's reading
+    assert (first.source, first.tick) == (InterventionState.SOURCE_POLICY, 0)
+    p.devices(glove=new_rest)   # the operator's resting hand, placed for the new scene
+    states = [p.tick() for _ in range(8)]
+    assert [s.source for s in states] == [InterventionState.SOURCE_POLICY] * 8, \
+        [(s.source, s.reason, s.detail) for s in states]
+    # A real move of the glove away from its rest (and from the policy's fingers) still takes over.
+    p.devices(glove=np.array([0.0, 0.0, 1.5]))
+    takeover = [p.tick() for _ in range(3)][-1]
+    assert (takeover.source, takeover.reason) == (InterventionState.SOURCE_HUMAN,
+                                                  InterventionState.REASON_DEVICE_MOTION)
