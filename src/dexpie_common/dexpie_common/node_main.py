@@ -2,7 +2,9 @@
 
 rclpy (Jazzy) installs handlers for SIGINT and SIGTERM that shut the context down; spinning
 then raises ExternalShutdownException, which is the normal way out here, not an error. A
-node that cannot start (bad parameter, missing checkpoint) logs one clear line and exits 2.
+node that cannot start (bad parameter, missing checkpoint) logs one clear line and exits 2;
+so does one given a parameter it does not have (a misspelt name in its parameters file or a
+`-p`: `ros_parameters.check_parameter_overrides`, once the node has declared everything).
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, Si
 from rclpy.node import Node
 
 from dexpie_common.parameters import ParameterError
+from dexpie_common.ros_parameters import check_parameter_overrides
 
 EXIT_CONFIGURATION_ERROR = 2
 
@@ -32,6 +35,7 @@ def run_node(make_node: Callable[[], Node], args=None, threads: int = 1) -> int:
     code = 0
     try:
         node = make_node()
+        check_parameter_overrides(node)
         executor = MultiThreadedExecutor(num_threads=threads) if threads > 1 else SingleThreadedExecutor()
         executor.add_node(node)
         try:

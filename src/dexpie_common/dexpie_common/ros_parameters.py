@@ -6,17 +6,32 @@ description and the validation rules). The values given by `--ros-args -p` or
 `--params-file` are validated at start-up: a bad value stops the node with a message naming
 the parameter and the value. Dynamic parameters are validated again on every set request,
 and a bad one is refused (the old value stays).
+
+What a node was given is read where rclpy keeps it: `Node._parameter_overrides`, the
+parameters of the `--params-file` sections that match the node (its name and `/**`) and of
+`--ros-args -p`, already resolved by rcl the way `declare_parameter` resolves them (no second
+parser of the command line or the file that could disagree with it; there is no public API).
+From it:
+- a value of the wrong type (`rate_hz: fast`) is a ParameterError naming the node, parameter
+  and value, not rclpy's exception; an integer for a float (`rate_hz: 30`) is taken as 30.0;
+- `check_parameter_overrides(node)`, once the node is built (`node_main.run_node`), refuses a
+  name the node did not declare (`watchdog_timout`), with the nearest known names. The
+  `/**` section's `hand:` block reaches every node; its valid entries (`hand.<field>`,
+  `hand.groups.<group>.<field>`) are allowed on nodes that do not read the hand, a misspelt
+  one is refused on all.
 """
 from __future__ import annotations
 
-from typing import Callable
+import difflib
+from typing import Any, Callable
 
 from rcl_interfaces.msg import ParameterDescriptor, ParameterType, SetParametersResult
 from rclpy.exceptions import ParameterUninitializedException
 from rclpy.node import Node
 from rclpy.parameter import Parameter as RosParameter
 
-from dexpie_common.parameters import ParameterError, ParameterSchema, ParameterValues, type_name
+from dexpie_common.parameters import (ParameterError, ParameterSchema, ParameterValues, coerce,
+                                      type_name)
 
 _ROS_TYPES = {
     "bool": ParameterType.PARAMETER_BOOL,
@@ -45,15 +60,8 @@ def declare_parameters(node: Node, schema: ParameterSchema,
             additional_constraints=rules, read_only=not p.dynamic,
             # An empty list default has no element type in rclpy: declare by type instead.
             dynamic_typing=False)
-        if isinstance(p.default, list) and not p.default:
-            node.declare_parameter(p.name, _empty_array_type(p), descriptor)
-        else:
-            node.declare_parameter(p.name, p.default, descriptor)
-        try:
-            value = node.get_parameter(p.name).value
-        except ParameterUninitializedException:
-            value = None
-        given[p.name] = p.default if value is None else value
+        given[p.name] = _declare(node, p.name, p.type, p.default, descriptor,
+                                 f"{schema.node}: parameter '{p.name}'")
     values = schema.validate(given)
     current = {"values": values}
 
@@ -80,13 +88,74 @@ def declare_parameters(node: Node, schema: ParameterSchema,
     return values
 
 
-def _empty_array_type(p) -> RosParameter.Type:
-    return {
-        "list[bool]": RosParameter.Type.BOOL_ARRAY,
-        "list[int]": RosParameter.Type.INTEGER_ARRAY,
-        "list[float]": RosParameter.Type.DOUBLE_ARRAY,
-        "list[str]": RosParameter.Type.STRING_ARRAY,
-    }[type_name(p.type)]
+_ARRAY_TYPES = {
+    "list[bool]": RosParameter.Type.BOOL_ARRAY,
+    "list[int]": RosParameter.Type.INTEGER_ARRAY,
+    "list[float]": RosParameter.Type.DOUBLE_ARRAY,
+    "list[str]": RosParameter.Type.STRING_ARRAY,
+}
+_KINDS = {RosParameter.Type.STRING: str, RosParameter.Type.DOUBLE: float,
+          RosParameter.Type.INTEGER: int, RosParameter.Type.BOOL: bool,
+          RosParameter.Type.STRING_ARRAY: list[str], RosParameter.Type.DOUBLE_ARRAY: list[float],
+          RosParameter.Type.INTEGER_ARRAY: list[int], RosParameter.Type.BOOL_ARRAY: list[bool]}
+
+
+def parameter_overrides(node: Node) -> dict[str, Any]:
+    """name -> value of what the node was given (params file sections that match it, `-p`);
+    see the module docstring for why rclpy's own `_parameter_overrides`."""
+    overrides = getattr(node, "_parameter_overrides", None)
+    if not isinstance(overrides, dict):
+        raise RuntimeError("rclpy.node.Node no longer keeps _parameter_overrides: "
+                           "dexpie_common.ros_parameters must read the overrides another way")
+    return {name: parameter.value for name, parameter in overrides.items()}
+
+
+def _declare(node: Node, name: str, kind, default, descriptor: ParameterDescriptor, where: str):
+    """Declare `name` with its type fixed; returns the value given (checked and converted to
+    `kind`, an int for a float made a float) or `default`. A value of another type is a
+    ParameterError naming it, where rclpy would raise InvalidParameterTypeException."""
+    overrides = parameter_overrides(node)
+    value = default
+    if name in overrides and overrides[name] is not None:
+        value = coerce(kind, overrides[name], where)   # ParameterError: names value and type
+    if isinstance(value, list) and not value:
+        # An empty list has no element type in rclpy: declare by type (value not set).
+        node.declare_parameter(name, _ARRAY_TYPES[type_name(kind)], descriptor, ignore_override=True)
+    else:
+        node.declare_parameter(name, value, descriptor, ignore_override=True)
+    try:
+        declared = node.get_parameter(name).value
+    except ParameterUninitializedException:
+        declared = None
+    return value if declared is None else declared
+
+
+def _hand_entries(overrides: dict[str, Any]) -> set[str]:
+    """The names a valid `hand:` block gives (its groups: those of hand.group_names)."""
+    names = {f"hand.{field}" for field, *_ in _HAND_FIELDS}
+    groups = overrides.get("hand.group_names")
+    for group in groups if isinstance(groups, (list, tuple)) else ():
+        names |= {f"hand.groups.{group}.{field}" for field, *_ in _HAND_GROUP_FIELDS}
+    return names
+
+
+def check_parameter_overrides(node: Node) -> None:
+    """Refuse, naming them, the parameters given to `node` that it did not declare (a typo in
+    the params file or a `-p`), except the valid entries of the shared `hand:` block."""
+    overrides = parameter_overrides(node)
+    hand = _hand_entries(overrides)
+    unknown = sorted(name for name in overrides if not node.has_parameter(name) and name not in hand)
+    if not unknown:
+        return
+    known = sorted(node.list_parameters([], 0).names)   # depth 0: every declared name
+    hints = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, known + sorted(hand), n=1, cutoff=0.75)
+        hints.append(f"'{name}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
+    own = [name for name in known if not name.startswith("hand.")
+           and name not in ("use_sim_time", "start_type_description_service")]
+    raise ParameterError(f"node {node.get_name()}: unknown parameter(s) {', '.join(hints)} in its "
+                         f"parameters file or -p; it has {own}")
 
 
 # The hand description's fields as ROS 2 parameters (`hand.<field>`), see dexpie_common.hand.
@@ -124,15 +193,8 @@ def declare_hand(node: Node, required: bool = True):
     def declare(name, kind, default, description=""):
         descriptor = ParameterDescriptor(name=name, description=description, read_only=True,
                                          type=kind.value, dynamic_typing=False)
-        if isinstance(default, list) and not default:
-            node.declare_parameter(name, kind, descriptor)
-        else:
-            node.declare_parameter(name, default, descriptor)
-        try:
-            value = node.get_parameter(name).value
-        except ParameterUninitializedException:
-            value = None
-        return default if value is None else value
+        return _declare(node, name, _KINDS[kind], default, descriptor,
+                        f"node {node.get_name()}: parameter '{name}'")
 
     values = {f"hand.{name}": declare(f"hand.{name}", kind, default, text)
               for name, kind, default, text in _HAND_FIELDS}

@@ -1,4 +1,6 @@
 """The ROS edge: a schema declared on a real rclpy node; message conversions."""
+import textwrap
+
 import numpy as np
 import pytest
 import rclpy
@@ -9,7 +11,7 @@ from dexpie_common.messages import (
     MissingJoints, image_array, image_msg, joint_state_msg, positions_by_name, seconds_to_stamp,
     stamp_to_seconds)
 from dexpie_common.parameters import InRange, NonEmpty, Parameter, ParameterError, ParameterSchema
-from dexpie_common.ros_parameters import declare_parameters
+from dexpie_common.ros_parameters import check_parameter_overrides, declare_hand, declare_parameters
 
 SCHEMA = ParameterSchema("edge_test", (
     Parameter("rate_hz", float, 30.0, "tick rate", (InRange(1.0, 100.0),)),
@@ -66,3 +68,87 @@ def test_image_message_round_trip():
     pixels = np.random.default_rng(0).integers(0, 255, size=(4, 6, 3)).astype(np.uint8)
     msg = image_msg(pixels, "bgr8", seconds_to_stamp(1.0), "cam")
     np.testing.assert_array_equal(image_array(msg), pixels)
+
+
+def test_a_value_of_the_wrong_type_is_a_parameter_error_and_an_int_is_a_float(context):
+    node = make_node(context, {"rate_hz": "fast", "joint_names": ["j"]})
+    with pytest.raises(ParameterError, match=r"^edge_test: parameter 'rate_hz' must be float, got 'fast' \(str\)$"):
+        declare_parameters(node, SCHEMA)
+    node.destroy_node()
+    node = make_node(context, {"rate_hz": 50, "joint_names": ["j"]})   # YAML `rate_hz: 50`
+    values = declare_parameters(node, SCHEMA)
+    assert values.rate_hz == 50.0 and node.get_parameter("rate_hz").value == 50.0
+    node.destroy_node()
+
+
+def node_from_file(tmp_path, text, name="edge_test", extra=()):
+    """A context started as a launcher starts a node: --params-file (+ -p), then the node."""
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    context = rclpy.Context()
+    rclpy.init(args=["--ros-args", "--params-file", str(path), *extra], context=context)
+    return context, rclpy.create_node(name, context=context)
+
+
+HAND_BLOCK = textwrap.dedent("""
+    /**:
+      ros__parameters:
+        hand:
+          name: test_hand
+          joint_names: [a, b]
+          group_names: [fingers]
+          groups:
+            fingers: {joints: [a, b], device: glove, representation: absolute_joint, kinematics: ''}
+    """)
+
+
+@pytest.mark.parametrize("section, extra, unknown", [
+    ("edge_test:\n  ros__parameters:\n    joint_names: [j]\n    gian: 1.5\n", (),
+     "'gian' (did you mean 'gain'?)"),
+    ("/**:\n  ros__parameters:\n    rate_hx: 20.0\nedge_test:\n  ros__parameters:\n    joint_names: [j]\n", (),
+     "'rate_hx' (did you mean 'rate_hz'?)"),
+    ("edge_test:\n  ros__parameters:\n    joint_names: [j]\n", ("-p", "watchdog:=0.2"), "'watchdog'"),
+])
+def test_a_parameter_the_node_does_not_have_is_refused_by_name(tmp_path, section, extra, unknown):
+    context, node = node_from_file(tmp_path, section, extra=extra)
+    try:
+        declare_parameters(node, SCHEMA)
+        with pytest.raises(ParameterError) as error:
+            check_parameter_overrides(node)
+        assert str(error.value) == (f"node edge_test: unknown parameter(s) {unknown} in its parameters "
+                                    "file or -p; it has ['gain', 'joint_names', 'rate_hz']")
+    finally:
+        node.destroy_node()
+        rclpy.shutdown(context=context)
+
+
+def test_the_shared_hand_block_is_allowed_everywhere_but_a_misspelt_entry_is_not(tmp_path):
+    text = HAND_BLOCK + "edge_test:\n  ros__parameters:\n    joint_names: [j]\n"
+    context, node = node_from_file(tmp_path, text)
+    try:
+        declare_parameters(node, SCHEMA)   # this node does not read the hand
+        check_parameter_overrides(node)
+    finally:
+        node.destroy_node()
+        rclpy.shutdown(context=context)
+    context, node = node_from_file(tmp_path, text.replace("joint_names: [a, b]", "joint_nmes: [a, b]"))
+    try:
+        declare_parameters(node, SCHEMA)
+        with pytest.raises(ParameterError, match=r"'hand.joint_nmes' \(did you mean 'hand.joint_names'\?\)"):
+            check_parameter_overrides(node)
+    finally:
+        node.destroy_node()
+        rclpy.shutdown(context=context)
+
+
+def test_a_hand_entry_of_the_wrong_type_is_a_parameter_error(tmp_path):
+    context, node = node_from_file(tmp_path, HAND_BLOCK.replace("      name: test_hand\n",
+                                                                "      name: test_hand\n"
+                                                                "      control_rate_hz: fast\n"))
+    try:
+        with pytest.raises(ParameterError, match=r"^node edge_test: parameter 'hand.control_rate_hz' must be "
+                                                 r"float, got 'fast' \(str\)$"):
+            declare_hand(node)
+    finally:
+        node.destroy_node()
+        rclpy.shutdown(context=context)

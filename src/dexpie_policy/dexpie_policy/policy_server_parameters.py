@@ -5,6 +5,7 @@ from dexpie_common.parameters import (Finite, InRange, OneOf, Parameter, Paramet
                                       Positive, Unique)
 
 from dexpie_policy.scheduler import MODES
+from dexpie_policy.torch_device import TorchDevice
 
 NODE_NAME = "policy_server"
 
@@ -52,7 +53,8 @@ POLICY_SERVER = ParameterSchema(NODE_NAME, (
     Parameter("inference_threads", int, 1,
               "torch intra-op threads for inference (1: the small model gains nothing from "
               "more, and extra threads stall on a busy machine)", (InRange(1, 256),)),
-    Parameter("device", str, "cpu", "torch device of the model, e.g. cpu or cuda:0"),
+    Parameter("device", str, "cpu", "torch device of the model, e.g. cpu or cuda:0",
+              (TorchDevice(),)),
     Parameter("log_period", float, 2.0,
               "seconds between two log lines about the same kind of problem (stale "
               "observation, rejected image, inference error)", (Positive(), Finite())),

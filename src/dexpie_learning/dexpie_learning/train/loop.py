@@ -31,6 +31,7 @@ from dexpie_learning.train.schedule import WeightAverage, learning_rate_at
 from dexpie_policy.chunk_dataset import ChunkDataset, make_training_batch
 from dexpie_policy.flow import FlowMatchingPolicy, FlowPolicyConfig
 from dexpie_policy.normalization import NormalizationStats
+from dexpie_policy.torch_device import check_torch_device
 
 log = logging.getLogger(__name__)
 
@@ -62,18 +63,7 @@ def step_generators(seed: int, step: int, device: str = "cpu"
 
 def training_device(device: str) -> torch.device:
     """`device` checked: "cpu", "cuda" or "cuda:<k>" that this machine has."""
-    try:
-        resolved = torch.device(device)
-    except RuntimeError:
-        raise ValueError(f"device {device!r} is not a torch device (cpu, cuda, cuda:1)") from None
-    if resolved.type not in ("cpu", "cuda"):
-        raise ValueError(f"device {device!r}: training runs on cpu or cuda")
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r}: torch sees no CUDA device on this machine")
-    if resolved.type == "cuda" and (resolved.index or 0) >= torch.cuda.device_count():
-        raise ValueError(f"device {device!r}: this machine has {torch.cuda.device_count()} "
-                         "CUDA device(s)")
-    return resolved
+    return check_torch_device(device)
 
 
 def data_fingerprint(dataset: ChunkDataset, episode_ids: list[str]) -> dict:
