@@ -12,6 +12,11 @@ waits and asks again, up to `--ready-timeout` seconds. An episode the recorder s
 (ticks lost, no tick at all) is reported with the recorder's reason; the others still run,
 and the exit status is 1.
 
+A node that was there and is gone (the recorder crashed, the twin was stopped) is an error at
+once (ServiceGone, naming the service): its services left the ROS graph, so there is no
+point waiting out a timeout. This is checked while waiting for a service, for its answer and,
+for the recorder, on every tick of a running episode.
+
     dexpie-launch rollout task:=relocate checkpoint:=<policy> &
     dexpie-episodes --task relocate --episodes 10 --stages init grasped
 """
@@ -36,6 +41,10 @@ from dexpie_msgs.srv import EndEpisode, ResetToStage, StartEpisode
 
 class GraphNotReady(RuntimeError):
     pass
+
+
+class ServiceGone(RuntimeError):
+    """A node whose service this client had found left the graph (crashed or stopped)."""
 
 
 class EpisodeSetAside(RuntimeError):
@@ -77,6 +86,11 @@ class EpisodeClient:
         self.reset_client = node.create_client(ResetToStage, topics.SIM_RESET_TO_STAGE_SERVICE)
         self.start_client = node.create_client(StartEpisode, topics.EPISODE_START_SERVICE)
         self.end_client = node.create_client(EndEpisode, topics.EPISODE_END_SERVICE)
+        # Services of one node: one of them found once and none there now = the node is gone.
+        recorder = ("episode_recorder", (self.start_client, self.end_client))
+        self._providers = {self.start_client: recorder, self.end_client: recorder,
+                           self.reset_client: ("sim_hand", (self.reset_client,))}
+        self._seen: set[str] = set()   # services found at least once
         self.status: dict = {}
         self.status_count = 0
         self._episode: tuple | None = None     # (seed, start stage) of the running episode
@@ -97,11 +111,41 @@ class EpisodeClient:
                 raise GraphNotReady(f"timed out after {timeout:.0f} s waiting for {what}")
             self.executor.spin_once(timeout_sec=0.05)
 
+    def _ready(self, client) -> bool:
+        """The service is there now; raises ServiceGone when its node was found and left."""
+        if client.service_is_ready():
+            self._seen.add(client.srv_name)
+            return True
+        self.check_alive(client)
+        return False
+
+    def check_alive(self, client) -> None:
+        """Raise ServiceGone when the node providing `client`'s service was found before and
+        none of its services is in the graph now."""
+        node_name, services = self._providers.get(client, (None, (client,)))
+        if not any(s.srv_name in self._seen for s in services):
+            return   # not found yet: the graph may still be starting
+        if any(s.service_is_ready() for s in services):
+            return
+        raise ServiceGone(f"{client.srv_name}: the service is gone from the ROS graph"
+                          + (f" (the {node_name} node stopped or crashed)" if node_name else ""))
+
     def ask(self, client, request, timeout: float = 30.0):
         """The service's answer, whatever it says."""
-        self.spin_until(client.service_is_ready, timeout, f"service {client.srv_name}")
+        self.spin_until(lambda: self._ready(client), timeout, f"service {client.srv_name}")
         future = client.call_async(request)
-        self.spin_until(future.done, timeout, f"the answer of {client.srv_name}")
+
+        def answered() -> bool:
+            if future.done():
+                return True
+            try:
+                self.check_alive(client)
+            except ServiceGone:
+                self.executor.spin_once(timeout_sec=0.1)   # an answer sent just before it left
+                if not future.done():
+                    raise
+            return future.done()
+        self.spin_until(answered, timeout, f"the answer of {client.srv_name}")
         return future.result()
 
     def call(self, client, request, timeout: float = 30.0):
@@ -160,6 +204,7 @@ class EpisodeClient:
                 outcome = "failure"
                 break
             self.executor.spin_once(timeout_sec=0.05)
+            self.check_alive(self.end_client)   # a recorder that died ends the run now
             outcome = outcome_of(self.status, self.status_count - first, max_ticks) \
                 if self.status_count > first else None
         label = EpisodeEvent.OUTCOME_SUCCESS if outcome == "success" else EpisodeEvent.OUTCOME_FAILURE

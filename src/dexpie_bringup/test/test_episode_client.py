@@ -1,6 +1,7 @@
 """EpisodeClient (`dexpie-episodes`) against a real episode_recorder node (in-process, one
 Context): it waits for a recorder that is not ready yet instead of failing, and an episode
-the recorder sets aside is reported as such (EpisodeSetAside, with the recorder's reason)."""
+the recorder sets aside is reported as such (EpisodeSetAside, with the recorder's reason), and
+a recorder that dies is an error at once (ServiceGone), not after a service timeout."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,7 +11,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter as RosParameter
 from sensor_msgs.msg import JointState
 
-from dexpie_bringup.episodes import EpisodeClient, EpisodeSetAside, GraphNotReady
+from dexpie_bringup.episodes import EpisodeClient, EpisodeSetAside, GraphNotReady, ServiceGone
 from dexpie_common import topics
 from dexpie_common.hand import HandDescription, JointGroup
 from dexpie_common.messages import joint_state_msg
@@ -138,3 +139,52 @@ def test_an_episode_set_aside_by_the_recorder_is_reported_with_its_reason(ros, t
                                               r"set aside as incomplete") as error:
         client.end_episode(1)
     assert error.value.bag_path.endswith(".incomplete")
+
+
+def kill(executor, nodes, recorder):
+    """The recorder process dies: its node and services leave the graph."""
+    executor.remove_node(recorder)
+    nodes.remove(recorder)
+    recorder.close()
+    recorder.destroy_node()
+
+
+def test_a_recorder_that_died_between_calls_is_reported_at_once(ros, tmp_path):
+    context, executor, make_recorder, nodes = ros
+    recorder = make_recorder(tmp_path)
+    node = rclpy.create_node("episode_client_test", context=context)
+    nodes += [recorder, node]
+    executor.add_node(node)
+    streams = Streams(node)
+    client = EpisodeClient(node, executor)
+    streams.on = True
+    client.spin_until(lambda: recorder.recorder.ready, TIMEOUT, "the recorder to be ready")
+    client.start_episode("relocate", "init", 4, ready_timeout=TIMEOUT)
+    kill(executor, nodes, recorder)
+    # The default 30 s service timeout would end in GraphNotReady; the node is known gone.
+    with pytest.raises(ServiceGone, match=r"^/episode/end: the service is gone from the ROS graph "
+                                          r"\(the episode_recorder node stopped or crashed\)$"):
+        client.end_episode(1)
+
+
+def test_a_recorder_that_dies_during_an_episode_ends_the_run_at_once(ros, tmp_path):
+    context, executor, make_recorder, nodes = ros
+    recorder = make_recorder(tmp_path)
+    node = rclpy.create_node("episode_client_test", context=context)
+    nodes += [recorder, node]
+    executor.add_node(node)
+    streams = Streams(node)
+    client = EpisodeClient(node, executor)
+    streams.on = True
+    client.spin_until(lambda: recorder.recorder.ready, TIMEOUT, "the recorder to be ready")
+    started = []
+
+    def die_after_three_ticks():
+        if recorder in nodes and recorder.recorder.num_ticks >= 3:
+            started.append(True)
+            kill(executor, nodes, recorder)
+    node.create_timer(0.02, die_after_three_ticks)
+    # No twin (sim=False): nothing would end this episode before its 120 s timeout.
+    with pytest.raises(ServiceGone, match="the episode_recorder node stopped or crashed"):
+        client.run_episode("relocate", "init", 4, max_ticks=300, sim=False, ready_timeout=TIMEOUT)
+    assert started == [True]
