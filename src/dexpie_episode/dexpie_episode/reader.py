@@ -24,7 +24,13 @@ from ruamel.yaml.error import YAMLError
 from . import layout
 from .bag_types import typestore_for_bag
 from .joint_state_cdr import jazzy_joint_state_definition, joint_state_codec
-from .metadata import KEY_NUM_TICKS, BagInfo, decode_custom_data, read_bag_info
+from .metadata import (
+    KEY_NUM_TICKS,
+    BagInfo,
+    decode_custom_data,
+    read_bag_info,
+    recorded_outcome,
+)
 from .schema import (
     ACTION_CHUNK_TYPE,
     EPISODE_EVENT_TYPE,
@@ -138,7 +144,8 @@ def _read_bag(path: Path) -> Episode:
                     path, f"{topic} has type {connection_types[topic]}, expected {msgtype}"
                 )
         streams = _collect_streams(path, reader, meta, wanted)
-    episode = _assemble(path, meta, episode_id, outcome, format_version, streams)
+    episode = _assemble(path, meta, episode_id, outcome, format_version, streams,
+                        recorded_outcome(path, info.custom_data, outcome))
     _check_num_ticks(path, info.custom_data, episode.num_ticks)
     _check_finite(episode)
     return episode
@@ -304,8 +311,12 @@ def _assemble(
     outcome: int,
     format_version: str,
     streams: dict[str, Stream],
+    outcome_recorded: int,
 ) -> Episode:
-    stage_stamps = _check_events(path, streams[TOPIC_EPISODE_EVENTS], episode_id, outcome)
+    # The END event carries the outcome the recorder wrote; a later correction lives in the
+    # metadata only (metadata.KEY_OUTCOME_RECORDED).
+    stage_stamps = _check_events(path, streams[TOPIC_EPISODE_EVENTS], episode_id,
+                                 outcome_recorded)
     ticks = streams[TOPIC_HAND_COMMAND]
     if not ticks:
         raise EpisodeFormatError(path, f"no control ticks ({TOPIC_HAND_COMMAND} is empty)")
