@@ -7,10 +7,16 @@ ROS 2 install; `dexpie-launch` (`launcher.py`) spawns the same executables with 
 `--ros-args` where only the pip-installed runtime exists. Both go through `ros_arguments()`
 so the two launchers cannot drift apart.
 
+Discovery is closed by default: every node gets ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST and no
+static peers (`NodeLaunch.environment`, from `network_environment(options)`), so no other
+host can publish /hand/command, release a latched e-stop or end an episode. A graph that must
+span hosts opts in with `network:=subnet domain_id:=<N>` (docs/lab_network.md).
+
 Pure: no rclpy, no launch imports.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +38,7 @@ class NodeLaunch:
     arguments: tuple[str, ...] = ()     # plain arguments before --ros-args (e.g. rviz2 -d)
     required: bool = True               # the graph is not usable without it
     respawn: bool = False
+    environment: tuple[tuple[str, str], ...] = ()   # variables set for this process (discovery)
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,8 @@ class GraphOptions:
     output_dir: str = "runs/graph_episodes"
     params_file: str = ""               # robot: the hand's parameter file; sim: defaults per task
     operator: str = "rule"              # sim_operator takeover mode: rule | scripted | never
+    network: str = "localhost"          # discovery: localhost (this host only) | subnet (opt-in)
+    domain_id: str = ""                 # ROS_DOMAIN_ID for every node ("": the environment's)
     extra_parameters: tuple[tuple[str, str, object], ...] = field(default=())  # (node, name, value)
 
     def __post_init__(self):
@@ -54,6 +63,34 @@ class GraphOptions:
             raise ValueError("on a robot (sim:=false) give params_file:=<your hand's parameter file>")
         if self.operator not in ("rule", "scripted", "never"):
             raise ValueError(f"operator must be rule, scripted or never, got {self.operator!r}")
+        if self.network not in NETWORKS:
+            raise ValueError(f"network must be one of {list(NETWORKS)}, got {self.network!r}")
+        domain = str(self.domain_id).strip()
+        if domain and not (domain.isdigit() and int(domain) <= MAX_DOMAIN_ID):
+            raise ValueError(f"domain_id must be an integer in [0, {MAX_DOMAIN_ID}], got {self.domain_id!r}")
+        if self.network == "subnet" and not domain:
+            raise ValueError("network:=subnet needs domain_id:=<0..101>, a domain no other graph on the "
+                             "lab network uses (see docs/lab_network.md)")
+
+
+NETWORKS = ("localhost", "subnet")
+MAX_DOMAIN_ID = 101   # the range ROS 2 documents as safe on every platform
+
+
+def network_environment(options: GraphOptions) -> tuple[tuple[str, str], ...]:
+    """The discovery settings every node of the graph runs with (set in its environment).
+
+    localhost (default): discovery stays on this host (ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST)
+    and no static peers are contacted (ROS_STATIC_PEERS empty), whatever the shell had.
+    subnet (opt-in): discovery on the local subnet, in the explicit domain `domain_id`.
+    """
+    if options.network == "subnet":
+        env = [("ROS_AUTOMATIC_DISCOVERY_RANGE", "SUBNET"), ("ROS_LOCALHOST_ONLY", "0")]
+    else:
+        env = [("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST"), ("ROS_STATIC_PEERS", "")]
+    if str(options.domain_id).strip():
+        env.append(("ROS_DOMAIN_ID", str(int(options.domain_id))))
+    return tuple(env)
 
 
 def sim_parameter_file(task: str) -> str:
@@ -83,7 +120,7 @@ def rollout_graph(options: GraphOptions) -> list[NodeLaunch]:
         nodes += _twin(options, files)
     if options.rviz:
         nodes.append(_rviz())
-    return nodes
+    return _on_network(nodes, options)
 
 
 def teleop_graph(options: GraphOptions) -> list[NodeLaunch]:
@@ -100,7 +137,13 @@ def teleop_graph(options: GraphOptions) -> list[NodeLaunch]:
         nodes += _twin(options, files)
     if options.rviz:
         nodes.append(_rviz())
-    return nodes
+    return _on_network(nodes, options)
+
+
+def _on_network(nodes: list[NodeLaunch], options: GraphOptions) -> list[NodeLaunch]:
+    """Every node with the discovery environment of `options.network`."""
+    environment = network_environment(options)
+    return [dataclasses.replace(node, environment=environment + node.environment) for node in nodes]
 
 
 def _recorder(options: GraphOptions, files) -> NodeLaunch:

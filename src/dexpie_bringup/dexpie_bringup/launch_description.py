@@ -23,6 +23,7 @@ def describe(graph: str) -> LaunchDescription:
         options = parse_launch_arguments(pairs)
         return [Node(package=n.package, executable=n.executable, arguments=list(n.arguments),
                      ros_arguments=ros_arguments(n)[1:], respawn=n.respawn, output="screen",
+                     additional_env=dict(n.environment),   # discovery: localhost unless network:=subnet
                      on_exit=Shutdown() if n.required and not n.respawn else None)
                 for n in graph_by_name(graph, options)]
 

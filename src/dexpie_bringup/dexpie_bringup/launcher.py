@@ -7,11 +7,15 @@ The arguments are those of the launch files, in the same `name:=value` form:
 
 Both build the graph from `dexpie_bringup.graph`. The launcher runs until Ctrl-C/SIGTERM or
 until a required node exits (then it stops the others and exits 1).
+
+Every node discovers only this host (ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST) unless the
+graph opts into the lab network with `network:=subnet domain_id:=<N>` (docs/lab_network.md).
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import shlex
 import signal
 import sys
 import threading
@@ -57,7 +61,8 @@ def main(argv=None) -> int:
     if args.dry_run:
         for node in nodes:
             try:
-                print(" ".join(command_line(node)))
+                print(" ".join([f"{name}={shlex.quote(value)}" for name, value in node.environment]
+                               + command_line(node)))
             except ExecutableNotFound as error:
                 print(f"# {node.name}: {error}")
         return 0

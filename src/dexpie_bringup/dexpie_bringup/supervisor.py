@@ -88,8 +88,10 @@ class GraphSupervisor:
 
     def _spawn(self, managed: Managed) -> None:
         argv = command_line(managed.node)
+        # The node's own variables (its discovery settings, graph.network_environment) win.
+        env = {**self.env, **dict(managed.node.environment)}
         process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                   env=self.env, text=True, bufsize=1, start_new_session=True)
+                                   env=env, text=True, bufsize=1, start_new_session=True)
         managed.process, managed.exit_code = process, None
         log = None
         if self.log_dir:

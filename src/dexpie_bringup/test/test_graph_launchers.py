@@ -118,3 +118,46 @@ def test_launch_file_starts_the_same_processes_as_dexpie_launch(launch_api, grap
     expected = graph_by_name(graph, parse_launch_arguments([f"{k}:={v}" for k, v in context.items()]))
     assert [(n.kwargs["executable"], ["--ros-args"] + n.kwargs["ros_arguments"]) for n in nodes] == \
         [(e.executable, ros_arguments(e)) for e in expected]
+    # and in the same discovery environment: this host only, by default
+    assert [n.kwargs["additional_env"] for n in nodes] == [dict(e.environment) for e in expected]
+    assert all(n.kwargs["additional_env"]["ROS_AUTOMATIC_DISCOVERY_RANGE"] == "LOCALHOST" for n in nodes)
+    assert declared["network"] == "localhost" and declared["domain_id"] == ""
+    subnet = entities[-1].kwargs["function"](dict(context, network="subnet", domain_id="42"))
+    assert all(n.kwargs["additional_env"]["ROS_AUTOMATIC_DISCOVERY_RANGE"] == "SUBNET"
+               and n.kwargs["additional_env"]["ROS_DOMAIN_ID"] == "42" for n in subnet)
+
+
+@pytest.mark.parametrize("graph", ["rollout", "teleop"])
+def test_every_node_discovers_only_this_host_unless_the_network_is_opted_into(graph):
+    """Open by default was the finding: any host on the lab network could command the hand,
+    release a latched e-stop or end an episode. Every node the launchers start gets
+    ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST and no static peers, whatever the shell says."""
+    base = ["checkpoint:=/p", "rviz:=true"]
+    for nodes in (graph_by_name(graph, parse_launch_arguments(base)),
+                  graph_by_name(graph, parse_launch_arguments(base + ["network:=localhost", "domain_id:=7"]))):
+        assert nodes and all(("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST") in n.environment
+                             and ("ROS_STATIC_PEERS", "") in n.environment for n in nodes), nodes
+    assert all("ROS_DOMAIN_ID" not in dict(n.environment)
+               for n in graph_by_name(graph, parse_launch_arguments(base)))
+    opted = graph_by_name(graph, parse_launch_arguments(base + ["network:=subnet", "domain_id:=42"]))
+    assert all(dict(n.environment) == {"ROS_AUTOMATIC_DISCOVERY_RANGE": "SUBNET", "ROS_LOCALHOST_ONLY": "0",
+                                       "ROS_DOMAIN_ID": "42"} for n in opted), opted
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["network:=subnet"], r"network:=subnet needs domain_id:=<0..101>"),
+    (["network:=internet", "domain_id:=3"], r"network must be one of \['localhost', 'subnet'\], got 'internet'"),
+    (["network:=subnet", "domain_id:=102"], r"domain_id must be an integer in \[0, 101\], got '102'"),
+    (["domain_id:=lab"], r"domain_id must be an integer in \[0, 101\], got 'lab'"),
+])
+def test_network_arguments_are_checked_by_name(arguments, message):
+    with pytest.raises(ValueError, match=message):
+        parse_launch_arguments(["checkpoint:=/p"] + arguments)
+
+
+def test_dry_run_shows_each_node_s_discovery_environment(capsys):
+    from dexpie_bringup.launcher import main
+    assert main(["teleop", "--dry-run"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 5 and all(
+        line.startswith("ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST ROS_STATIC_PEERS='' ") for line in lines), lines

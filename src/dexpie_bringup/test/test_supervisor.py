@@ -105,3 +105,37 @@ def test_missing_executables():
     supervisor.stop()
     with pytest.raises(ValueError, match="unique"):
         GraphSupervisor([NodeLaunch("a", "b", "x"), NodeLaunch("a", "c", "x")])
+
+
+def test_each_node_runs_with_its_own_discovery_environment(tmp_path, monkeypatch):
+    """The supervisor starts every node with the graph's discovery settings, over whatever the
+    launching shell had (here a shell set up for the lab network)."""
+    import sys
+    from dexpie_bringup.graph import GraphOptions, network_environment
+    script = tmp_path / "env_node"
+    script.write_text(textwrap.dedent(f"""\
+        #!{sys.executable}
+        import os
+        names = ["ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_STATIC_PEERS", "ROS_DOMAIN_ID"]
+        print("env " + " ".join(f"{{n}}={{os.environ.get(n, '<unset>')!r}}" for n in names), flush=True)
+        """))
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "SUBNET")
+    monkeypatch.setenv("ROS_STATIC_PEERS", "192.168.1.20")
+    monkeypatch.setenv("ROS_DOMAIN_ID", "5")
+    nodes = [NodeLaunch("pkg", "env_node", "default", environment=network_environment(GraphOptions())),
+             NodeLaunch("pkg", "env_node", "opted",
+                        environment=network_environment(GraphOptions(network="subnet", domain_id="42")))]
+    output = Transcript()
+    supervisor = GraphSupervisor(nodes, output=output)
+    try:
+        supervisor.start()
+        wait_for_text(output, "[launcher] default exited")
+        wait_for_text(output, "[launcher] opted exited")
+    finally:
+        supervisor.stop()
+    text = output.getvalue()
+    assert "[default] env ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST' ROS_STATIC_PEERS='' ROS_DOMAIN_ID='5'" in text
+    assert "[opted] env ROS_AUTOMATIC_DISCOVERY_RANGE='SUBNET' ROS_STATIC_PEERS='192.168.1.20' " \
+           "ROS_DOMAIN_ID='42'" in text
