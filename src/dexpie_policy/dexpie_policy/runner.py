@@ -22,6 +22,7 @@ from dexpie_policy.chunk_dataset import (ChunkDataset, EpisodeArrays, image_tens
                                          make_training_batch)
 from dexpie_policy.flow import (ACTION_KEY, IMAGE_KEY_PREFIX, OBJECT_KEY, STATE_KEY,
                                 FlowMatchingPolicy)
+from dexpie_policy.flow.modeling_flow import LINEAR_BACKENDS
 from dexpie_policy.normalization import NormalizationStats
 from dexpie_policy.training import train_policy
 
@@ -44,10 +45,18 @@ class PolicyRunner:
     torch_threads: intra-op threads (process-wide). 1 by default: the model is small and at
     batch size 1 extra threads only add synchronisation, which on a busy 2-core machine turned
     ~5 ms chunks into 100+ ms ones. None leaves the process setting alone.
+
+    linear_backend: how the flow steps' linear layers run (`FlowMatchingPolicy.sample`):
+    "torch", "numpy", or "auto" (the default): "numpy" for a CPU model when torch_threads is 1
+    and numpy's BLAS could be held to 1 thread as well (threadpoolctl, process-wide, like
+    torch_threads; unheld, OpenBLAS splits a 4-row product over the cores), else "torch".
+    "torch" gives chunks bit-identical to the reference sampler, "numpy" within ~1e-6 of them,
+    2-3x faster products on the project's AMD CPUs. The choice is `self.linear_backend`.
     """
 
     def __init__(self, model: FlowMatchingPolicy, stats: NormalizationStats, spec: ActionSpec,
-                 torch_threads: int | None = 1, hand: HandDescription | None = None):
+                 torch_threads: int | None = 1, hand: HandDescription | None = None,
+                 linear_backend: str = "auto"):
         check_compatible(model.config, stats, spec)
         self.model, self.stats, self.spec = model.eval(), stats, spec
         self.hand = hand   # the checkpoint's hand description (None: written without one)
@@ -55,13 +64,15 @@ class PolicyRunner:
         self.device = next(model.parameters()).device
         if torch_threads is not None:
             torch.set_num_threads(torch_threads)
+        self.linear_backend = resolve_linear_backend(linear_backend, self.device, torch_threads)
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, device: str = "cpu",
-                        torch_threads: int | None = 1) -> "PolicyRunner":
+                        torch_threads: int | None = 1,
+                        linear_backend: str = "auto") -> "PolicyRunner":
         model, stats, spec = load_policy(directory, device=device)
         return cls(model, stats, spec, torch_threads=torch_threads,
-                   hand=load_hand(directory, spec))
+                   hand=load_hand(directory, spec), linear_backend=linear_backend)
 
     @property
     def horizon(self) -> int:
@@ -123,7 +134,8 @@ class PolicyRunner:
         if optimality is POLICY_DEFAULT:
             optimality = 1.0 if c.optimality_conditioning else None
         normalized = self.model.sample(observation, prefix=prefix, optimality=optimality,
-                                       cfg_scale=cfg_scale, generator=generator)
+                                       cfg_scale=cfg_scale, generator=generator,
+                                       linear_backend=self.linear_backend)
         actions = self.stats.unnormalize(ACTION_KEY, normalized[0].cpu().numpy().astype(np.float64))
         if prefix_relative is not None:
             # The model returned the prefix through float32; use the float64 original.
@@ -144,3 +156,30 @@ class PolicyRunner:
         if value.shape != (size,) or not np.all(np.isfinite(value)):
             raise ValueError(f"{name} must be finite with shape ({size},), got {value.shape}")
         return value
+
+
+def resolve_linear_backend(requested: str, device: torch.device,
+                           torch_threads: int | None) -> str:
+    """The linear backend PolicyRunner uses for `requested` (see PolicyRunner)."""
+    if requested not in (*LINEAR_BACKENDS, "auto"):
+        raise ValueError(f"linear_backend must be 'auto' or one of {LINEAR_BACKENDS}, got "
+                         f"{requested!r}")
+    if requested == "numpy" and device.type != "cpu":
+        raise ValueError(f"linear_backend 'numpy' runs CPU models, this one is on {device}")
+    if requested != "auto":
+        return requested
+    if device.type == "cpu" and torch_threads == 1 and limit_numpy_blas_threads(1):
+        return "numpy"
+    return "torch"
+
+
+def limit_numpy_blas_threads(threads: int) -> bool:
+    """Hold numpy's BLAS to `threads` threads, process-wide (threadpoolctl); True when every
+    BLAS library numpy loaded now runs that many, False when that cannot be done or told."""
+    try:
+        from threadpoolctl import threadpool_info, threadpool_limits
+    except ImportError:
+        return False
+    threadpool_limits(threads, user_api="blas")
+    blas = [info for info in threadpool_info() if info["user_api"] == "blas"]
+    return bool(blas) and all(info["num_threads"] == threads for info in blas)

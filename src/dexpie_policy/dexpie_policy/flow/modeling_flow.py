@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -28,6 +29,17 @@ from dexpie_policy.flow.configuration_flow import (ACTION_KEY, OBJECT_KEY, STATE
 
 OPTIMALITY_KEY = "optimality"          # (B,) in [0, 1]; NaN = unknown -> null embedding
 ACTION_WEIGHT_KEY = "action_weight"    # (B, H) per-step loss weight (episode-end padding)
+
+# How `sample` runs its per-chunk linear layers (FiLM and the Euler loop's): "torch" (torch's
+# BLAS; the chunks are bit-identical to the reference sampler's) or "numpy" (numpy's BLAS, on
+# CPU: float32 or float64 arrays sharing the tensors' memory; the same arithmetic, summed in
+# another order). On the project's 2-core AMD EPYC, torch's MKL ran the loop's 1- and 2-row
+# products 2-3x slower than numpy's OpenBLAS, and OpenBLAS its 4-row ones 2.4x slower than
+# MKL (benchmarks/policy_inference_profile.py): "numpy" takes products of up to
+# NUMPY_MAX_ROWS rows (the loop of a batch-1 chunk, with or without guidance), the rest stay
+# with torch.
+LINEAR_BACKENDS = ("torch", "numpy")
+NUMPY_MAX_ROWS = 2
 
 
 def sinusoidal_embedding(values: torch.Tensor, dim: int, scale: float = 1000.0) -> torch.Tensor:
@@ -139,13 +151,19 @@ class FlowMatchingPolicy(nn.Module):
         return self.optimality_mlp(embedding)
 
     def film_parameters(self, observation_condition: torch.Tensor,
-                        optimality_condition: torch.Tensor | None) -> torch.Tensor:
+                        optimality_condition: torch.Tensor | None,
+                        linear_backend: str = "torch") -> torch.Tensor:
         """Conditions (B, hidden) -> per-block (gain = 1 + scale, shift):
-        (B, num_layers, 2, hidden). Computed once per chunk: it does not depend on the step."""
+        (B, num_layers, 2, hidden). Computed once per chunk: it does not depend on the step.
+        linear_backend "numpy": the linear layer through numpy's BLAS (see `sample`)."""
         condition = observation_condition
         if optimality_condition is not None:
             condition = condition + optimality_condition
-        film = self.film(F.silu(condition))
+        if linear_backend == "numpy" and condition.shape[0] == 1:
+            # OpenBLAS: one row of this 3072-wide product is fast, two rows are not.
+            film = _numpy_linear(F.silu(condition), *_numpy_weights(self.film))
+        else:
+            film = self.film(F.silu(condition))
         film = film.view(film.shape[0], self.config.num_layers, 2, self.config.hidden_size)
         return film + torch.tensor([1.0, 0.0], dtype=film.dtype, device=film.device)[:, None]
 
@@ -209,16 +227,21 @@ class FlowMatchingPolicy(nn.Module):
     def sample(self, observation: dict[str, torch.Tensor], prefix: torch.Tensor | None = None,
                optimality: float | torch.Tensor | None = None, cfg_scale: float = 1.0,
                generator: torch.Generator | None = None,
-               noise: torch.Tensor | None = None) -> torch.Tensor:
+               noise: torch.Tensor | None = None,
+               linear_backend: str = "torch") -> torch.Tensor:
         """Generate a normalised chunk (B, H, D) by Euler integration from noise.
 
         prefix: (B, d, D) normalised clean actions (the committed prefix, d <= H), clamped at
         every step and returned unchanged. optimality: None -> null condition; a float or
         (B,) tensor -> conditioned, with classifier-free guidance
         v = v_uncond + cfg_scale * (v_cond - v_uncond) when cfg_scale != 1.
+        linear_backend: see LINEAR_BACKENDS ("numpy" needs a CPU model).
 
-        The arithmetic is that of `reference.reference_sample` (a loop over `velocity`), op
-        for op and shape for shape, so the chunks are the same bit for bit; what differs is
+        With linear_backend "torch" the arithmetic is that of `reference.reference_sample` (a
+        loop over `velocity`), op for op and shape for shape, so the chunks are the same bit
+        for bit ("numpy": the FiLM layer's and the Euler loop's products are summed in another
+        order, within ~1e-6 of those chunks; test_inference_equivalence holds it to 1e-5);
+        what differs is
         the bookkeeping around it (benchmarks/policy_inference_profile.py measures both): the
         step grid's time features and the optimality conditions are kept between calls
         (recomputed when a parameter they depend on changes), and the Euler loop calls the
@@ -226,8 +249,15 @@ class FlowMatchingPolicy(nn.Module):
         and ~15 view/concatenate ops per step.
         """
         c = self.config
+        if linear_backend not in LINEAR_BACKENDS:
+            raise ValueError(f"linear_backend must be one of {LINEAR_BACKENDS}, got "
+                             f"{linear_backend!r}")
         condition = self.encode_observation(observation)
         batch_size, device, dtype = condition.shape[0], condition.device, condition.dtype
+        if linear_backend == "numpy" and (device.type != "cpu" or dtype not in (torch.float32,
+                                                                                 torch.float64)):
+            raise ValueError(f"linear_backend 'numpy' runs float32/float64 CPU models, this one "
+                             f"is {dtype} on {device}")
         if optimality is not None and not c.optimality_conditioning:
             raise ValueError("this policy was trained without optimality conditioning; pass "
                              "optimality=None")
@@ -249,26 +279,35 @@ class FlowMatchingPolicy(nn.Module):
                 (optimality < 0) | (optimality > 1))):
             raise ValueError(f"optimality must be in [0, 1] with shape ({batch_size},)")
         guided = optimality is not None and cfg_scale != 1.0
-        film = self.film_parameters(condition, self._cached_optimality_condition(
-            optimality, batch_size, dtype, device))
-        if guided:
-            # One batched pass for both branches: [conditional; unconditional (null)].
-            film = torch.cat([film, self.film_parameters(
-                condition, self._cached_optimality_condition(None, batch_size, dtype, device))])
+        film = self._sample_film(condition, optimality, guided, linear_backend)
         time_features, step_times = self._step_grid(delay, dtype, device)
         return self._integrate(noise, prefix, film, time_features, step_times,
-                               cfg_scale if guided else None)
+                               cfg_scale if guided else None, linear_backend)
+
+    def _sample_film(self, condition: torch.Tensor, optimality: float | torch.Tensor | None,
+                     guided: bool, linear_backend: str) -> torch.Tensor:
+        """FiLM parameters of `sample`: (B, ...) or, guided, (2B, ...) = [conditional;
+        unconditional (null)]."""
+        batch_size, dtype, device = condition.shape[0], condition.dtype, condition.device
+        film = self.film_parameters(condition, self._cached_optimality_condition(
+            optimality, batch_size, dtype, device), linear_backend)
+        if not guided:
+            return film
+        # One branch after the other, as the reference sampler does (bit-identical with torch).
+        return torch.cat([film, self.film_parameters(condition, self._cached_optimality_condition(
+            None, batch_size, dtype, device), linear_backend)])
 
     def _integrate(self, noise: torch.Tensor, prefix: torch.Tensor | None, film: torch.Tensor,
                    time_features: torch.Tensor, step_times: torch.Tensor,
-                   cfg_scale: float | None) -> torch.Tensor:
+                   cfg_scale: float | None, linear_backend: str = "torch") -> torch.Tensor:
         """The Euler loop of `sample` (cfg_scale None: unguided), with `velocity` written
         out on the layers' weights. Every tensor op is the one `velocity` and
         `reference_sample` run, on the same shapes and values: a (rows, H * D + H) input
         holding [flattened chunk (both branches when guided), per-position flow time], one
         linear layer, + time features, the FiLM blocks, the output layer, the guidance mix
         and x + dt * v. Only views, in-place updates and copies into that preallocated input
-        replace the concatenations, expands and fresh tensors of the reference loop."""
+        replace the concatenations, expands and fresh tensors of the reference loop; with
+        linear_backend "numpy" the linear layers are numpy products on the same memory."""
         c, hidden = self.config, self.config.hidden_size
         batch_size, horizon, action_dim = noise.shape
         chunk, delay = horizon * action_dim, 0 if prefix is None else prefix.shape[1]
@@ -277,25 +316,29 @@ class FlowMatchingPolicy(nn.Module):
         inputs = noise.new_empty((rows, chunk + horizon))
         x = inputs[:batch_size, :chunk].view(batch_size, horizon, action_dim)
         x.copy_(noise)
-        blocks = [(gain, shift, block.norm.eps, block.mlp[0].weight, block.mlp[0].bias,
-                   block.mlp[2].weight, block.mlp[2].bias)
+        if linear_backend == "numpy" and rows <= NUMPY_MAX_ROWS:
+            linear, weights = _numpy_linear, _numpy_weights
+        else:
+            linear, weights = F.linear, _torch_weights
+        blocks = [(gain, shift, block.norm.eps, *weights(block.mlp[0]), *weights(block.mlp[2]))
                   for block, (gain, shift) in zip(self.blocks,
                                                   (f.unbind(1) for f in film.unbind(1)))]
-        input_proj, output_norm, output_proj = self.input_proj, self.output_norm, self.output_proj
+        input_proj, output_proj = weights(self.input_proj), weights(self.output_proj)
+        output_norm = self.output_norm
         for step in range(c.num_inference_steps):
             if delay:
                 x[:, :delay] = prefix
             if cfg_scale is not None:
                 inputs[batch_size:, :chunk] = inputs[:batch_size, :chunk]
             inputs[:, chunk:] = step_times[step]
-            h = F.linear(inputs, input_proj.weight, input_proj.bias)
+            h = linear(inputs, *input_proj)
             h += time_features[step]
             for gain, shift, eps, w1, b1, w2, b2 in blocks:
                 a = torch.addcmul(shift, F.layer_norm(h, (hidden,), None, None, eps), gain)
-                h += F.linear(F.silu(F.linear(a, w1, b1), inplace=True), w2, b2)
-            v = F.linear(F.layer_norm(h, (hidden,), output_norm.weight, output_norm.bias,
-                                      output_norm.eps),
-                         output_proj.weight, output_proj.bias).view(rows, horizon, action_dim)
+                h += linear(F.silu(linear(a, w1, b1), inplace=True), w2, b2)
+            v = linear(F.layer_norm(h, (hidden,), output_norm.weight, output_norm.bias,
+                                    output_norm.eps),
+                       *output_proj).view(rows, horizon, action_dim)
             if cfg_scale is not None:
                 v_cond, v_uncond = v[:batch_size], v[batch_size:]
                 v = v_uncond + cfg_scale * (v_cond - v_uncond)
@@ -358,6 +401,22 @@ class FlowMatchingPolicy(nn.Module):
                 optimality = torch.full((batch_size,), values, device=device, dtype=dtype)
             cache[key] = self.optimality_condition(optimality, batch_size)
         return cache[key]
+
+
+def _torch_weights(layer: nn.Linear) -> tuple[torch.Tensor, torch.Tensor]:
+    return layer.weight, layer.bias
+
+
+def _numpy_weights(layer: nn.Linear) -> tuple[np.ndarray, np.ndarray]:
+    """(in, out) view of the weight and the bias, sharing the parameters' memory."""
+    return layer.weight.detach().numpy().T, layer.bias.detach().numpy()
+
+
+def _numpy_linear(x: torch.Tensor, weight_t: np.ndarray, bias: np.ndarray) -> torch.Tensor:
+    """F.linear through numpy's BLAS: x (rows, in) contiguous CPU tensor -> (rows, out)."""
+    out = np.matmul(x.numpy(), weight_t)
+    out += bias
+    return torch.from_numpy(out)
 
 
 def checked_feature(batch: dict[str, torch.Tensor], key: str, shape: tuple[int, ...],
