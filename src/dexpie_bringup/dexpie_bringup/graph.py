@@ -179,12 +179,18 @@ def format_value(value) -> str:
 
 
 def ros_arguments(node: NodeLaunch) -> list[str]:
-    """The node's `--ros-args` (same for both launchers: node name, files, -p, -r)."""
+    """The node's `--ros-args` (same for both launchers: node name, files, -p, -r).
+
+    Values are given as `-p <node>:<name>:=<value>`: a plain `-p name:=value` is filed under
+    the '/**' wildcard, and when a parameters file has a '/**' block (the hand description of
+    every graph file and of robot_template.yaml) the file's entry for the node wins over it,
+    silently (`-p human_only:=true` after a robot file saying `human_only: false` ran the
+    teleop graph's arbiter in policy mode). Addressed to the node, the value wins."""
     args = ["--ros-args", "-r", f"__node:={node.name}"]
     for path in node.parameter_files:
         args += ["--params-file", str(path)]
     for name, value in node.parameters:
-        args += ["-p", f"{name}:={format_value(value)}"]
+        args += ["-p", f"{node.name}:{name}:={format_value(value)}"]
     for source, target in node.remappings:
         args += ["-r", f"{source}:={target}"]
     return args

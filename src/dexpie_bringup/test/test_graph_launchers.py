@@ -50,8 +50,8 @@ def test_ros_arguments_and_value_formatting():
     node = NodeLaunch("pkg", "exe", "my_node", ("/a.yaml",), (("rate_hz", 30.0), ("mode", "true"),
                       ("names", ["a", "b"]), ("on", False)), (("/x", "/y"),))
     assert ros_arguments(node) == ["--ros-args", "-r", "__node:=my_node", "--params-file", "/a.yaml",
-                                   "-p", "rate_hz:=30.0", "-p", "mode:='true'", "-p", "names:=['a', 'b']",
-                                   "-p", "on:=false", "-r", "/x:=/y"]
+                                   "-p", "my_node:rate_hz:=30.0", "-p", "my_node:mode:='true'",
+                                   "-p", "my_node:names:=['a', 'b']", "-p", "my_node:on:=false", "-r", "/x:=/y"]
     assert format_value("it's") == "'it''s'"
     assert [format_value(v) for v in (float("inf"), -float("inf"), float("nan"))] == [".inf", "-.inf", ".nan"]
 
@@ -161,3 +161,28 @@ def test_dry_run_shows_each_node_s_discovery_environment(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 5 and all(
         line.startswith("ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST ROS_STATIC_PEERS='' ") for line in lines), lines
+
+
+def test_launcher_values_win_over_the_parameters_file_even_with_a_wildcard_block(tmp_path):
+    """rcl files a plain `-p name:=value` under '/**'; with a '/**' block in the parameters file
+    (every graph file has one: the hand description) the file's entry for the node won, silently:
+    `dexpie-launch teleop params_file:=<robot file with human_only: false>` ran the arbiter in
+    policy mode. The launchers address their values to the node, so they win."""
+    import rclpy
+    from rclpy.parameter import Parameter
+    params = tmp_path / "robot.yaml"
+    params.write_text("/**:\n  ros__parameters:\n    hand.name: my_hand\n"
+                      "intervention_arbiter:\n  ros__parameters:\n    human_only: false\n    rate_hz: 30.0\n")
+    launch = NodeLaunch("dexpie_teleop", "intervention_arbiter", "intervention_arbiter", (str(params),),
+                        (("human_only", True),))
+    context = rclpy.Context()
+    rclpy.init(args=["intervention_arbiter"] + ros_arguments(launch), context=context)
+    try:
+        node = rclpy.create_node("renamed_by_the_launcher", context=context)
+        assert node.get_name() == "intervention_arbiter"
+        assert node.declare_parameter("human_only", False).value is True
+        assert node.declare_parameter("rate_hz", 1.0).value == 30.0      # the file still applies
+        assert node.declare_parameter("hand.name", "").value == "my_hand"
+        node.destroy_node()
+    finally:
+        rclpy.shutdown(context=context)
