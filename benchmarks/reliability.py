@@ -405,9 +405,10 @@ def tree_state() -> dict:
 
     def git(*args):
         done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
-        return done.stdout.strip() if done.returncode == 0 else ""
+        return done.stdout if done.returncode == 0 else ""
+    # porcelain lines are "XY path": the status letters take the first two columns
     changed = [line[3:] for line in git("status", "--porcelain", "--untracked-files=no").splitlines()]
-    return dict(commit=git("rev-parse", "HEAD"), uncommitted_changes=changed)
+    return dict(commit=git("rev-parse", "HEAD").strip(), uncommitted_changes=changed)
 
 
 def main(argv=None) -> int:
