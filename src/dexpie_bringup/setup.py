@@ -26,6 +26,7 @@ setup(
         "console_scripts": [
             "dexpie-launch = dexpie_bringup.launcher:main",
             "dexpie-episodes = dexpie_bringup.episodes:main",
+            "node_container = dexpie_bringup.node_container:main",
         ],
     },
 )

@@ -12,6 +12,17 @@ static peers (`NodeLaunch.environment`, from `network_environment(options)`), so
 host can publish /hand/command, release a latched e-stop or end an episode. A graph that must
 span hosts opts in with `network:=subnet domain_id:=<N>` (docs/lab_network.md).
 
+How the nodes run (launch arguments, both graphs):
+- `executor:=events` (default) or `single`: the rclpy executor of every DexPIE node
+  (`dexpie_common.node_main`; `--executor` on each command line).
+- `compose:=<node>,<node>,...`: those nodes run in one process on one executor
+  (`dexpie_bringup node_container`, the ROS 2 composition of Python nodes), e.g.
+  `compose:=hand_controller,intervention_arbiter`. Each keeps its name, parameters (given as
+  `-p <node>:<name>:=<value>`), topics and services: `ros2 topic`/`ros2 node` see the same
+  graph, remappings and recording work as before; the messages between them stay inside the
+  process (Fast DDS delivers within one participant). Default: every node its own process
+  (a crash or a stall of one node, e.g. the policy server, leaves the others running).
+
 Pure: no rclpy, no launch imports.
 """
 from __future__ import annotations
@@ -39,6 +50,7 @@ class NodeLaunch:
     required: bool = True               # the graph is not usable without it
     respawn: bool = False
     environment: tuple[tuple[str, str], ...] = ()   # variables set for this process (discovery)
+    members: tuple["NodeLaunch", ...] = ()   # a node_container: the nodes it runs (name: theirs, '+'-joined)
 
 
 @dataclass(frozen=True)
@@ -54,6 +66,8 @@ class GraphOptions:
     operator: str = "rule"              # sim_operator takeover mode: rule | scripted | never
     network: str = "localhost"          # discovery: localhost (this host only) | subnet (opt-in)
     domain_id: str = ""                 # ROS_DOMAIN_ID for every node ("": the environment's)
+    executor: str = "events"            # rclpy executor of every DexPIE node: events | single
+    compose: str = ""                   # nodes run in one process: "hand_controller,intervention_arbiter"
     extra_parameters: tuple[tuple[str, str, object], ...] = field(default=())  # (node, name, value)
 
     def __post_init__(self):
@@ -68,12 +82,33 @@ class GraphOptions:
         domain = str(self.domain_id).strip()
         if domain and not (domain.isdigit() and int(domain) <= MAX_DOMAIN_ID):
             raise ValueError(f"domain_id must be an integer in [0, {MAX_DOMAIN_ID}], got {self.domain_id!r}")
+        if self.executor not in EXECUTORS:
+            raise ValueError(f"executor must be one of {list(EXECUTORS)}, got {self.executor!r}")
+        composed = composed_names(self.compose)
+        unknown = [name for name in composed if name not in COMPOSABLE]
+        if unknown or len(set(composed)) != len(composed) or len(composed) == 1:
+            raise ValueError(f"compose must list two or more distinct nodes of {list(COMPOSABLE)} "
+                             f"separated by commas (empty: every node its own process), got {self.compose!r}")
         if self.network == "subnet" and not domain:
             raise ValueError("network:=subnet needs domain_id:=<0..101>, a domain no other graph on the "
                              "lab network uses (see docs/lab_network.md)")
 
 
 NETWORKS = ("localhost", "subnet")
+EXECUTORS = ("events", "single")        # dexpie_common.node_main.EXECUTORS (no rclpy here)
+# Nodes node_container can run: executable -> "module:class" (dexpie_bringup.node_container).
+COMPOSABLE = {
+    "hand_controller": "dexpie_control.hand_controller_node:HandController",
+    "intervention_arbiter": "dexpie_teleop.intervention_arbiter_node:InterventionArbiterNode",
+    "policy_server": "dexpie_policy.policy_server_node:PolicyServer",
+    "episode_recorder": "dexpie_episode.episode_recorder_node:EpisodeRecorderNode",
+    "sim_hand": "dexpie_sim.sim_hand_node:SimHandNode",
+    "sim_operator": "dexpie_sim.sim_operator_node:SimOperatorNode",
+}
+
+
+def composed_names(compose: str) -> list[str]:
+    return [name.strip() for name in str(compose).split(",") if name.strip()]
 MAX_DOMAIN_ID = 101   # the range ROS 2 documents as safe on every platform
 
 
@@ -120,7 +155,7 @@ def rollout_graph(options: GraphOptions) -> list[NodeLaunch]:
         nodes += _twin(options, files)
     if options.rviz:
         nodes.append(_rviz())
-    return _on_network(nodes, options)
+    return _on_network(_run_as(nodes, options), options)
 
 
 def teleop_graph(options: GraphOptions) -> list[NodeLaunch]:
@@ -137,7 +172,42 @@ def teleop_graph(options: GraphOptions) -> list[NodeLaunch]:
         nodes += _twin(options, files)
     if options.rviz:
         nodes.append(_rviz())
-    return _on_network(nodes, options)
+    return _on_network(_run_as(nodes, options), options)
+
+
+def _run_as(nodes: list[NodeLaunch], options: GraphOptions) -> list[NodeLaunch]:
+    """The executor argument on every DexPIE node, and the `compose` nodes in one container
+    (at the place of the first of them)."""
+    nodes = [dataclasses.replace(n, arguments=n.arguments + ("--executor", options.executor))
+             if n.executable in COMPOSABLE else n for n in nodes]
+    composed = composed_names(options.compose)
+    if not composed:
+        return nodes
+    present = [n.name for n in nodes]
+    missing = [name for name in composed if name not in present]
+    if missing:
+        raise ValueError(f"compose names {missing}, which this graph does not run (its nodes: {present})")
+    return compose(nodes, composed, options.executor)
+
+
+def compose(nodes: list[NodeLaunch], names: list[str], executor: str = "events") -> list[NodeLaunch]:
+    """`nodes` with those named `names` replaced by one node_container running them."""
+    members = tuple(n for n in nodes if n.name in names)
+    files = members[0].parameter_files
+    for member in members:
+        if member.name != member.executable or member.executable not in COMPOSABLE:
+            raise ValueError(f"node {member.name!r} ({member.package}/{member.executable}) cannot be composed")
+        if member.parameter_files != files or member.environment != members[0].environment:
+            raise ValueError(f"composed nodes must share their parameter files and environment: "
+                             f"{members[0].name} and {member.name} differ")
+    container = NodeLaunch(
+        "dexpie_bringup", "node_container", "+".join(m.name for m in members), files,
+        arguments=tuple(m.executable for m in members) + ("--executor", executor),
+        required=any(m.required for m in members), respawn=all(m.respawn for m in members),
+        environment=members[0].environment, members=members)
+    first = nodes.index(members[0])
+    rest = [n for n in nodes if n not in members]
+    return rest[:first] + [container] + rest[first:]
 
 
 def _on_network(nodes: list[NodeLaunch], options: GraphOptions) -> list[NodeLaunch]:
@@ -186,6 +256,18 @@ def ros_arguments(node: NodeLaunch) -> list[str]:
     every graph file and of robot_template.yaml) the file's entry for the node wins over it,
     silently (`-p human_only:=true` after a robot file saying `human_only: false` ran the
     teleop graph's arbiter in policy mode). Addressed to the node, the value wins."""
+    if node.members:
+        # A container: no node-name remap (it would rename every node in it); each member's
+        # values and remappings addressed to it.
+        args = ["--ros-args"]
+        for path in node.parameter_files:
+            args += ["--params-file", str(path)]
+        for member in node.members:
+            args += [a for name, value in member.parameters
+                     for a in ("-p", f"{member.name}:{name}:={format_value(value)}")]
+        for member in node.members:
+            args += [a for source, target in member.remappings for a in ("-r", f"{member.name}:{source}:={target}")]
+        return args
     args = ["--ros-args", "-r", f"__node:={node.name}"]
     for path in node.parameter_files:
         args += ["--params-file", str(path)]

@@ -1,0 +1,164 @@
+"""How the nodes run: the executor argument, `compose:=` and the node_container process.
+
+The container is checked as a real process: two nodes in it, one executor, seen from outside
+as the same graph (names, topics, a per-node remapping, a service), the arbiter's command
+reaching the controller inside the process, timers ticking, and a clean exit on Ctrl-C; with
+both executors. Every wait is on a message or a service."""
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rclpy
+import yaml
+from rclpy.executors import SingleThreadedExecutor
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Float64MultiArray
+from std_srvs.srv import Trigger
+
+from dexpie_bringup.graph import GraphOptions, graph_by_name, ros_arguments, sim_parameter_file
+from dexpie_bringup.parameter_files import SCHEMAS
+from dexpie_common import topics
+from dexpie_common.messages import joint_state_msg
+from dexpie_common.ros_parameters import check_parameter_overrides, declare_parameters
+from dexpie_common.testing import spin_until
+
+CHAIN = "hand_controller,intervention_arbiter,policy_server"
+
+
+def test_compose_puts_the_named_nodes_in_one_container_with_their_own_values(tmp_path):
+    options = GraphOptions(task="relocate", checkpoint=str(tmp_path), output_dir=str(tmp_path), compose=CHAIN)
+    nodes = graph_by_name("rollout", options)
+    assert [n.name for n in nodes] == ["hand_controller+intervention_arbiter+policy_server",
+                                       "episode_recorder", "sim_hand", "sim_operator"]
+    container = nodes[0]
+    assert (container.package, container.executable) == ("dexpie_bringup", "node_container")
+    assert container.arguments == ("hand_controller", "intervention_arbiter", "policy_server",
+                                   "--executor", "events")
+    args = ros_arguments(container)
+    assert not any("__node" in a for a in args), "a node-name remap would rename every node in it"
+    assert f"policy_server:checkpoint:='{tmp_path.resolve()}'" in args
+    assert container.environment == nodes[1].environment and container.required
+    # The separate default is unchanged: every node its own process, its own name.
+    alone = graph_by_name("rollout", GraphOptions(task="relocate", checkpoint=str(tmp_path)))
+    assert [n.executable for n in alone][:3] == ["hand_controller", "intervention_arbiter", "policy_server"]
+
+
+def test_every_dexpie_node_gets_the_executor_and_bad_values_are_refused(tmp_path):
+    nodes = graph_by_name("rollout", GraphOptions(checkpoint=str(tmp_path), rviz=True, executor="single"))
+    for node in nodes:
+        assert (node.arguments[-2:] == ("--executor", "single")) == (node.name != "rviz2"), node
+    for options, message in [(dict(executor="asyncio"), "executor must be one of"),
+                             (dict(compose="hand_controller"), "two or more distinct"),
+                             (dict(compose="hand_controller,hand_controller"), "two or more distinct"),
+                             (dict(compose="hand_controller,rviz2"), "two or more distinct")]:
+        with pytest.raises(ValueError, match=message):
+            GraphOptions(checkpoint="x", **options)
+    with pytest.raises(ValueError, match=r"compose names \['policy_server'\], which this graph does not run"):
+        graph_by_name("teleop", GraphOptions(compose=CHAIN))
+
+
+def test_the_container_s_values_reach_the_right_node(tmp_path):
+    """rcl resolves the container's arguments per node: each member gets the values addressed
+    to it (rate_hz differs between two of them) and nothing it does not have."""
+    options = GraphOptions(task="relocate", checkpoint=str(tmp_path), output_dir=str(tmp_path), compose=CHAIN,
+                           extra_parameters=(("hand_controller", "rate_hz", 100.0),
+                                             ("intervention_arbiter", "rate_hz", 50.0)))
+    container = graph_by_name("rollout", options)[0]
+    context = rclpy.Context()
+    rclpy.init(args=ros_arguments(container), context=context)
+    values = {}
+    try:
+        for member in container.members:
+            node = rclpy.create_node(member.name, context=context)
+            try:
+                values[member.name] = declare_parameters(node, SCHEMAS[member.name])
+                check_parameter_overrides(node)
+            finally:
+                node.destroy_node()
+    finally:
+        rclpy.shutdown(context=context)
+    assert values["hand_controller"].rate_hz == 100.0 and values["intervention_arbiter"].rate_hz == 50.0
+    assert values["policy_server"].checkpoint == str(tmp_path.resolve())
+
+
+@pytest.fixture
+def probe():
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = rclpy.create_node("container_probe", context=context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    yield node, executor
+    node.destroy_node()
+    rclpy.shutdown(context=context)
+
+
+@pytest.mark.parametrize("executor", ["events", "single"])
+def test_two_nodes_in_one_container_form_the_same_graph(probe, executor, tmp_path):
+    node, spinner = probe
+    params = yaml.safe_load(Path(sim_parameter_file("relocate")).read_text())
+    names = params["hand_controller"]["ros__parameters"]["joint_names"]
+    lower = np.array(params["hand_controller"]["ros__parameters"]["lower_limits"])
+    upper = np.array(params["hand_controller"]["ros__parameters"]["upper_limits"])
+    measured = (lower + upper) / 2
+    remapped = "/remapped/controller_commands"
+    command = [str(Path(sys.executable).parent / "node_container"), "hand_controller", "intervention_arbiter",
+               "--executor", executor, "--ros-args", "--params-file", sim_parameter_file("relocate"),
+               "-r", f"hand_controller:{topics.HAND_CONTROLLER_COMMANDS}:={remapped}"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        hand, controller = [], []
+        node.create_subscription(JointState, topics.HAND_COMMAND, hand.append, 50)
+        node.create_subscription(Float64MultiArray, remapped, controller.append, 50)
+        joint_states = node.create_publisher(JointState, topics.JOINT_STATES, 10)
+        stamps = []
+
+        def publish_joint_states():
+            stamp = node.get_clock().now().to_msg()
+            stamps.append((stamp.sec, stamp.nanosec))
+            joint_states.publish(joint_state_msg(names, measured, stamp))
+
+        node.create_timer(0.02, publish_joint_states)
+        assert spin_until(spinner, lambda: {"hand_controller", "intervention_arbiter"}
+                          <= set(node.get_node_names()), 60), "both nodes on the graph"
+        # Ticks: the arbiter (holding: no policy) answers /joint_states with /hand/command
+        # carrying its stamp; the controller, in the same process, forwards it to the
+        # remapped controller topic; its watchdog timer keeps the hold going.
+        assert spin_until(spinner, lambda: len(hand) >= 10 and len(controller) >= 10, 60), \
+            f"{len(hand)} hand commands, {len(controller)} controller commands"
+        assert {(m.header.stamp.sec, m.header.stamp.nanosec) for m in hand} <= set(stamps)
+        np.testing.assert_allclose(controller[-1].data, measured, atol=1e-9)
+        publishers = {name for name, _ in node.get_publisher_names_and_types_by_node(
+            "hand_controller", "/")}
+        assert remapped in publishers and topics.HAND_CONTROLLER_COMMANDS not in publishers
+        assert topics.HAND_COMMAND in {name for name, _ in node.get_publisher_names_and_types_by_node(
+            "intervention_arbiter", "/")}
+        client = node.create_client(Trigger, topics.HAND_CONTROLLER_ESTOP_SERVICE)
+        assert spin_until(spinner, client.service_is_ready, 30)
+        future = client.call_async(Trigger.Request())
+        assert spin_until(spinner, future.done, 30) and future.result().success
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            output, _ = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            output = process.communicate()[0] + "\n(did not exit on SIGINT)"
+    assert process.returncode == 0, output[-3000:]
+    assert "Traceback" not in output, output[-3000:]
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["juggler"], "[FATAL] node_container cannot run 'juggler'"),
+    (["--executor", "asyncio", "hand_controller"], "[FATAL] --executor must be one of"),
+    ([], "[FATAL] node_container needs distinct node executables"),
+])
+def test_a_container_that_cannot_start_says_why_in_one_line(arguments, message):
+    command = [str(Path(sys.executable).parent / "node_container"), *arguments, "--ros-args",
+               "--params-file", sim_parameter_file("relocate")]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and result.stderr.startswith(message), result.stderr
+    assert "Traceback" not in result.stderr
