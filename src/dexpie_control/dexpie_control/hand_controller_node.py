@@ -19,7 +19,7 @@ from std_msgs.msg import Bool, Float64MultiArray
 from std_srvs.srv import Trigger
 
 from dexpie_common import topics
-from dexpie_common.messages import MissingJoints, positions_by_name
+from dexpie_common.messages import MissingJoints, doubles, positions_by_name
 from dexpie_common.node_main import run_node
 from dexpie_common.ros_parameters import declare_parameters
 
@@ -44,6 +44,7 @@ class HandController(Node):
         self.log_period = self.params.reject_log_period
         self._last_tick_time: float | None = None
 
+        self._controller_out = Float64MultiArray()     # refilled on every tick
         self.controller_pub = self.create_publisher(Float64MultiArray, topics.HAND_CONTROLLER_COMMANDS, 10)
         self.holding_pub = self.create_publisher(Bool, topics.HAND_CONTROLLER_HOLDING, LATCHED)
         # Best effort matches both reliable and best-effort joint state publishers.
@@ -135,7 +136,8 @@ class HandController(Node):
         now = self._now()
         self._last_tick_time = now
         out = self.filter.tick(now)
-        self.controller_pub.publish(Float64MultiArray(data=[float(v) for v in out.target]))
+        self._controller_out.data = doubles(out.target)
+        self.controller_pub.publish(self._controller_out)
         last = self.filter.last_command_time
         transition = self.hold_status.update(out.hold, None if last is None else now - last)
         if transition is not None:

@@ -19,7 +19,7 @@ from collections import deque
 import numpy as np
 from dexpie_common import topics
 from dexpie_common.image_codec import MalformedImage, UnsupportedEncoding, to_rgb
-from dexpie_common.messages import (MissingJoints, image_array, joint_state_msg,
+from dexpie_common.messages import (JointStateOut, MissingJoints, image_array,
                                     positions_by_name, stamp_to_seconds)
 from dexpie_common.node_main import NodeStartupError, run_node
 from dexpie_common.ros_parameters import declare_hand, declare_parameters
@@ -61,6 +61,7 @@ class PolicyServer(Node):
         except ObservationError as error:
             raise NodeStartupError(f"{NODE_NAME}: {error}") from None
         self._output_names = [spec.joint_names[i] for i in self._order]
+        self._command_out = JointStateOut(self._output_names)
         self._conditioning = Conditioning.resolve(
             config.optimality_conditioning, params.condition_on_optimality, params.optimality,
             params.cfg_scale)
@@ -178,8 +179,7 @@ class PolicyServer(Node):
             self._inference_failing = False
             self._publish_chunk(out.arrived, stamp_msg)
         if command_is_valid(out, self._inference_failing):
-            self._command_pub.publish(joint_state_msg(self._output_names,
-                                                      out.target[self._order], stamp_msg))
+            self._command_pub.publish(self._command_out.fill(out.target[self._order], stamp_msg))
             self.commands_published += 1
 
     def _drop_pending(self) -> None:

@@ -27,12 +27,12 @@ from geometry_msgs.msg import Point, Twist
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import JointState, Joy
-from std_msgs.msg import Bool, ColorRGBA
+from std_msgs.msg import Bool
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import Marker, MarkerArray
 
 from dexpie_common import topics
-from dexpie_common.messages import joint_state_msg, positions_by_name
+from dexpie_common.messages import JointStateOut, positions_by_name
 from dexpie_common.node_main import NodeStartupError, run_node
 from dexpie_common.ros_parameters import declare_parameters
 from dexpie_teleop.arbiter import REASON_NAMES, SOURCE_NAMES
@@ -71,6 +71,11 @@ class InterventionArbiterNode(Node):
         self._last_stamp = float("-inf")
         self._last_tick_time = float("-inf")   # node clock of the last tick (fallback timer)
 
+        # Outgoing messages are built once and refilled every tick (the names, the markers'
+        # constant fields): the tick publishes three messages, on every control tick.
+        self._command_out = JointStateOut(self.joint_names)
+        self._marker_array = MarkerArray(markers=[self._new_marker() for _ in range(3)])
+        self._drawn_chunk = None         # the chunk whose points the line strip holds
         self.command_pub = self.create_publisher(JointState, topics.HAND_COMMAND, _QUEUE)
         self.state_pub = self.create_publisher(InterventionState, topics.INTERVENTION_STATE, _QUEUE)
         self.marker_pub = self.create_publisher(MarkerArray, topics.INTERVENTION_MARKERS, _QUEUE)
@@ -112,12 +117,13 @@ class InterventionArbiterNode(Node):
 
     def _on_policy_command(self, msg: JointState) -> None:
         values = self._joint_values(msg, self.joint_names, topics.POLICY_COMMAND)
-        if values is None or not self.inputs.set_policy(values, self._now()):
+        now = self._now()
+        if values is None or not self.inputs.set_policy(values, now):
             return
         # The policy command carries the stamp of the /joint_states it answers, which may
         # reach this node after the command does.
         if drives_tick("policy_command", self.arbiter.source):
-            self._tick(observation_stamp=msg.header.stamp)
+            self._tick(observation_stamp=msg.header.stamp, now=now)
 
     def _on_glove(self, msg: JointState) -> None:
         values = self._joint_values(msg, self.layout.finger_joints, "glove joint state")
@@ -177,13 +183,13 @@ class InterventionArbiterNode(Node):
         self.arbiter.start_episode(self.layout.to_core(self.inputs.measured), now=self._now())
         self._episode_pending = False
 
-    def _tick(self, observation_stamp=None) -> None:
+    def _tick(self, observation_stamp=None, now: float | None = None) -> None:
         if self.inputs.measured is None:
             self.get_logger().warning("no /joint_states yet: not commanding the hand", throttle_duration_sec=2.0)
             return
         if self._episode_pending:
             self._start_episode()
-        now = self._now()
+        now = self._now() if now is None else now
         self._last_tick_time = now
         reading, glove_age, spacemouse_age = self.inputs.device_reading(now)
         policy, policy_age = self.inputs.policy(now)
@@ -195,7 +201,7 @@ class InterventionArbiterNode(Node):
                                 estop=estop)
         command = self.layout.from_core(out.command)
         stamp = self._tick_stamp(observation_stamp)
-        self.command_pub.publish(joint_state_msg(self.joint_names, command, stamp))
+        self.command_pub.publish(self._command_out.fill(command, stamp))
         self.state_pub.publish(self._state_msg(out, stamp))
         if self.params.markers_enabled:
             self.marker_pub.publish(self._marker_msg(out, command, stamp))
@@ -231,23 +237,32 @@ class InterventionArbiterNode(Node):
     def _marker_msg(self, out, command: np.ndarray, stamp) -> MarkerArray:
         geometry = self.markers.build(out.source, out.intervention_id, out.reason, command,
                                       self.inputs.measured, self.chunk)
-        return MarkerArray(markers=[self._marker(g, stamp) for g in geometry])
+        for marker, g in zip(self._marker_array.markers, geometry, strict=True):
+            self._fill_marker(marker, g, stamp)
+        self._drawn_chunk = self.chunk
+        return self._marker_array
 
-    def _marker(self, g: MarkerGeometry, stamp) -> Marker:
+    def _new_marker(self) -> Marker:
         marker = Marker()
-        marker.header.stamp = stamp
         marker.header.frame_id = self.params.marker_frame
+        marker.pose.orientation.w = 1.0
+        return marker
+
+    def _fill_marker(self, marker: Marker, g: MarkerGeometry, stamp) -> None:
+        marker.header.stamp = stamp
         marker.ns, marker.id, marker.type = g.namespace, g.marker_id, _MARKER_TYPES[g.kind]
         marker.action = Marker.ADD if g.visible else Marker.DELETE
-        marker.pose.orientation.w = 1.0
         marker.scale.x, marker.scale.y, marker.scale.z = (float(v) for v in g.scale)
-        marker.color = ColorRGBA(r=g.color[0], g=g.color[1], b=g.color[2], a=g.color[3])
+        color = marker.color
+        color.r, color.g, color.b, color.a = (float(v) for v in g.color)
         marker.text = g.text
         if g.kind == KIND_LINE_STRIP:
-            marker.points = [Point(x=float(x), y=float(y), z=float(z)) for x, y, z in g.points]
+            # The strip is the latest chunk's path: rebuilt when a chunk arrives (or goes).
+            if self.chunk is not self._drawn_chunk or len(marker.points) != len(g.points):
+                marker.points = [Point(x=float(x), y=float(y), z=float(z)) for x, y, z in g.points]
         elif len(g.points):
-            marker.pose.position = Point(x=float(g.points[0][0]), y=float(g.points[0][1]), z=float(g.points[0][2]))
-        return marker
+            position = marker.pose.position
+            position.x, position.y, position.z = (float(v) for v in g.points[0])
 
 
 def main(args=None):
