@@ -110,9 +110,11 @@ def limits(task: str) -> dict:
 
 
 def start_sim_graph(task: str, checkpoint: Path, output_dir: Path, log_dir: Path,
-                    record: bool = True, operator: str = "rule", extra=()) -> tuple[GraphSupervisor, Transcript]:
+                    record: bool = True, operator: str = "rule", extra=(),
+                    compose: str = "") -> tuple[GraphSupervisor, Transcript]:
     options = GraphOptions(task=task, checkpoint=str(checkpoint), sim=True, record=record,
-                           output_dir=str(output_dir), operator=operator, extra_parameters=tuple(extra))
+                           output_dir=str(output_dir), operator=operator, extra_parameters=tuple(extra),
+                           compose=compose)
     transcript = Transcript()
     supervisor = GraphSupervisor(rollout_graph(options), output=transcript, log_dir=log_dir).start()
     return supervisor, transcript

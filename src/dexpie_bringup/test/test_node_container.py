@@ -24,6 +24,9 @@ from dexpie_common import topics
 from dexpie_common.messages import joint_state_msg
 from dexpie_common.ros_parameters import check_parameter_overrides, declare_parameters
 from dexpie_common.testing import spin_until
+from dexpie_episode import read_episode
+
+from graph_harness import Monitor, limits, start_sim_graph, train_tiny_policy
 
 CHAIN = "hand_controller,intervention_arbiter,policy_server"
 
@@ -162,3 +165,25 @@ def test_a_container_that_cannot_start_says_why_in_one_line(arguments, message):
     result = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and result.stderr.startswith(message), result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_composed_rollout_graph_drives_the_twin_and_is_recorded(tmp_path):
+    """compose:= the chain, on the twin: the policy controls the hand through the container,
+    the recorder (its own process) records the episode from the container's topics."""
+    checkpoint = train_tiny_policy("relocate", tmp_path)
+    supervisor, transcript = start_sim_graph("relocate", checkpoint, tmp_path / "episodes", tmp_path / "logs",
+                                             operator="never", compose=CHAIN)
+    monitor = Monitor(limits("relocate")["hand_controller"]["joint_names"])
+    try:
+        monitor.spin_until(lambda: len(monitor.wires.policy_commands) >= 5 and len(monitor.wires.states) >= 5,
+                           180, "the policy's first commands and the arbiter's ticks")
+        assert "hand_controller+intervention_arbiter+policy_server" in supervisor.managed
+        assert {"hand_controller", "intervention_arbiter", "policy_server"} <= set(monitor.node.get_node_names())
+        result = monitor.client.run_episode("relocate", "init", seed=3, max_ticks=30, timeout=180)
+        episode = read_episode(result.bag_path)
+        assert len(episode.intervention) >= 25 and not np.any(episode.intervention)
+        assert len(monitor.wires.controller_commands) >= 30 and not supervisor.dead()
+    finally:
+        monitor.close()
+        codes = supervisor.stop()
+    assert all(code == 0 for code in codes.values()), (codes, transcript.getvalue()[-5000:])
