@@ -17,6 +17,7 @@ from rclpy.executors import SingleThreadedExecutor
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import Trigger
+from visualization_msgs.msg import MarkerArray
 
 from dexpie_bringup.graph import GraphOptions, graph_by_name, ros_arguments, sim_parameter_file
 from dexpie_bringup.parameter_files import SCHEMAS
@@ -113,8 +114,9 @@ def test_two_nodes_in_one_container_form_the_same_graph(probe, executor, tmp_pat
                "-r", f"hand_controller:{topics.HAND_CONTROLLER_COMMANDS}:={remapped}"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        hand, controller = [], []
+        hand, controller, markers = [], [], []
         node.create_subscription(JointState, topics.HAND_COMMAND, hand.append, 50)
+        node.create_subscription(MarkerArray, topics.INTERVENTION_MARKERS, markers.append, 50)
         node.create_subscription(Float64MultiArray, remapped, controller.append, 50)
         joint_states = node.create_publisher(JointState, topics.JOINT_STATES, 10)
         stamps = []
@@ -130,8 +132,9 @@ def test_two_nodes_in_one_container_form_the_same_graph(probe, executor, tmp_pat
         # Ticks: the arbiter (holding: no policy) answers /joint_states with /hand/command
         # carrying its stamp; the controller, in the same process, forwards it to the
         # remapped controller topic; its watchdog timer keeps the hold going.
-        assert spin_until(spinner, lambda: len(hand) >= 10 and len(controller) >= 10, 60), \
-            f"{len(hand)} hand commands, {len(controller)} controller commands"
+        # The markers go out from their own (guard condition) callback after each tick.
+        assert spin_until(spinner, lambda: len(hand) >= 10 and len(controller) >= 10 and len(markers) >= 10, 60), \
+            f"{len(hand)} hand commands, {len(controller)} controller commands, {len(markers)} markers"
         assert {(m.header.stamp.sec, m.header.stamp.nanosec) for m in hand} <= set(stamps)
         np.testing.assert_allclose(controller[-1].data, measured, atol=1e-9)
         publishers = {name for name, _ in node.get_publisher_names_and_types_by_node(

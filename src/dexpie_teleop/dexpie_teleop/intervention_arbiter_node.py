@@ -9,7 +9,11 @@ tick per hardware tick), and on a fallback timer at rate_hz when nothing ticked 
 periods (a dead policy, no /joint_states). Every tick publishes /hand/command, /intervention/state
 and (if enabled) /intervention/markers, all stamped with the stamp of the tick's
 observation (the latest /joint_states; the node clock on a fallback tick without one). Ticks wait for the
-first /joint_states (the clutch needs the measured pose).
+first /joint_states (the clutch needs the measured pose). The markers (RViz only; building and
+serializing them was half of the tick's time) go out from an executor task of their own,
+queued behind what the tick's command set off: in a node_container the hand controller
+forwards the command before the markers are drawn. (A task, not a guard condition: rclpy
+7.1.6's EventsExecutor refuses guard conditions.)
 
 Subscribes: /policy/command, /policy/action_chunk, /joint_states, /teleop/glove/joint_states,
 /spacenav/twist, /spacenav/joy, /episode/events (START starts a new arbiter episode),
@@ -76,6 +80,7 @@ class InterventionArbiterNode(Node):
         self._command_out = JointStateOut(self.joint_names)
         self._marker_array = MarkerArray(markers=[self._new_marker() for _ in range(3)])
         self._drawn_chunk = None         # the chunk whose points the line strip holds
+        self._pending_markers: list = []  # (tick output, command, measured, chunk, stamp) to draw
         self.command_pub = self.create_publisher(JointState, topics.HAND_COMMAND, _QUEUE)
         self.state_pub = self.create_publisher(InterventionState, topics.INTERVENTION_STATE, _QUEUE)
         self.marker_pub = self.create_publisher(MarkerArray, topics.INTERVENTION_MARKERS, _QUEUE)
@@ -204,7 +209,11 @@ class InterventionArbiterNode(Node):
         self.command_pub.publish(self._command_out.fill(command, stamp))
         self.state_pub.publish(self._state_msg(out, stamp))
         if self.params.markers_enabled:
-            self.marker_pub.publish(self._marker_msg(out, command, stamp))
+            self._pending_markers.append((out, command, self.inputs.measured, self.chunk, stamp))
+            if self.executor is None:
+                self._publish_markers()
+            else:
+                self.executor.create_task(self._publish_markers)
         self.ticks_published += 1
         if out.edge:
             self.get_logger().info(f"{SOURCE_NAMES[out.source]} in control ({REASON_NAMES[out.reason]}; "
@@ -234,12 +243,17 @@ class InterventionArbiterNode(Node):
         self.last_state = msg
         return msg
 
-    def _marker_msg(self, out, command: np.ndarray, stamp) -> MarkerArray:
-        geometry = self.markers.build(out.source, out.intervention_id, out.reason, command,
-                                      self.inputs.measured, self.chunk)
+    def _publish_markers(self) -> None:
+        """Every tick's markers since the last call, in order."""
+        pending, self._pending_markers = self._pending_markers, []
+        for out, command, measured, chunk, stamp in pending:
+            self.marker_pub.publish(self._marker_msg(out, command, measured, chunk, stamp))
+
+    def _marker_msg(self, out, command: np.ndarray, measured, chunk, stamp) -> MarkerArray:
+        geometry = self.markers.build(out.source, out.intervention_id, out.reason, command, measured, chunk)
         for marker, g in zip(self._marker_array.markers, geometry, strict=True):
-            self._fill_marker(marker, g, stamp)
-        self._drawn_chunk = self.chunk
+            self._fill_marker(marker, g, chunk, stamp)
+        self._drawn_chunk = chunk
         return self._marker_array
 
     def _new_marker(self) -> Marker:
@@ -248,7 +262,7 @@ class InterventionArbiterNode(Node):
         marker.pose.orientation.w = 1.0
         return marker
 
-    def _fill_marker(self, marker: Marker, g: MarkerGeometry, stamp) -> None:
+    def _fill_marker(self, marker: Marker, g: MarkerGeometry, chunk, stamp) -> None:
         marker.header.stamp = stamp
         marker.ns, marker.id, marker.type = g.namespace, g.marker_id, _MARKER_TYPES[g.kind]
         marker.action = Marker.ADD if g.visible else Marker.DELETE
@@ -258,7 +272,7 @@ class InterventionArbiterNode(Node):
         marker.text = g.text
         if g.kind == KIND_LINE_STRIP:
             # The strip is the latest chunk's path: rebuilt when a chunk arrives (or goes).
-            if self.chunk is not self._drawn_chunk or len(marker.points) != len(g.points):
+            if chunk is not self._drawn_chunk or len(marker.points) != len(g.points):
                 marker.points = [Point(x=float(x), y=float(y), z=float(z)) for x, y, z in g.points]
         elif len(g.points):
             position = marker.pose.position
