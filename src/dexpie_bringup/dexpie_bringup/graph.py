@@ -22,6 +22,9 @@ How the nodes run (launch arguments, both graphs):
   graph, remappings and recording work as before; the messages between them stay inside the
   process (Fast DDS delivers within one participant). Default: every node its own process
   (a crash or a stall of one node, e.g. the policy server, leaves the others running).
+- `realtime_priority:=<1..99>`: the control chain's nodes (CHAIN_NODES) run their executor
+  thread under SCHED_FIFO at that priority (`--realtime-priority`; needs CAP_SYS_NICE or an
+  rtprio limit, else each says so and runs normally). Default 0: normal scheduling.
 
 Pure: no rclpy, no launch imports.
 """
@@ -68,6 +71,7 @@ class GraphOptions:
     domain_id: str = ""                 # ROS_DOMAIN_ID for every node ("": the environment's)
     executor: str = "events"            # rclpy executor of every DexPIE node: events | single
     compose: str = ""                   # nodes run in one process: "hand_controller,intervention_arbiter"
+    realtime_priority: str = "0"        # SCHED_FIFO priority of the chain nodes' executor thread (0: off)
     extra_parameters: tuple[tuple[str, str, object], ...] = field(default=())  # (node, name, value)
 
     def __post_init__(self):
@@ -84,6 +88,10 @@ class GraphOptions:
             raise ValueError(f"domain_id must be an integer in [0, {MAX_DOMAIN_ID}], got {self.domain_id!r}")
         if self.executor not in EXECUTORS:
             raise ValueError(f"executor must be one of {list(EXECUTORS)}, got {self.executor!r}")
+        priority = str(self.realtime_priority).strip()
+        if not (priority.isdigit() and int(priority) <= 99):
+            raise ValueError(f"realtime_priority must be an integer in 0..99 (0: normal scheduling), "
+                             f"got {self.realtime_priority!r}")
         composed = composed_names(self.compose)
         unknown = [name for name in composed if name not in COMPOSABLE]
         if unknown or len(set(composed)) != len(composed) or len(composed) == 1:
@@ -96,6 +104,8 @@ class GraphOptions:
 
 NETWORKS = ("localhost", "subnet")
 EXECUTORS = ("events", "single")        # dexpie_common.node_main.EXECUTORS (no rclpy here)
+# The nodes on the path of every control tick (/joint_states -> /hand/command -> the hand).
+CHAIN_NODES = ("hand_controller", "intervention_arbiter", "policy_server")
 # Nodes node_container can run: executable -> "module:class" (dexpie_bringup.node_container).
 COMPOSABLE = {
     "hand_controller": "dexpie_control.hand_controller_node:HandController",
@@ -176,9 +186,12 @@ def teleop_graph(options: GraphOptions) -> list[NodeLaunch]:
 
 
 def _run_as(nodes: list[NodeLaunch], options: GraphOptions) -> list[NodeLaunch]:
-    """The executor argument on every DexPIE node, and the `compose` nodes in one container
-    (at the place of the first of them)."""
-    nodes = [dataclasses.replace(n, arguments=n.arguments + ("--executor", options.executor))
+    """The executor argument on every DexPIE node (and the real-time priority on the chain's),
+    and the `compose` nodes in one container (at the place of the first of them)."""
+    priority = int(str(options.realtime_priority).strip())
+    nodes = [dataclasses.replace(n, arguments=n.arguments + ("--executor", options.executor)
+                                 + (("--realtime-priority", str(priority)) if priority and n.name in CHAIN_NODES
+                                    else ()))
              if n.executable in COMPOSABLE else n for n in nodes]
     composed = composed_names(options.compose)
     if not composed:
@@ -187,11 +200,13 @@ def _run_as(nodes: list[NodeLaunch], options: GraphOptions) -> list[NodeLaunch]:
     missing = [name for name in composed if name not in present]
     if missing:
         raise ValueError(f"compose names {missing}, which this graph does not run (its nodes: {present})")
-    return compose(nodes, composed, options.executor)
+    return compose(nodes, composed, options.executor, priority)
 
 
-def compose(nodes: list[NodeLaunch], names: list[str], executor: str = "events") -> list[NodeLaunch]:
-    """`nodes` with those named `names` replaced by one node_container running them."""
+def compose(nodes: list[NodeLaunch], names: list[str], executor: str = "events",
+            realtime_priority: int = 0) -> list[NodeLaunch]:
+    """`nodes` with those named `names` replaced by one node_container running them (its
+    executor thread at `realtime_priority` when one of them is a chain node)."""
     members = tuple(n for n in nodes if n.name in names)
     files = members[0].parameter_files
     for member in members:
@@ -202,7 +217,9 @@ def compose(nodes: list[NodeLaunch], names: list[str], executor: str = "events")
                              f"{members[0].name} and {member.name} differ")
     container = NodeLaunch(
         "dexpie_bringup", "node_container", "+".join(m.name for m in members), files,
-        arguments=tuple(m.executable for m in members) + ("--executor", executor),
+        arguments=tuple(m.executable for m in members) + ("--executor", executor)
+        + (("--realtime-priority", str(realtime_priority))
+           if realtime_priority and any(m.name in CHAIN_NODES for m in members) else ()),
         required=any(m.required for m in members), respawn=all(m.respawn for m in members),
         environment=members[0].environment, members=members)
     first = nodes.index(members[0])

@@ -1,7 +1,7 @@
 """`node_container`: several DexPIE nodes in one process, spun by one executor.
 
     ros2 run dexpie_bringup node_container hand_controller intervention_arbiter \
-        [--executor events|single] --ros-args --params-file sim_relocate.yaml \
+        [--executor events|single] [--realtime-priority N] --ros-args --params-file sim_relocate.yaml \
         -p hand_controller:rate_hz:=100.0
 
 What ROS 2 composition (rclcpp_components' component_container) does for C++ nodes, for the
@@ -24,7 +24,7 @@ import sys
 from rclpy.utilities import remove_ros_args
 
 from dexpie_bringup.graph import COMPOSABLE
-from dexpie_common.node_main import EXIT_CONFIGURATION_ERROR, NodeStartupError, executor_option, run_nodes
+from dexpie_common.node_main import EXIT_CONFIGURATION_ERROR, NodeStartupError, run_nodes, run_options
 
 
 def node_factory(executable: str):
@@ -38,7 +38,7 @@ def node_factory(executable: str):
 def main(args=None) -> int:
     argv = list(sys.argv if args is None else args)
     try:
-        _, executables = executor_option(argv)
+        _, _, executables = run_options(argv)
         if not executables or len(set(executables)) != len(executables):
             raise NodeStartupError(f"node_container needs distinct node executables to run, got "
                                    f"{remove_ros_args(argv)[1:]}")

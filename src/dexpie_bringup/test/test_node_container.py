@@ -4,6 +4,7 @@ The container is checked as a real process: two nodes in it, one executor, seen 
 as the same graph (names, topics, a per-node remapping, a service), the arbiter's command
 reaching the controller inside the process, timers ticking, and a clean exit on Ctrl-C; with
 both executors. Every wait is on a message or a service."""
+import os
 import signal
 import subprocess
 import sys
@@ -157,10 +158,62 @@ def test_two_nodes_in_one_container_form_the_same_graph(probe, executor, tmp_pat
     assert "Traceback" not in output, output[-3000:]
 
 
+def test_realtime_priority_goes_to_the_chain_nodes_only_and_is_checked(tmp_path):
+    nodes = graph_by_name("rollout", GraphOptions(checkpoint=str(tmp_path), realtime_priority="30",
+                                                  compose="hand_controller,intervention_arbiter"))
+    flagged = {n.name for n in nodes if "--realtime-priority" in n.arguments}
+    assert flagged == {"hand_controller+intervention_arbiter", "policy_server"}
+    assert nodes[0].arguments[-2:] == ("--realtime-priority", "30")
+    assert not any("--realtime-priority" in n.arguments for n in graph_by_name(
+        "rollout", GraphOptions(checkpoint=str(tmp_path))))
+    for bad in ("-1", "100", "high"):
+        with pytest.raises(ValueError, match="realtime_priority must be an integer in 0..99"):
+            GraphOptions(checkpoint="x", realtime_priority=bad)
+
+
+def _policy(pid: int, tid: int) -> int:
+    """The scheduling policy of one thread (field 41 of /proc/<pid>/task/<tid>/stat)."""
+    fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[38])
+
+
+def test_realtime_priority_puts_only_the_executor_thread_under_sched_fifo(probe):
+    node, spinner = probe
+    command = [str(Path(sys.executable).parent / "hand_controller"), "--realtime-priority", "1", "--ros-args",
+               "--params-file", sim_parameter_file("relocate")]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert spin_until(spinner, lambda: "hand_controller" in node.get_node_names(), 60)
+        client = node.create_client(Trigger, topics.HAND_CONTROLLER_RESET_ESTOP_SERVICE)
+        assert spin_until(spinner, client.service_is_ready, 30)
+        future = client.call_async(Trigger.Request())   # answered: the executor runs
+        assert spin_until(spinner, future.done, 30)
+        threads = [int(t) for t in os.listdir(f"/proc/{process.pid}/task")]
+        policies = {tid: _policy(process.pid, tid) for tid in threads}
+        names = {tid: Path(f"/proc/{process.pid}/task/{tid}/comm").read_text().strip() for tid in threads}
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            output, _ = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            output = process.communicate()[0] + "\n(did not exit on SIGINT)"
+    assert process.returncode == 0, output[-3000:]
+    if "cannot run the executor thread under SCHED_FIFO priority 1" in output:
+        assert policies[process.pid] == os.SCHED_OTHER    # not permitted here: said so, runs normally
+    else:
+        assert "executor thread under SCHED_FIFO priority 1" in output, output[-3000:]
+        assert policies[process.pid] == os.SCHED_FIFO
+        # The middleware's threads, started before, keep the normal scheduler.
+        middleware = [policies[tid] for tid, name in names.items() if name.startswith("dds.")]
+        assert middleware and all(policy == os.SCHED_OTHER for policy in middleware), (policies, names)
+
+
 @pytest.mark.parametrize("arguments, message", [
     (["juggler"], "[FATAL] node_container cannot run 'juggler'"),
     (["--executor", "asyncio", "hand_controller"], "[FATAL] --executor must be one of"),
     ([], "[FATAL] node_container needs distinct node executables"),
+    (["--realtime-priority", "120", "hand_controller"], "[FATAL] --realtime-priority must be an integer in 0..99"),
 ])
 def test_a_container_that_cannot_start_says_why_in_one_line(arguments, message):
     command = [str(Path(sys.executable).parent / "node_container"), *arguments, "--ros-args",

@@ -17,6 +17,14 @@ The executor (`--executor` before `--ros-args`, default `events`):
   the message info (SystemError); no node here uses them.
 - `single`: rclpy's SingleThreadedExecutor (the Python executor every node used before).
 
+`--realtime-priority N` (1..99; default 0: off) runs the thread that spins the executor (the
+one that runs every callback) under SCHED_FIFO at priority N, as ros2_control's
+controller_manager runs its loop: on a busy machine a control tick is then not queued behind
+other processes that wake at the same moment (the twin, the recorder, RViz). The threads
+started before it is set (the middleware's, the policy's inference thread) keep the normal
+scheduler; those started later by the executor (the EventsExecutor's timer thread) inherit it. Without the right (CAP_SYS_NICE or an rtprio limit >= N, see `ulimit -r`)
+the node says so in one warning line and runs at normal priority.
+
 `run_nodes` spins several nodes in one process on one executor (`dexpie_bringup`'s
 node_container: the ROS 2 composition of Python nodes); each keeps its own name,
 parameters, topics and services.
@@ -24,6 +32,7 @@ parameters, topics and services.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Callable, Sequence
 
@@ -38,6 +47,7 @@ from dexpie_common.ros_parameters import check_parameter_overrides
 EXIT_CONFIGURATION_ERROR = 2
 EXECUTORS = ("events", "single")
 DEFAULT_EXECUTOR = "events"
+MAX_REALTIME_PRIORITY = 99
 _EVENTS_SPIN_TIMEOUT = 0.5   # seconds per spin_once; shutdown wakes it earlier
 
 
@@ -45,18 +55,36 @@ class NodeStartupError(RuntimeError):
     """A node cannot start; the message says why (shown without a traceback)."""
 
 
-def executor_option(args: Sequence[str] | None = None) -> tuple[str, list[str]]:
-    """`--executor KIND` from the arguments before/around `--ros-args` (default: sys.argv);
-    returns the kind and the remaining non-ROS arguments. Raises NodeStartupError for an
-    unknown kind."""
+def run_options(args: Sequence[str] | None = None) -> tuple[str, int, list[str]]:
+    """`--executor KIND` and `--realtime-priority N` from the arguments outside `--ros-args`
+    (default: sys.argv); returns them and the remaining plain arguments. Raises
+    NodeStartupError for an unknown kind or a priority outside 0..99."""
     argv = list(sys.argv if args is None else args)
     plain = remove_ros_args(argv)[1:]
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--executor", default=DEFAULT_EXECUTOR)
+    parser.add_argument("--realtime-priority", default="0")
     known, rest = parser.parse_known_args(plain)
     if known.executor not in EXECUTORS:
         raise NodeStartupError(f"--executor must be one of {list(EXECUTORS)}, got {known.executor!r}")
-    return known.executor, rest
+    priority = known.realtime_priority
+    if not (priority.isdigit() and int(priority) <= MAX_REALTIME_PRIORITY):
+        raise NodeStartupError(f"--realtime-priority must be an integer in 0..{MAX_REALTIME_PRIORITY} "
+                               f"(0: normal scheduling), got {priority!r}")
+    return known.executor, int(priority), rest
+
+
+def set_realtime_priority(priority: int) -> str | None:
+    """Run the calling thread under SCHED_FIFO at `priority` (0: leave it); returns None, or
+    why it could not."""
+    if priority <= 0:
+        return None
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+    except (PermissionError, OSError, AttributeError) as error:
+        return (f"cannot run the executor thread under SCHED_FIFO priority {priority} ({error}; it "
+                f"needs CAP_SYS_NICE or an rtprio limit >= {priority}, see `ulimit -r`): normal priority")
+    return None
 
 
 def make_executor(kind: str, context=None, threads: int = 1):
@@ -94,7 +122,7 @@ def run_nodes(makers: Sequence[Callable[[], Node]], args=None, threads: int = 1)
     """Create every node (in order) and spin them all on one executor until shutdown; returns
     the exit code (2 and one [FATAL] line when one cannot start: none of them runs then)."""
     try:
-        kind, _ = executor_option(args)
+        kind, priority, _ = run_options(args)
     except NodeStartupError as error:
         print(f"[FATAL] {error}", file=sys.stderr, flush=True)
         return EXIT_CONFIGURATION_ERROR
@@ -108,6 +136,11 @@ def run_nodes(makers: Sequence[Callable[[], Node]], args=None, threads: int = 1)
         executor = make_executor(kind, threads=threads)
         for node in nodes:
             executor.add_node(node)
+        problem = set_realtime_priority(priority if threads == 1 else 0)
+        if problem:
+            nodes[0].get_logger().warning(problem)
+        elif priority and threads == 1:
+            nodes[0].get_logger().info(f"executor thread under SCHED_FIFO priority {priority}")
         try:
             spin(executor, kind if threads == 1 else "single")
         finally:
