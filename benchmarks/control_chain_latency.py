@@ -20,8 +20,13 @@ Configurations (`--configs`):
 - `before`: one process per node, rclpy's SingleThreadedExecutor (`executor:=single`): the
   graph as it ran until now;
 - `events`: one process per node, rclpy's EventsExecutor (`executor:=events`, the default);
+- `control`: EventsExecutor, hand_controller and intervention_arbiter in one process, the
+  policy server in its own (`compose:=hand_controller,intervention_arbiter`);
 - `composed`: EventsExecutor, and hand_controller, intervention_arbiter and policy_server in one
-  process (`compose:=hand_controller,intervention_arbiter,policy_server`).
+  process (`compose:=hand_controller,intervention_arbiter,policy_server`);
+- `realtime`: as `composed`, the container's executor thread under SCHED_FIFO priority 50
+  (`realtime_priority:=50`, as ros2_control runs its loop; needs root or an rtprio limit, and
+  the run records whether the container said it got it).
 
 Times are the middleware's source timestamps of each message (taken by Fast DDS when the
 publisher writes it, the same clock for every process on this host), so the figures do not
@@ -32,10 +37,11 @@ controller command (the first one after it); end to end /joint_states -> /hand/c
 /joint_states -> controller command. A tick is missed when no /hand/command answers its
 /joint_states stamp; late when the answer comes after one control period. Tick rates are
 counted on the wires; CPU is each process's user + system time over the window (/proc), as
-a percentage of one core and in ms per tick.
+a percentage of one core and in ms per tick. The wiretap is a process of its own at nice 19,
+so that reading the wires does not take the CPU from the chain at the moments it measures.
 
     .venv/bin/python benchmarks/control_chain_latency.py [--seconds 30] [--rates 30 100]
-        [--configs before events composed] [--checkpoint runs/latest/policies/relocate_bc]
+        [--configs before events control composed realtime] [--checkpoint ...]
 
 Prints the figures and writes benchmarks/results/control_chain_latency.json.
 """
@@ -64,12 +70,18 @@ CONFIGS = {
     "before": dict(executor="single", compose="",
                    label="one process per node, SingleThreadedExecutor (the graph until now)"),
     "events": dict(executor="events", compose="", label="one process per node, EventsExecutor"),
+    "control": dict(executor="events", compose="hand_controller,intervention_arbiter",
+                    label="EventsExecutor, hand_controller,intervention_arbiter in one process "
+                          "(policy_server isolated)"),
     "composed": dict(executor="events", compose=COMPOSED,
                      label=f"EventsExecutor, {COMPOSED} in one process"),
+    "realtime": dict(executor="events", compose=COMPOSED, realtime_priority=50,
+                     label="as composed, its executor thread under SCHED_FIFO 50 (realtime_priority:=50)"),
 }
 TWIN_RATE = 30.0
 HOPS = ("joint_states_to_policy_command", "policy_command_to_hand_command",
-        "hand_command_to_controller", "joint_states_to_hand_command", "joint_states_to_controller")
+        "hand_command_to_controller", "joint_states_to_hand_command", "joint_states_to_controller",
+        "joint_states_to_hand_command_while_inferring", "joint_states_to_hand_command_otherwise")
 
 
 # ---- analysis (pure: lists of (source_ns, stamp_ns) records) ----------------------------
@@ -107,9 +119,12 @@ def next_output(inputs, outputs) -> list:
     return delays
 
 
-def chain_figures(records: dict, start_ns: int, end_ns: int, rate_hz: float) -> dict:
+def chain_figures(records: dict, start_ns: int, end_ns: int, rate_hz: float, chunks=()) -> dict:
     """Per hop and end to end latencies, missed and late ticks, and wire rates for the ticks
-    whose /joint_states was published in [start_ns, end_ns]."""
+    whose /joint_states was published in [start_ns, end_ns]; /joint_states -> /hand/command
+    split by whether the policy's inference of a chunk was running during the tick (from the
+    tick that requested it up to the one where it arrived; `chunks`: (observation stamp,
+    arrival stamp) pairs)."""
     period_ms = 1e3 / rate_hz
     joint = [(s, st) for s, st in records["joint_states"] if start_ns <= s <= end_ns]
     ticks = {st for _, st in joint}
@@ -125,7 +140,12 @@ def chain_figures(records: dict, start_ns: int, end_ns: int, rate_hz: float) -> 
     to_controller = {st: to_hand[st] + d for st, d in to_controller_hop.items()
                      if d is not None and st in to_hand}
     seconds = (end_ns - start_ns) * 1e-9
+    inferring = {st for st in ticks if any(obs <= st < arrival for obs, arrival in chunks)}
     return dict(
+        joint_states_to_hand_command_while_inferring=percentiles(
+            [d for st, d in to_hand.items() if st in inferring]),
+        joint_states_to_hand_command_otherwise=percentiles(
+            [d for st, d in to_hand.items() if st not in inferring]),
         ticks=len(ticks),
         joint_states_to_policy_command=percentiles(list(to_policy.values())),
         policy_command_to_hand_command=percentiles(list(policy_to_hand.values())),
@@ -259,6 +279,7 @@ class WireTap:
         self.executor.add_node(self.node)
         self.records = {name: [] for name in self.TOPICS}
         self.sequence = {name: [] for name in self.TOPICS}
+        self.chunks = []    # (observation stamp, arrival stamp) of each /policy/action_chunk
         qos = QoSProfile(depth=200)
         for name, kind, topic in (("joint_states", JointState, topics.JOINT_STATES),
                                   ("policy_command", JointState, topics.POLICY_COMMAND),
@@ -266,6 +287,8 @@ class WireTap:
                                   ("controller", Float64MultiArray, topics.HAND_CONTROLLER_COMMANDS)):
             self.node.create_subscription(kind, topic, partial(self._on, name, name != "controller"), qos,
                                           raw=True)
+        from dexpie_msgs.msg import ActionChunk
+        self.node.create_subscription(ActionChunk, topics.POLICY_ACTION_CHUNK, self._on_chunk, qos)
         self.client = None
         if episodes:
             from dexpie_bringup.episodes import EpisodeClient
@@ -279,6 +302,11 @@ class WireTap:
             stamp = sec * 1_000_000_000 + nanosec
         self.records[name].append((info["source_timestamp"], stamp))
         self.sequence[name].append(info["publication_sequence_number"])
+
+    def _on_chunk(self, msg):
+        def ns(t):
+            return t.sec * 1_000_000_000 + t.nanosec
+        self.chunks.append((ns(msg.observation_stamp), ns(msg.header.stamp)))
 
     def lost(self) -> dict:
         """Samples of each topic published while listening but not received."""
@@ -319,6 +347,38 @@ def parameters_for_rate(rate_hz: float, out: Path) -> Path:
     return out
 
 
+def wiretap(out: Path, rate_hz: float, seconds: float, twin: bool) -> int:
+    """The measuring process (nice 19: it must not take the CPU from the chain it measures;
+    the source timestamps do not depend on when it reads them). Waits for the policy in
+    control, settles 2 s, prints START, records `seconds` (resetting the twin when an episode
+    ends), prints END, and writes what it saw to `out`."""
+    os.nice(19)
+    tap = WireTap(episodes=twin)
+    resets = 0
+    try:
+        if twin:
+            tap.client.reset_scene(TASK, "init", 0, timeout=120)
+        tap.spin_until(lambda: len(tap.records["hand_command"]) > 3 * rate_hz
+                       and len(tap.records["policy_command"]) > 3 * rate_hz, 180,
+                       "the policy in control of the chain")
+        tap.spin_for(2.0)   # settle
+        start_ns, start = time.time_ns(), time.monotonic()
+        print(f"START {start_ns}", flush=True)
+        while time.monotonic() - start < seconds:
+            if twin and (tap.client.status.get("success") or tap.client.status.get("timed_out")):
+                resets += 1
+                tap.client.reset_scene(TASK, "init", resets)
+            tap.spin_for(0.05)
+        end_ns = time.time_ns()
+        print(f"END {end_ns}", flush=True)
+        tap.spin_for(0.5)   # the answers to the last ticks
+        out.write_text(json.dumps(dict(records=tap.records, chunks=tap.chunks, start_ns=start_ns,
+                                       end_ns=end_ns, lost=tap.lost(), resets=resets)))
+    finally:
+        tap.close()
+    return 0
+
+
 def run_once(config: str, rate_hz: float, checkpoint: Path, seconds: float, work: Path,
              domain: int) -> dict:
     from dexpie_bringup.graph import GraphOptions, rollout_graph
@@ -330,61 +390,65 @@ def run_once(config: str, rate_hz: float, checkpoint: Path, seconds: float, work
     params = None if twin else parameters_for_rate(rate_hz, work / f"chain_{rate_hz:g}hz.yaml")
     options = GraphOptions(task=TASK, checkpoint=str(checkpoint), sim=twin, record=False,
                            operator="never", params_file="" if twin else str(params),
-                           executor=setting["executor"], compose=setting["compose"])
+                           executor=setting["executor"], compose=setting["compose"],
+                           realtime_priority=str(setting.get("realtime_priority", 0)))
     transcript = open(work / f"{config}_{rate_hz:g}hz.log", "w")
     supervisor = GraphSupervisor(rollout_graph(options), output=transcript).start()
     feeder, report = None, work / f"broadcaster_{config}_{rate_hz:g}.json"
     if not twin:
         feeder = subprocess.Popen([sys.executable, __file__, "--broadcaster", str(params), "--rate",
                                    str(rate_hz), "--report", str(report)], start_new_session=True)
-    tap = WireTap(episodes=twin)
+    seen = work / f"wiretap_{config}_{rate_hz:g}.json"
+    tap = subprocess.Popen([sys.executable, __file__, "--wiretap", str(seen), "--rate", str(rate_hz),
+                            "--seconds", str(seconds)] + (["--twin"] if twin else []),
+                           stdout=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        if twin:
-            tap.client.reset_scene(TASK, "init", 0, timeout=120)
-        tap.spin_until(lambda: len(tap.records["hand_command"]) > 3 * rate_hz
-                       and len(tap.records["policy_command"]) > 3 * rate_hz, 180,
-                       "the policy in control of the chain")
-        dead = supervisor.dead()
-        if dead:
-            raise RuntimeError(f"{config} at {rate_hz:g} Hz: {dead} exited")
-        tap.spin_for(2.0)   # settle
         processes = {name: m.process.pid for name, m in supervisor.managed.items() if m.process}
         if feeder is not None:
             processes["joint_state_broadcaster (benchmark)"] = feeder.pid
-        cpu_start = {name: cpu_seconds(pid) for name, pid in processes.items()}
-        load_start = os.getloadavg()
-        start_ns, start = time.time_ns(), time.monotonic()
-        seed = 1
-        while time.monotonic() - start < seconds:
-            if twin and (tap.client.status.get("success") or tap.client.status.get("timed_out")):
-                tap.client.reset_scene(TASK, "init", seed)
-                seed += 1
-            tap.spin_for(0.05)
-        end_ns, elapsed = time.time_ns(), time.monotonic() - start
-        cpu_end = {name: cpu_seconds(pid) for name, pid in processes.items()}
-        load_end = os.getloadavg()
-        tap.spin_for(0.5)   # the answers to the last ticks
-        figures = chain_figures(tap.records, start_ns, end_ns, rate_hz)
-        cpu = {}
-        for name in processes:
-            if cpu_start[name] is not None and cpu_end[name] is not None:
-                used = cpu_end[name] - cpu_start[name]
-                cpu[name] = dict(percent_of_one_core=100.0 * used / elapsed,
-                                 ms_per_tick=1e3 * used / max(figures["ticks"], 1))
-        result = dict(config=config, description=setting["label"], rate_hz=rate_hz, wiretap_lost=tap.lost(),
-                      driver="twin (sim_hand)" if twin else "joint_state_broadcaster at 100 Hz",
-                      executor=setting["executor"], compose=setting["compose"], seconds=elapsed,
-                      resets=seed - 1, load_average_start=load_start, load_average_end=load_end,
-                      cpu=cpu, **figures)
+        processes["wiretap (benchmark, nice 19)"] = tap.pid
+        marks = {}
+        for line in tap.stdout:
+            word = line.split()[0] if line.split() else ""
+            if word in ("START", "END"):
+                marks[word] = (time.monotonic(), {name: cpu_seconds(pid) for name, pid in processes.items()},
+                               os.getloadavg())
+        if tap.wait(timeout=60) != 0 or set(marks) != {"START", "END"}:
+            raise RuntimeError(f"{config} at {rate_hz:g} Hz: the wiretap failed (dead nodes: {supervisor.dead()}; "
+                               f"see {transcript.name})")
+        dead = supervisor.dead()
+        if dead:
+            raise RuntimeError(f"{config} at {rate_hz:g} Hz: {dead} exited")
     finally:
-        tap.close()
+        if tap.poll() is None:
+            tap.kill()
         if feeder is not None:
             feeder.send_signal(signal.SIGINT)
             feeder.wait(timeout=10)
         supervisor.stop()
         transcript.close()
+    data = json.loads(seen.read_text())
+    records = {name: [tuple(r) for r in values] for name, values in data["records"].items()}
+    figures = chain_figures(records, data["start_ns"], data["end_ns"], rate_hz, data["chunks"])
+    (start, cpu_start, load_start), (end, cpu_end, load_end) = marks["START"], marks["END"]
+    elapsed = end - start
+    cpu = {}
+    for name in processes:
+        if cpu_start[name] is not None and cpu_end[name] is not None:
+            used = cpu_end[name] - cpu_start[name]
+            cpu[name] = dict(percent_of_one_core=100.0 * used / elapsed,
+                             ms_per_tick=1e3 * used / max(figures["ticks"], 1))
+    result = dict(config=config, description=setting["label"], rate_hz=rate_hz, wiretap_lost=data["lost"],
+                  driver="twin (sim_hand)" if twin else "joint_state_broadcaster at 100 Hz",
+                  executor=setting["executor"], compose=setting["compose"], seconds=elapsed,
+                  resets=data["resets"], load_average_start=load_start, load_average_end=load_end,
+                  cpu=cpu, **figures)
     if feeder is not None and report.exists():
         result["broadcaster"] = json.loads(report.read_text())
+    log = (work / f"{config}_{rate_hz:g}hz.log").read_text()
+    result["realtime_granted"] = "executor thread under SCHED_FIFO" in log
+    if setting.get("realtime_priority") and not result["realtime_granted"]:
+        print(f"warning: {config} at {rate_hz:g} Hz ran without SCHED_FIFO (not permitted here)", flush=True)
     return result
 
 
@@ -472,9 +536,13 @@ def main(argv=None) -> int:
     parser.add_argument("--broadcaster", type=Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--rate", type=float, default=100.0, help=argparse.SUPPRESS)
     parser.add_argument("--report", type=Path, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--wiretap", type=Path, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--twin", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.broadcaster is not None:
         return broadcaster(args.broadcaster, args.rate, args.report)
+    if args.wiretap is not None:
+        return wiretap(args.wiretap, args.rate, args.seconds, args.twin)
 
     sys.path.insert(0, str(ROOT / "src" / "dexpie_bringup" / "test"))
     from graph_harness import train_tiny_policy
