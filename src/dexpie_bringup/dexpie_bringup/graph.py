@@ -13,7 +13,7 @@ host can publish /hand/command, release a latched e-stop or end an episode. A gr
 span hosts opts in with `network:=subnet domain_id:=<N>` (docs/lab_network.md).
 
 How the nodes run (launch arguments, both graphs):
-- `executor:=events` (default) or `single`: the rclpy executor of every DexPIE node
+- `executor:=single` (default) or `events`: the rclpy executor of every DexPIE node
   (`dexpie_common.node_main`; `--executor` on each command line).
 - `compose:=<node>,<node>,...`: those nodes run in one process on one executor
   (`dexpie_bringup node_container`, the ROS 2 composition of Python nodes), e.g.
@@ -69,7 +69,7 @@ class GraphOptions:
     operator: str = "rule"              # sim_operator takeover mode: rule | scripted | never
     network: str = "localhost"          # discovery: localhost (this host only) | subnet (opt-in)
     domain_id: str = ""                 # ROS_DOMAIN_ID for every node ("": the environment's)
-    executor: str = "events"            # rclpy executor of every DexPIE node: events | single
+    executor: str = "single"            # rclpy executor of every DexPIE node: single | events
     compose: str = ""                   # nodes run in one process: "hand_controller,intervention_arbiter"
     realtime_priority: str = "0"        # SCHED_FIFO priority of the chain nodes' executor thread (0: off)
     extra_parameters: tuple[tuple[str, str, object], ...] = field(default=())  # (node, name, value)
@@ -203,7 +203,7 @@ def _run_as(nodes: list[NodeLaunch], options: GraphOptions) -> list[NodeLaunch]:
     return compose(nodes, composed, options.executor, priority)
 
 
-def compose(nodes: list[NodeLaunch], names: list[str], executor: str = "events",
+def compose(nodes: list[NodeLaunch], names: list[str], executor: str = "single",
             realtime_priority: int = 0) -> list[NodeLaunch]:
     """`nodes` with those named `names` replaced by one node_container running them (its
     executor thread at `realtime_priority` when one of them is a chain node)."""

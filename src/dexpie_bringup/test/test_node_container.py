@@ -34,7 +34,8 @@ CHAIN = "hand_controller,intervention_arbiter,policy_server"
 
 
 def test_compose_puts_the_named_nodes_in_one_container_with_their_own_values(tmp_path):
-    options = GraphOptions(task="relocate", checkpoint=str(tmp_path), output_dir=str(tmp_path), compose=CHAIN)
+    options = GraphOptions(task="relocate", checkpoint=str(tmp_path), output_dir=str(tmp_path), compose=CHAIN,
+                           executor="events")
     nodes = graph_by_name("rollout", options)
     assert [n.name for n in nodes] == ["hand_controller+intervention_arbiter+policy_server",
                                        "episode_recorder", "sim_hand", "sim_operator"]
