@@ -19,7 +19,7 @@ recorder, no operator takeovers) under a small BC policy, and measured on the wi
 Configurations (`--configs`):
 - `before`: one process per node, rclpy's SingleThreadedExecutor (`executor:=single`): the
   graph as it ran until now;
-- `events`: one process per node, rclpy's EventsExecutor (`executor:=events`, the default);
+- `events`: one process per node, rclpy's EventsExecutor (`executor:=events`);
 - `control`: EventsExecutor, hand_controller and intervention_arbiter in one process, the
   policy server in its own (`compose:=hand_controller,intervention_arbiter`);
 - `composed`: EventsExecutor, and hand_controller, intervention_arbiter and policy_server in one
