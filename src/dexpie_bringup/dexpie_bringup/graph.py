@@ -25,6 +25,11 @@ How the nodes run (launch arguments, both graphs):
 - `realtime_priority:=<1..99>`: the control chain's nodes (CHAIN_NODES) run their executor
   thread under SCHED_FIFO at that priority (`--realtime-priority`; needs CAP_SYS_NICE or an
   rtprio limit, else each says so and runs normally). Default 0: normal scheduling.
+- `nodes:=<node>,<node>,...` / `without:=<node>,...`: start only those nodes of the graph, or
+  all but those (one graph split over hosts: `nodes:=policy_server` on the GPU workstation,
+  `without:=policy_server` on the robot's computer, both with `network:=subnet domain_id:=<N>`;
+  README "Two machines"). Names are the graph's node names; selected before `compose`. A
+  rollout without its policy_server needs no checkpoint. Default: every node.
 
 Pure: no rclpy, no launch imports.
 """
@@ -72,6 +77,8 @@ class GraphOptions:
     executor: str = "single"            # rclpy executor of every DexPIE node: single | events
     compose: str = ""                   # nodes run in one process: "hand_controller,intervention_arbiter"
     realtime_priority: str = "0"        # SCHED_FIFO priority of the chain nodes' executor thread (0: off)
+    nodes: str = ""                     # start only these nodes: "policy_server" ("": every node)
+    without: str = ""                   # start every node but these: "policy_server"
     extra_parameters: tuple[tuple[str, str, object], ...] = field(default=())  # (node, name, value)
 
     def __post_init__(self):
@@ -97,6 +104,12 @@ class GraphOptions:
         if unknown or len(set(composed)) != len(composed) or len(composed) == 1:
             raise ValueError(f"compose must list two or more distinct nodes of {list(COMPOSABLE)} "
                              f"separated by commas (empty: every node its own process), got {self.compose!r}")
+        if composed_names(self.nodes) and composed_names(self.without):
+            raise ValueError("give nodes:=<only these> or without:=<all but these>, not both")
+        for name in ("nodes", "without"):
+            listed = composed_names(getattr(self, name))
+            if len(set(listed)) != len(listed):
+                raise ValueError(f"{name} names a node twice: {getattr(self, name)!r}")
         if self.network == "subnet" and not domain:
             raise ValueError("network:=subnet needs domain_id:=<0..101>, a domain no other graph on the "
                              "lab network uses (see docs/lab_network.md)")
@@ -149,7 +162,7 @@ def _extra(options: GraphOptions, node: str) -> tuple[tuple[str, object], ...]:
 def rollout_graph(options: GraphOptions) -> list[NodeLaunch]:
     """The deployment graph: controller, arbiter, policy server (+ recorder, + twin, + RViz)."""
     files = (options.params_file,) if options.params_file else (sim_parameter_file(options.task),)
-    if not options.checkpoint:
+    if not options.checkpoint and starts("policy_server", options):
         raise ValueError("rollout needs checkpoint:=<policy folder>")
     nodes = [
         NodeLaunch("dexpie_control", "hand_controller", "hand_controller", files,
@@ -165,7 +178,7 @@ def rollout_graph(options: GraphOptions) -> list[NodeLaunch]:
         nodes += _twin(options, files)
     if options.rviz:
         nodes.append(_rviz())
-    return _on_network(_run_as(nodes, options), options)
+    return _on_network(_run_as(_select(nodes, options), options), options)
 
 
 def teleop_graph(options: GraphOptions) -> list[NodeLaunch]:
@@ -182,7 +195,26 @@ def teleop_graph(options: GraphOptions) -> list[NodeLaunch]:
         nodes += _twin(options, files)
     if options.rviz:
         nodes.append(_rviz())
-    return _on_network(_run_as(nodes, options), options)
+    return _on_network(_run_as(_select(nodes, options), options), options)
+
+
+def starts(name: str, options: GraphOptions) -> bool:
+    """Whether `nodes:=` / `without:=` let the node called `name` start (if the graph has it)."""
+    only, without = composed_names(options.nodes), composed_names(options.without)
+    return (name in only) if only else name not in without
+
+
+def _select(nodes: list[NodeLaunch], options: GraphOptions) -> list[NodeLaunch]:
+    """The nodes `nodes:=` / `without:=` keep; a name the graph does not have is an error."""
+    present = [n.name for n in nodes]
+    for argument in ("nodes", "without"):
+        unknown = [name for name in composed_names(getattr(options, argument)) if name not in present]
+        if unknown:
+            raise ValueError(f"{argument} names {unknown}, which this graph does not run (its nodes: {present})")
+    kept = [n for n in nodes if starts(n.name, options)]
+    if not kept:
+        raise ValueError(f"without:={options.without} leaves no node to start (the graph's nodes: {present})")
+    return kept
 
 
 def _run_as(nodes: list[NodeLaunch], options: GraphOptions) -> list[NodeLaunch]:

@@ -186,3 +186,54 @@ def test_launcher_values_win_over_the_parameters_file_even_with_a_wildcard_block
         node.destroy_node()
     finally:
         rclpy.shutdown(context=context)
+
+
+def test_nodes_and_without_split_one_graph_over_two_hosts():
+    """The GPU workstation starts `nodes:=policy_server`, the robot's computer
+    `without:=policy_server`: together exactly the whole graph, both on the opted-in network."""
+    net = ["task:=relocate", "network:=subnet", "domain_id:=42"]
+    whole = graph_by_name("rollout", parse_launch_arguments(net + ["checkpoint:=/p"]))
+    gpu = graph_by_name("rollout", parse_launch_arguments(net + ["checkpoint:=/p", "nodes:=policy_server"]))
+    # the robot's half needs no checkpoint: it does not load the policy
+    robot = graph_by_name("rollout", parse_launch_arguments(net + ["without:=policy_server"]))
+    assert [n.name for n in gpu] == ["policy_server"]
+    assert [n.name for n in robot] == ["hand_controller", "intervention_arbiter", "episode_recorder",
+                                       "sim_hand", "sim_operator"]
+    by_name = {n.name: n for n in whole}
+    assert all(n == by_name[n.name] for n in gpu + robot)      # same command lines and environment
+    assert sorted(n.name for n in gpu + robot) == sorted(by_name)
+    assert all(dict(n.environment)["ROS_AUTOMATIC_DISCOVERY_RANGE"] == "SUBNET" for n in gpu + robot)
+    # several names, and selection before composition
+    two = graph_by_name("rollout", parse_launch_arguments(
+        ["checkpoint:=/p", "nodes:=hand_controller,intervention_arbiter",
+         "compose:=hand_controller,intervention_arbiter"]))
+    assert [n.name for n in two] == ["hand_controller+intervention_arbiter"]
+    teleop = graph_by_name("teleop", parse_launch_arguments(["without:=sim_hand,sim_operator"]))
+    assert [n.name for n in teleop] == ["hand_controller", "intervention_arbiter", "episode_recorder"]
+
+
+@pytest.mark.parametrize("graph, arguments, message", [
+    ("rollout", ["nodes:=policy_server", "without:=sim_hand"], "not both"),
+    ("rollout", ["nodes:=policy_sever"], r"nodes names \['policy_sever'\], which this graph does not run"),
+    ("rollout", ["without:=sim_hand", "sim:=false", "params_file:=/r.yaml"], r"without names \['sim_hand'\]"),
+    ("teleop", ["nodes:=policy_server"], r"nodes names \['policy_server'\]"),
+    ("rollout", ["nodes:=sim_hand,sim_hand"], "names a node twice"),
+    ("teleop", ["without:=hand_controller,intervention_arbiter,episode_recorder,sim_hand,sim_operator"],
+     "leaves no node to start"),
+    ("rollout", ["nodes:=hand_controller", "compose:=hand_controller,policy_server"],
+     r"compose names \['policy_server'\], which this graph does not run"),
+    ("rollout", ["nodes:=policy_server,hand_controller"], None),
+])
+def test_node_selection_is_checked_by_name(graph, arguments, message):
+    checkpoint = [] if graph == "teleop" else ["checkpoint:=/p"]
+    if message is None:
+        assert len(graph_by_name(graph, parse_launch_arguments(checkpoint + arguments))) == 2
+        return
+    with pytest.raises(ValueError, match=message):
+        graph_by_name(graph, parse_launch_arguments(checkpoint + arguments))
+
+
+def test_a_rollout_with_its_policy_server_still_needs_a_checkpoint():
+    for arguments in ([], ["nodes:=policy_server"], ["without:=sim_hand"]):
+        with pytest.raises(ValueError, match="checkpoint"):
+            graph_by_name("rollout", parse_launch_arguments(arguments))
