@@ -38,7 +38,10 @@ if ! stamp_ok requirements "$req_hash"; then
   mkdir -p "$STAMPS"
   # pip's chatter goes to a log, shown only if the install fails.
   { "$VENV/bin/python" -m pip install -q --upgrade pip setuptools wheel &&
-    "$VENV/bin/python" -m pip install -q -r "$ROOT/requirements/ros-wheels.txt" -r "$ROOT/requirements/python.txt"
+    "$VENV/bin/python" -m pip install -q -r "$ROOT/requirements/ros-wheels.txt" -r "$ROOT/requirements/python.txt" \
+      -r "$ROOT/requirements/lerobot-test.txt" &&
+    # lerobot (the LeRobotDataset export's test reads with it) without its torch<2.11 pin.
+    "$VENV/bin/python" -m pip install -q --no-deps -r "$ROOT/requirements/lerobot-test-nodeps.txt"
   } >"$STAMPS/pip-requirements.log" 2>&1 || { cat "$STAMPS/pip-requirements.log" >&2; exit 1; }
   stamp_set requirements "$req_hash"
   rm -f "$STAMPS/cmake-fix" "$STAMPS/msgs" "$STAMPS/python-packages"

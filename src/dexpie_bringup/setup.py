@@ -25,7 +25,7 @@ setup(
     entry_points={
         "console_scripts": [
             "dexpie-launch = dexpie_bringup.launcher:main",
-            "dexpie-episodes = dexpie_bringup.episodes:main",
+            "dexpie-episodes = dexpie_bringup.episodes_cli:main",
             "node_container = dexpie_bringup.node_container:main",
         ],
     },

@@ -213,7 +213,10 @@ class EpisodeClient:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="dexpie-episodes", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="dexpie-episodes", description=__doc__.split("\n\n")[0],
+        epilog="dexpie-episodes export-lerobot FOLDERS --out DIR: episode bags -> a "
+               "LeRobotDataset, no graph needed (see dexpie-episodes export-lerobot --help)")
     parser.add_argument("--task", required=True)
     parser.add_argument("--episodes", type=int, default=1)
     parser.add_argument("--stages", nargs="+", default=["init"], help="start stages, cycled")
