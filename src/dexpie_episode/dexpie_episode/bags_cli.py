@@ -53,6 +53,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("episodes", type=Path, nargs="+", help="episode bag folders")
     p.add_argument("--outcome", required=True, choices=list(OUTCOME_BY_NAME))
     p.add_argument("--reason", default="", help="why (kept in the bag's metadata)")
+    p = sub.add_parser("import-lerobot", help="a LeRobotDataset (v3.0) of the hand -> "
+                                              "episode bags")
+    p.add_argument("dataset", type=Path, help="the LeRobotDataset folder (meta/info.json)")
+    p.add_argument("--out", type=Path, required=True, help="episode folder to write into")
+    p.add_argument("--hand", type=Path, required=True,
+                   help="hand description: a YAML 'hand:' block or the graph's parameters file")
+    p.add_argument("--outcome", choices=list(OUTCOME_BY_NAME), default=None,
+                   help="for datasets without an outcome column (default: from next.success)")
+    p.add_argument("--source", choices=["human", "policy"], default="policy",
+                   help="who commanded the hand where the dataset has no intervention column")
+    p.add_argument("--stage", default="init")
     add_export_arguments(sub.add_parser(
         "export-lerobot", help="episode bags -> a LeRobotDataset (v3.0; also "
                                "`dexpie-episodes export-lerobot`)"))
@@ -76,6 +87,12 @@ def main(argv=None) -> int:
                 episode = read_episode(path)
                 print(f"{bag} -> {path} ({episode.num_ticks} ticks at {hand.control_rate_hz} Hz, "
                       f"{int(episode.intervention.sum())} human)")
+        elif args.command == "import-lerobot":
+            from .lerobot_import import import_lerobot
+            outcome = None if args.outcome is None else outcome_from_name(args.outcome)
+            paths = import_lerobot(args.dataset, args.out, load_hand_file(args.hand),
+                                   outcome=outcome, source=args.source, stage=args.stage)
+            print(f"{args.dataset} -> {len(paths)} episodes in {args.out}")
         else:
             for path in args.episodes:
                 episode = set_episode_outcome(path, outcome_from_name(args.outcome), args.reason)
