@@ -15,7 +15,8 @@ stamp_ok() { [ -f "$STAMPS/$1" ] && [ "$(cat "$STAMPS/$1")" = "$2" ]; }
 stamp_set() { mkdir -p "$STAMPS"; printf '%s' "$2" > "$STAMPS/$1"; }
 
 # --- 1. system packages -------------------------------------------------------------
-APT_PACKAGES=(cmake g++ make libegl1 libegl-mesa0 libgl1-mesa-dri libglib2.0-0)
+# iproute2: `ip netns` for the two-machine test (src/dexpie_bringup/test/test_two_hosts.py)
+APT_PACKAGES=(cmake g++ make libegl1 libegl-mesa0 libgl1-mesa-dri libglib2.0-0 iproute2)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
