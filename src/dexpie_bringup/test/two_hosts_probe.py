@@ -91,7 +91,8 @@ def same_command(a: dict, b: dict) -> bool:
     return bool(a) and a.keys() == b.keys() and all(abs(a[k] - b[k]) < 1e-9 for k in a)
 
 
-def episode(task: str, seed: int, max_ticks: int, cut_link: str | None, timeout: float) -> dict:
+def episode(task: str, seed: int, max_ticks: int, cut_link: str | None, ready_timeout: float,
+            timeout: float) -> dict:
     rclpy.init()
     node = rclpy.create_node("two_hosts_probe")
     executor = SingleThreadedExecutor()
@@ -101,7 +102,7 @@ def episode(task: str, seed: int, max_ticks: int, cut_link: str | None, timeout:
     report = {"nodes": []}
     try:
         begin = time.monotonic()
-        client.spin_until(lambda: len(wires.policy) >= 5 and wires.policy_ticks_since(begin) >= 5, timeout,
+        client.spin_until(lambda: len(wires.policy) >= 5 and wires.policy_ticks_since(begin) >= 5, ready_timeout,
                           "policy commands from the other host and policy ticks of the arbiter")
         report["nodes"] = sorted(set(node.get_node_names()) - {"two_hosts_probe"})
         started = time.monotonic()
@@ -162,10 +163,12 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--max-ticks", type=int, default=40)
     parser.add_argument("--cut-link", default=None)
-    parser.add_argument("--timeout", type=float, default=120.0)
+    parser.add_argument("--ready-timeout", type=float, default=150.0,
+                        help="seconds for both halves of the graph to start and find each other")
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds for each later wait")
     args = parser.parse_args(argv)
     report = listen(args.seconds, args.min_joint_states, args.deadline) if args.mode == "listen" else \
-        episode(args.task, args.seed, args.max_ticks, args.cut_link, args.timeout)
+        episode(args.task, args.seed, args.max_ticks, args.cut_link, args.ready_timeout, args.timeout)
     with open(args.out, "w") as out:
         json.dump(report, out)
     return 0
