@@ -391,7 +391,8 @@ def run_once(config: str, rate_hz: float, checkpoint: Path, seconds: float, work
     options = GraphOptions(task=TASK, checkpoint=str(checkpoint), sim=twin, record=False,
                            operator="never", params_file="" if twin else str(params),
                            executor=setting["executor"], compose=setting["compose"],
-                           realtime_priority=str(setting.get("realtime_priority", 0)))
+                           realtime_priority=str(setting.get("realtime_priority", 0)),
+                           clock="wall")   # the real-time chain: the twin ticks on the wall clock
     transcript = open(work / f"{config}_{rate_hz:g}hz.log", "w")
     supervisor = GraphSupervisor(rollout_graph(options), output=transcript).start()
     feeder, report = None, work / f"broadcaster_{config}_{rate_hz:g}.json"

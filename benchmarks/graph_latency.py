@@ -77,7 +77,7 @@ def main(argv=None) -> int:
     checkpoint = args.checkpoint or train_tiny_policy(args.task, work, demos=3, steps=200)
     params = limits(args.task)
     supervisor, transcript = start_sim_graph(args.task, checkpoint, work / "episodes", work / "logs",
-                                             record=False, operator="never")
+                                             record=False, operator="never", clock="wall")
     monitor = Monitor(params["hand_controller"]["joint_names"])
     try:
         client = monitor.client

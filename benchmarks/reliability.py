@@ -71,7 +71,7 @@ class FaultRun:
         self.task, self.work, self.deadline = task, work, deadline
         self.output = work / "episodes"
         self.supervisor, self.transcript = start_sim_graph(task, checkpoint, self.output, work / "logs",
-                                                           operator="never")
+                                                           operator="never", clock="wall")
         self.monitor = Monitor(limits(task)["hand_controller"]["joint_names"])
         self.client = self.monitor.client
         self.events: list[tuple[float, object]] = []

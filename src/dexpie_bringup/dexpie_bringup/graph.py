@@ -77,6 +77,7 @@ class GraphOptions:
     executor: str = "single"            # rclpy executor of every DexPIE node: single | events
     compose: str = ""                   # nodes run in one process: "hand_controller,intervention_arbiter"
     realtime_priority: str = "0"        # SCHED_FIFO priority of the chain nodes' executor thread (0: off)
+    clock: str = "lockstep"             # twin only: lockstep (simulated time, waits for the chain) | wall
     nodes: str = ""                     # start only these nodes: "policy_server" ("": every node)
     without: str = ""                   # start every node but these: "policy_server"
     extra_parameters: tuple[tuple[str, str, object], ...] = field(default=())  # (node, name, value)
@@ -93,6 +94,8 @@ class GraphOptions:
         domain = str(self.domain_id).strip()
         if domain and not (domain.isdigit() and int(domain) <= MAX_DOMAIN_ID):
             raise ValueError(f"domain_id must be an integer in [0, {MAX_DOMAIN_ID}], got {self.domain_id!r}")
+        if self.clock not in CLOCKS:
+            raise ValueError(f"clock must be one of {list(CLOCKS)}, got {self.clock!r}")
         if self.executor not in EXECUTORS:
             raise ValueError(f"executor must be one of {list(EXECUTORS)}, got {self.executor!r}")
         priority = str(self.realtime_priority).strip()
@@ -116,6 +119,8 @@ class GraphOptions:
 
 
 NETWORKS = ("localhost", "subnet")
+CLOCKS = ("lockstep", "wall")           # dexpie_sim's sim_hand `clock` parameter
+LOCKSTEP_FIRST_CHUNK_WAIT_S = 10.0      # policy_server first_chunk_wait on the twin's clock
 EXECUTORS = ("events", "single")        # dexpie_common.node_main.EXECUTORS (no rclpy here)
 # The nodes on the path of every control tick (/joint_states -> /hand/command -> the hand).
 CHAIN_NODES = ("hand_controller", "intervention_arbiter", "policy_server")
@@ -178,7 +183,7 @@ def rollout_graph(options: GraphOptions) -> list[NodeLaunch]:
         nodes += _twin(options, files)
     if options.rviz:
         nodes.append(_rviz())
-    return _on_network(_run_as(_select(nodes, options), options), options)
+    return _on_network(_run_as(_on_clock(_select(nodes, options), options), options), options)
 
 
 def teleop_graph(options: GraphOptions) -> list[NodeLaunch]:
@@ -195,7 +200,7 @@ def teleop_graph(options: GraphOptions) -> list[NodeLaunch]:
         nodes += _twin(options, files)
     if options.rviz:
         nodes.append(_rviz())
-    return _on_network(_run_as(_select(nodes, options), options), options)
+    return _on_network(_run_as(_on_clock(_select(nodes, options), options), options), options)
 
 
 def starts(name: str, options: GraphOptions) -> bool:
@@ -257,6 +262,23 @@ def compose(nodes: list[NodeLaunch], names: list[str], executor: str = "single",
     first = nodes.index(members[0])
     rest = [n for n in nodes if n not in members]
     return rest[:first] + [container] + rest[first:]
+
+
+def _on_clock(nodes: list[NodeLaunch], options: GraphOptions) -> list[NodeLaunch]:
+    """With the twin in lockstep (the default), the twin publishes /clock and every other node
+    runs on it (use_sim_time): timers, watchdogs and stamps follow the twin's ticks, which wait
+    for the chain's answers, so a busy machine slows simulated time down instead of changing
+    what happens per tick. A robot graph (sim:=false) runs on the wall clock."""
+    if not options.sim or options.clock != "lockstep":
+        return nodes
+    def on_twin_clock(node: NodeLaunch) -> NodeLaunch:
+        if node.name == "sim_hand":
+            return dataclasses.replace(node, parameters=(("clock", "lockstep"),) + node.parameters)
+        # The policy's first chunk of an episode answers its tick: no fallback ticks whose
+        # number would depend on how long inference took in wall time.
+        first = (("first_chunk_wait", LOCKSTEP_FIRST_CHUNK_WAIT_S),) if node.name == "policy_server" else ()
+        return dataclasses.replace(node, parameters=(("use_sim_time", True),) + first + node.parameters)
+    return [on_twin_clock(n) for n in nodes]
 
 
 def _on_network(nodes: list[NodeLaunch], options: GraphOptions) -> list[NodeLaunch]:

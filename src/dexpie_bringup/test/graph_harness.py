@@ -111,10 +111,13 @@ def limits(task: str) -> dict:
 
 def start_sim_graph(task: str, checkpoint: Path, output_dir: Path, log_dir: Path,
                     record: bool = True, operator: str = "rule", extra=(),
-                    compose: str = "") -> tuple[GraphSupervisor, Transcript]:
+                    compose: str = "", clock: str = "lockstep") -> tuple[GraphSupervisor, Transcript]:
+    """The rollout graph on the twin. clock="lockstep" (the graphs' default, and the tests'):
+    what happens per tick does not depend on the machine's load; "wall": the real-time
+    behaviour (latency and fault benchmarks)."""
     options = GraphOptions(task=task, checkpoint=str(checkpoint), sim=True, record=record,
                            output_dir=str(output_dir), operator=operator, extra_parameters=tuple(extra),
-                           compose=compose)
+                           compose=compose, clock=clock)
     transcript = Transcript()
     supervisor = GraphSupervisor(rollout_graph(options), output=transcript, log_dir=log_dir).start()
     return supervisor, transcript

@@ -71,10 +71,12 @@ def test_two_episodes_recorded_with_a_takeover_and_handback(graph):
     flags = np.asarray(second.intervention, bool)
     assert flags.any() and not flags.all(), "the second episode must mix policy and human ticks"
     human = np.flatnonzero(flags)
-    # The press comes at the twin's tick TAKEOVER_TICK; the bag's ticks are the controller's
-    # timer, which skips a late period rather than bunching up, so under load the index can
-    # trail the twin's count by a few ticks (a fresh-clone CI run saw 17 for 20).
-    assert human[0] >= TAKEOVER_TICK - 6 and np.all(np.diff(human) == 1), "one contiguous takeover"
+    # The press comes at the twin's tick TAKEOVER_TICK. On the twin's lockstep clock the bag
+    # has one tick per twin tick from the scene's first on, and the arbiter sees a press on its
+    # tick or the next (the devices are asynchronous; the twin waits for the person's reaction
+    # to a tick before the next): load cannot move it.
+    assert TAKEOVER_TICK <= human[0] <= TAKEOVER_TICK + 1, human[0]
+    assert np.all(np.diff(human) == 1), "one contiguous takeover"
     assert human[-1] < len(flags) - 1, "control went back to the policy"
 
     states = window(monitor.wires.states, middle, end)
@@ -90,12 +92,13 @@ def test_two_episodes_recorded_with_a_takeover_and_handback(graph):
     # No jump at the switches: on the edge tick and through the blend every per-tick command
     # change is within the arbiter's max_transition_step.
     max_transition = params["intervention_arbiter"].get("max_transition_step", 0.1)
-    commands = {round(c[1], 6): c[2] for c in window(monitor.wires.hand_commands, middle, end)}
-    stamps = sorted(commands)
+    # In publication order (one publisher: DDS keeps it): a fallback tick and a late policy
+    # command can answer the same observation, two ticks whose stamps differ by a nanosecond.
+    commands = window(monitor.wires.hand_commands, middle, end)
     for state in states:
         if state[2][1] in (EDGE_TAKEOVER, EDGE_HANDBACK):
-            i = stamps.index(round(state[1], 6))
-            blend = np.array([commands[s] for s in stamps[max(i - 1, 0): i + 8]])
+            i = next(j for j, c in enumerate(commands) if c[1] >= state[1] - 1e-6)
+            blend = np.array([c[2] for c in commands[max(i - 1, 0): i + 8]])
             assert np.max(np.abs(np.diff(blend, axis=0))) <= max_transition + 1e-9
     check_controller_within_limits(window(monitor.wires.controller_commands, begin, end), params)
 
@@ -122,14 +125,16 @@ def test_policy_server_killed_mid_episode_hand_holds_then_resumes(graph):
     monitor.spin_until(policy_ticks_after_handback, 60, "5 policy ticks after the scripted hand-back")
     supervisor.kill("policy_server", signal.SIGKILL)
     killed = time.monotonic()
+    last_policy_stamp = max(s[1] for s in wires.states if s[2][0] == SOURCE_POLICY)
     watchdog = params["hand_controller"].get("watchdog_timeout", 0.2)
     policy_timeout = params["intervention_arbiter"]["policy_timeout"]
     monitor.spin_until(lambda: any(s[2][0] == SOURCE_HOLD for s in window(wires.states, killed, 1e18)),
-                       5, "the arbiter to hold after the policy died")
-    held_at = min(s[0] for s in window(wires.states, killed, 1e18) if s[2][0] == SOURCE_HOLD)
-    # held_at is when the monitor received the hold: its slack covers scheduling of seven
-    # processes on two cores (a fresh-clone CI run measured 1.05 s against the earlier 0.8 s bound).
-    assert held_at - killed <= policy_timeout + watchdog + 1.0
+                       30, "the arbiter to hold after the policy died")
+    held_stamp = min(s[1] for s in window(wires.states, killed, 1e18) if s[2][0] == SOURCE_HOLD)
+    # The graph runs on the twin's simulated clock (lockstep): the hold comes after the
+    # arbiter's policy timeout in simulated time, whatever the machine's load did to wall time.
+    period = 1.0 / params["intervention_arbiter"]["rate_hz"]
+    assert held_stamp - last_policy_stamp <= policy_timeout + 2 * period + 1e-6
     # The hand holds: the controller finishes the last rate-limited step toward the held
     # target, then every command is the same position.
     hold_start = time.monotonic()

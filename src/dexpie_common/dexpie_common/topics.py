@@ -31,6 +31,7 @@ SPACENAV_JOY = "/spacenav/joy"                      # its buttons (takeover / ha
 SIM_OBJECT_STATE = "/sim/object_state"              # twin only; recorded as BAG_OBJECT_STATE
 SIM_TASK_STATUS = "/sim/task_status"                # twin only: JSON {stage, success, ...}
 SIM_SCENE_MARKERS = "/sim/scene_markers"
+CLOCK = "/clock"                                    # twin in lockstep: simulated time (use_sim_time)
 
 
 def camera_topic(camera_name: str) -> str:

@@ -94,7 +94,8 @@ class PolicyServer(Node):
         prefix_steps = min(params.max_prefix_steps, config.max_delay_steps)
         self._scheduler = ChunkScheduler.threaded(
             RunnerPredictor(self._runner, **self._conditioning.runner_kwargs), mode=params.mode,
-            request_threshold=params.request_threshold, max_prefix_steps=prefix_steps)
+            request_threshold=params.request_threshold, max_prefix_steps=prefix_steps,
+            first_chunk_wait_s=params.first_chunk_wait)
         inputs = [topics.JOINT_STATES] + ([topics.SIM_OBJECT_STATE] if self._layout.uses_object_state
                                         else []) + [topics.camera_topic(c) for c in config.camera_names]
         self.get_logger().info(

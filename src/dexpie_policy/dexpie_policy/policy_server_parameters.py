@@ -35,6 +35,12 @@ POLICY_SERVER = ParameterSchema(NODE_NAME, (
     Parameter("max_prefix_steps", int, 4,
               "longest committed prefix given to the policy (capped at the checkpoint's "
               "max_delay_steps, the longest prefix it was trained with)", (InRange(0, 1000),)),
+    Parameter("first_chunk_wait", float, 0.0,
+              "seconds the tick that requests the first chunk after a reset (start-up, episode "
+              "start, hand-back) waits for it, answering with its first row instead of staying "
+              "silent; the twin's lockstep graph sets it (its clock waits for the chain, so the "
+              "inference takes no simulated time); 0: never block the tick",
+              (InRange(0.0, 60.0),)),
     Parameter("optimality", float, 1.0,
               "indicator s in [0, 1] asked of an indicator-conditioned policy",
               (InRange(0.0, 1.0),)),

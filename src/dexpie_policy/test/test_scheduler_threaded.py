@@ -121,3 +121,53 @@ def test_close_stops_the_worker_even_mid_inference():
     sched.close()  # idempotent
     with pytest.raises(RuntimeError):
         sched.inference.submit(None, 0)
+
+
+class GatedPredictor:
+    """Returns a chunk once `release` is set (a model that takes as long as the test says)."""
+
+    def __init__(self, horizon=8):
+        self.horizon, self.release = horizon, threading.Event()
+
+    def predict_chunk(self, observation, prefix_targets):
+        assert self.release.wait(30), "the test never released the model"
+        return np.tile(observation.joint_positions, (self.horizon, 1)) + np.arange(1, self.horizon + 1)[:, None]
+
+
+def test_first_chunk_wait_answers_the_requesting_tick_with_the_chunks_first_row():
+    predictor = GatedPredictor()
+    predictor.release.set()
+    with ChunkScheduler.threaded(predictor, first_chunk_wait_s=30.0) as scheduler:
+        out = scheduler.tick(Observation(np.zeros(J)))
+        assert not out.hold and out.arrived is not None and out.arrived.delay_steps == 0
+        np.testing.assert_allclose(out.target, np.ones(J))
+        scheduler.reset()   # an episode start or a hand-back: the next first chunk waits again
+        out = scheduler.tick(Observation(np.full(J, 5.0)))
+        assert not out.hold
+        np.testing.assert_allclose(out.target, np.full(J, 6.0))
+        # Later chunks never block the tick: the model is held, the queue runs on.
+        predictor.release.clear()
+        for _ in range(6):
+            assert not scheduler.tick(Observation(np.zeros(J))).hold
+        predictor.release.set()
+
+
+def test_without_first_chunk_wait_the_first_tick_holds_while_the_chunk_is_inferred():
+    predictor = GatedPredictor()
+    with ChunkScheduler.threaded(predictor) as scheduler:
+        out = scheduler.tick(Observation(np.zeros(J)))
+        assert out.hold and out.hold_reason == "startup"
+        predictor.release.set()
+
+
+def test_first_chunk_wait_gives_up_after_its_timeout_and_holds():
+    predictor = GatedPredictor()
+    with ChunkScheduler.threaded(predictor, first_chunk_wait_s=0.05) as scheduler:
+        out = scheduler.tick(Observation(np.zeros(J)))
+        assert out.hold and out.hold_reason == "startup"
+        predictor.release.set()
+
+
+def test_first_chunk_wait_must_not_be_negative():
+    with pytest.raises(ValueError, match="first_chunk_wait_s"):
+        ChunkScheduler.threaded(GatedPredictor(), first_chunk_wait_s=-1.0).close()

@@ -1,7 +1,7 @@
 """Parameters of the `sim_hand` node (the MuJoCo twin as hardware), declared once."""
 from __future__ import annotations
 
-from dexpie_common.parameters import InRange, Parameter, ParameterSchema, Unique
+from dexpie_common.parameters import InRange, OneOf, Parameter, ParameterSchema, Positive, Unique
 from dexpie_sim.parameter_checks import task_known
 from dexpie_sim.registry import TASK_NAMES, task_spec
 
@@ -33,6 +33,17 @@ SIM_HAND = ParameterSchema("sim_hand", (
     Parameter("scene_markers_hz", float, 10.0, "rate of the scene's shapes on /sim/scene_markers for RViz "
               "(the hand has no URDF); 0 turns them off", (InRange(0.0, 60.0),)),
     Parameter("image_size", int, 96, "rendered image width and height in pixels", (InRange(8, 1024),)),
+    Parameter("clock", str, "wall", "'wall': tick on the wall clock at rate_hz, stamps are wall time; "
+              "'lockstep': the twin is the graph's clock (publishes /clock; run every other node with "
+              "use_sim_time), a tick waits for the control chain's answer to the previous one (at most "
+              "answer_timeout) and for the rate_hz pace, and after a reset the twin stands still until "
+              "the episode's START (at most start_timeout): what the graph does per tick does not "
+              "depend on the machine's load", (OneOf(("wall", "lockstep")),)),
+    Parameter("answer_timeout", float, 2.0, "lockstep: the longest wall-clock wait (s) for the chain's answer "
+              "to a tick once it answers ticks (a tick stepped without one is counted and logged)",
+              (Positive(),)),
+    Parameter("start_timeout", float, 5.0, "lockstep: the longest wall-clock stand-still (s) after a reset "
+              "without an episode START on /episode/events", (Positive(),)),
     Parameter("joint_names", list[str], [], "optional check: when given, must equal the task's joint order "
               "(arm joints then finger joints), which is the order of the commands and of /joint_states"),
     # Checks run in order and stop at the first problem: the task is known for the later ones.

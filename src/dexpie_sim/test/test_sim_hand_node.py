@@ -122,3 +122,61 @@ def test_scene_markers_show_the_hand_where_the_twin_has_it(ros):
     geoms = hand.twin.task.data.geom_xpos
     # every marker sits on one of the twin's geoms (within a tick of motion)
     assert np.all(np.min(np.linalg.norm(positions[:, None] - geoms[None], axis=2), axis=1) < 0.05)
+
+
+def test_lockstep_publishes_the_clock_and_steps_only_when_the_chain_answered(ros):
+    """The twin's lockstep clock: /clock follows the tick stamps (one control period each); once
+    the chain answers, an unanswered tick is not stepped (within a 60 s answer timeout); a
+    reset stands the twin still until the episode's START."""
+    from rclpy.qos import qos_profile_sensor_data
+    from rosgraph_msgs.msg import Clock
+    from dexpie_msgs.msg import EpisodeEvent, InterventionState
+    from dexpie_sim.lockstep import ANSWERED_STREAK
+    context, executor, add = ros
+    hand = add(make_sim_hand(context, clock="lockstep", answer_timeout=60.0, start_timeout=60.0))
+    probe = add(rclpy.create_node("probe", context=context))
+    joints = collect(probe, JointState, topics.JOINT_STATES)
+    clocks = []
+    probe.create_subscription(Clock, topics.CLOCK, clocks.append, qos_profile_sensor_data)  # best effort, as rclpy
+    state_pub = probe.create_publisher(InterventionState, topics.INTERVENTION_STATE, 10)
+    command_pub = probe.create_publisher(Float64MultiArray, topics.HAND_CONTROLLER_COMMANDS, 10)
+    events_pub = probe.create_publisher(EpisodeEvent, topics.EPISODE_EVENTS, 10)
+    assert all(wait_for_subscribers(executor, pub, timeout=10) for pub in (state_pub, command_pub, events_pub))
+
+    def answer(msg):
+        state = InterventionState()
+        state.header.stamp = msg.header.stamp
+        state_pub.publish(state)
+        command_pub.publish(Float64MultiArray(data=[float(v) for v in msg.position]))
+
+    # Start-up: nobody answers, the twin ticks at its pace.
+    assert spin_until(executor, lambda: len(joints) >= 2, timeout=10)
+    for _ in range(ANSWERED_STREAK + 2):
+        count = len(joints)
+        answer(joints[-1])
+        assert spin_until(executor, lambda: len(joints) > count, timeout=10)
+    stamps = [m.header.stamp.sec * 10 ** 9 + m.header.stamp.nanosec for m in joints]
+    assert set(np.diff(stamps)) == {round(SPEC.control_dt * 1e9)}, "one control period per tick"
+    assert spin_until(executor, lambda: clocks and clocks[-1].clock == joints[-1].header.stamp, timeout=10)
+    # Now unanswered: the twin waits (it would step after 60 s).
+    count = len(joints)
+    spin_until(executor, lambda: len(joints) > count, timeout=0.5)
+    assert len(joints) == count and hand.gate.unanswered_ticks <= 3
+    answer(joints[-1])
+    assert spin_until(executor, lambda: len(joints) > count, timeout=10)
+
+    client = probe.create_client(ResetToStage, topics.SIM_RESET_TO_STAGE_SERVICE)
+    assert client.wait_for_service(timeout_sec=10)
+    future = client.call_async(ResetToStage.Request(task="relocate", stage="init", seed=3))
+    assert spin_until(executor, future.done, timeout=10) and future.result().success
+    answer(joints[-1])      # the tick in flight at the reset: answered or not, the twin stands still
+    count = len(joints)
+    spin_until(executor, lambda: len(joints) > count, timeout=0.5)
+    assert len(joints) == count and hand.gate.holding_for_start
+    events_pub.publish(EpisodeEvent(event=EpisodeEvent.EVENT_START))
+    assert spin_until(executor, lambda: len(joints) > count, timeout=10)
+
+
+def test_lockstep_refuses_to_run_on_its_own_simulated_time(context):
+    with pytest.raises(Exception, match="use_sim_time"):
+        make_sim_hand(context, clock="lockstep", use_sim_time=True)

@@ -30,6 +30,7 @@ from dexpie_msgs.msg import ActionChunk, EpisodeEvent, InterventionState
 from geometry_msgs.msg import Point, Twist
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
+from rclpy.time import Time
 from sensor_msgs.msg import JointState, Joy
 from std_msgs.msg import Bool
 from std_srvs.srv import Trigger
@@ -72,7 +73,7 @@ class InterventionArbiterNode(Node):
         self._estop_level = False
         self._estop_pending = False    # a true seen since the last tick (a pulse is not missed)
         self._observation_stamp = None  # header stamp of the latest /joint_states
-        self._last_stamp = float("-inf")
+        self._last_stamp_ns = -1           # stamp of the last tick (ns): stamps strictly increase
         self._last_tick_time = float("-inf")   # node clock of the last tick (fallback timer)
 
         # Outgoing messages are built once and refilled every tick (the names, the markers'
@@ -226,13 +227,14 @@ class InterventionArbiterNode(Node):
         for observed in (observation_stamp, self._observation_stamp):
             if observed is None:
                 continue
-            seconds = observed.sec + observed.nanosec * 1e-9
-            if seconds > self._last_stamp:
-                self._last_stamp = seconds
+            observed_ns = observed.sec * 1_000_000_000 + observed.nanosec
+            if observed_ns > self._last_stamp_ns:
+                self._last_stamp_ns = observed_ns
                 return observed
-        stamp = self.get_clock().now().to_msg()
-        self._last_stamp = max(self._last_stamp, stamp.sec + stamp.nanosec * 1e-9)
-        return stamp
+        # Strictly after the last tick's stamp: the recorder refuses a repeated stamp (in
+        # lockstep the node clock can equal the stamp of an observation already ticked).
+        self._last_stamp_ns = max(self.get_clock().now().nanoseconds, self._last_stamp_ns + 1)
+        return Time(nanoseconds=self._last_stamp_ns).to_msg()
 
     def _state_msg(self, out, stamp) -> InterventionState:
         msg = InterventionState()

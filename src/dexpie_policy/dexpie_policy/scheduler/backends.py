@@ -119,6 +119,7 @@ class ThreadedInference:
         self._requests: queue.Queue = queue.Queue()
         self._results: queue.Queue = queue.Queue()
         self._closed = False
+        self._ready: Optional[InferenceResult] = None   # taken off the queue by wait()
         self._thread = threading.Thread(target=self._work, name="chunk-inference", daemon=True)
         self._thread.start()
 
@@ -135,10 +136,27 @@ class ThreadedInference:
         self._requests.put(request)
 
     def poll(self, tick: int) -> Optional[InferenceResult]:
+        if self._ready is not None:
+            result, self._ready = self._ready, None
+            return result
         try:
             return self._results.get_nowait()
         except queue.Empty:
             return None
+
+    def wait(self, chunk_id: int, timeout: float) -> bool:
+        """Block until the result of `chunk_id` is there (then `poll` returns it) or `timeout`
+        seconds passed; results of other (older, reset-away) requests are dropped."""
+        deadline = time.monotonic() + timeout
+        while self._ready is None or self._ready.request.chunk_id != chunk_id:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            try:
+                self._ready = self._results.get(timeout=remaining)
+            except queue.Empty:
+                return False
+        return True
 
     def cancel(self) -> None:
         """Nothing to do: a result still in flight is dropped by the scheduler by chunk id."""

@@ -48,6 +48,12 @@ class ChunkScheduler:
         action the robot commits to before the chunk arrives.
     max_prefix_steps: cap on the prefix length (the model is trained with d in [0, 4]).
     log_size: number of recent `ChunkRecord`s kept in `chunk_log`.
+    first_chunk_wait_s: when > 0 and the backend can wait (`ThreadedInference.wait`), the tick
+        that requests the first chunk after a reset (start-up, episode start, hand-back) waits
+        up to this many seconds for it and executes its first row at once (delay 0), instead
+        of holding while it is inferred. For a clock that waits for the chain (the twin in
+        lockstep): the inference then takes no simulated time, so when the policy's first
+        command comes does not depend on the machine's load. 0 (default): never block.
     on_error: what a failed chunk (the predictor raised, or returned a wrong shape or
         non-finite values) does. "report" (the default, the robot's policy_server): the tick
         carries the error (`TickOutput.error`, `error_count`, `last_error`), the queue or hold
@@ -60,7 +66,7 @@ class ChunkScheduler:
     def __init__(self, inference: InferenceBackend, *, mode: str = "async",
                  request_threshold: int = 4, expected_delay_steps: Optional[int] = None,
                  max_prefix_steps: Optional[int] = None, delay_window: int = 10,
-                 log_size: int = 1000, on_error: str = "report"):
+                 log_size: int = 1000, on_error: str = "report", first_chunk_wait_s: float = 0.0):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         if on_error not in ON_ERROR:
@@ -76,6 +82,9 @@ class ChunkScheduler:
                                         else expected_delay_steps)
         self.max_prefix_steps = max_prefix_steps
         self.on_error = on_error
+        if not first_chunk_wait_s >= 0:
+            raise ValueError(f"first_chunk_wait_s must be >= 0, got {first_chunk_wait_s!r}")
+        self.first_chunk_wait_s = float(first_chunk_wait_s)
         self.chunk_log: deque[ChunkRecord] = deque(maxlen=log_size)
         self._recent_delays: deque[int] = deque(maxlen=delay_window)
         self._next_chunk_id = 0
@@ -163,6 +172,10 @@ class ChunkScheduler:
             self._hold_target = joint_positions_of(observation).copy()
 
         requested_id = self._maybe_request(observation, tick)
+        if self.first_chunk_wait_s > 0 and self._queue is None and self._in_flight is not None:
+            wait = getattr(self.inference, "wait", None)
+            if wait is not None:
+                wait(self._in_flight.chunk_id, self.first_chunk_wait_s)
         arrived, error = self._collect(tick)
 
         if self._queue is not None and self._next_index < self._queue.shape[0]:
