@@ -12,6 +12,7 @@ and writes them with the same EpisodeWriter the in-process simulation uses.
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import numpy as np
@@ -21,6 +22,10 @@ from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64MultiArray, String
 
 from dexpie_common import topics
+
+# The ROS 2 distribution of the pip wheels (requirements/ros-wheels.txt), which set no
+# ROS_DISTRO; a sourced ROS 2 install does.
+PIP_RUNTIME_DISTRO = "jazzy"
 from dexpie_common.messages import MissingJoints, image_array, positions_by_name
 from dexpie_common.image_codec import to_rgb
 from dexpie_common.node_main import NodeStartupError, run_node
@@ -66,7 +71,8 @@ class EpisodeRecorderNode(Node):
             source_without_arbiter=SOURCE_HUMAN if p.source_without_arbiter == "human" else SOURCE_POLICY,
             record_object_state=p.record_object_state, object_names=tuple(p.object_names),
             max_episode_ticks=p.max_episode_ticks,
-            durable=p.durable, hand=self.hand, command_topic=p.command_topic)
+            durable=p.durable, hand=self.hand, command_topic=p.command_topic,
+            ros_distro=os.environ.get("ROS_DISTRO") or PIP_RUNTIME_DISTRO)
         self.events = self.create_publisher(EpisodeEvent, topics.EPISODE_EVENTS, EVENTS_QOS)
         try:
             episode_typestore()  # the .msg definitions every bag stores: fail now, not mid-episode

@@ -91,6 +91,7 @@ class RecorderConfig:
     durable: bool = True  # fsync a finished bag before publishing it
     hand: HandDescription | None = None  # written into every episode's metadata
     command_topic: str = topics.HAND_COMMAND  # where on_command's messages come from (for messages)
+    ros_distro: str | None = None  # metadata.yaml's ros_distro (the live recorder: the running ROS)
 
     def required_topics(self) -> tuple[str, ...]:
         """The streams that must have been received before an episode may start."""
@@ -372,7 +373,8 @@ class LiveRecorder:
             raise RecorderRequestError(f"cannot start the episode: {error}") from None
         try:
             writer = EpisodeWriter(self.output_dir, meta,
-                                   layout.new_episode_id(task, stage), durable=self.config.durable)
+                                   layout.new_episode_id(task, stage), durable=self.config.durable,
+                                   ros_distro=self.config.ros_distro)
         except (OSError, ValueError) as error:
             raise RecorderRequestError(f"cannot create the episode bag: {error}") from None
         try:

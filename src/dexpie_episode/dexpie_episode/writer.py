@@ -69,8 +69,11 @@ class EpisodeWriter:
         episode_id: str | None = None,
         *,
         durable: bool = True,
+        ros_distro: str | None = None,
     ) -> None:
-        """durable: fsync the bag before publishing it (survives power loss, not only a kill)."""
+        """durable: fsync the bag before publishing it (survives power loss, not only a kill).
+        ros_distro: the `ros_distro` of metadata.yaml (e.g. "jazzy" for the live recorder);
+        None leaves the writer library's ("rosbags": written without a ROS runtime)."""
         self.root_dir = Path(root_dir)
         self.meta = meta
         self.episode_id = episode_id or layout.new_episode_id(meta.task, meta.stage)
@@ -79,6 +82,7 @@ class EpisodeWriter:
                 f"episode_id {self.episode_id!r} must match {EPISODE_ID_PATTERN.pattern}"
             )
         self._durable = durable
+        self._ros_distro = ros_distro
         self.root_dir.mkdir(parents=True, exist_ok=True)
         self.finished_path = layout.finished_bag_dir(self.root_dir, self.episode_id)
         for taken in (self.finished_path, layout.incomplete_dir(self.root_dir, self.episode_id)):
@@ -345,11 +349,25 @@ class EpisodeWriter:
         ).items():
             self._bag.set_custom_data(key, value)
         self._bag.close()
+        self._stamp_ros_distro()
         self._closed = True
         layout.publish_staged_bag(self.root_dir, self.episode_id, durable=self._durable)
         layout.release_writer_lock(self._lock_fd)
         shutil.rmtree(self._staging, ignore_errors=True)
         return self.finished_path
+
+    def _stamp_ros_distro(self) -> None:
+        """metadata.yaml's ros_distro as given (the library writes its own name there)."""
+        if self._ros_distro is None:
+            return
+        path = layout.staged_bag_dir(self.root_dir, self.episode_id) / "metadata.yaml"
+        text = path.read_text()
+        marker = "  ros_distro: rosbags\n"
+        if marker not in text:
+            raise RuntimeError(f"{path}: no '{marker.strip()}' line to set (rosbags changed its metadata layout)")
+        tmp = path.with_suffix(".yaml.tmp")
+        tmp.write_text(text.replace(marker, f"  ros_distro: {self._ros_distro}\n", 1))
+        tmp.replace(path)
 
     def abort(self, reason: str) -> Path:
         """Stop without an outcome: the episode is set aside as `<id>.incomplete`."""
@@ -366,6 +384,7 @@ class EpisodeWriter:
                 self._bag.set_custom_data(key, value)
             self._bag.set_custom_data("dexpie.incomplete_reason", reason)
             self._bag.close()
+            self._stamp_ros_distro()
         except Exception:  # the bag may be the reason we abort; keep what is on disk
             LOG.exception("could not close the bag of aborted episode %s", self.episode_id)
             with contextlib.suppress(Exception):

@@ -227,6 +227,11 @@ def test_recorded_episode_reads_back_with_flags_and_metadata(context, tmp_path: 
     np.testing.assert_allclose(episode.policy_command[policy], episode.joint_positions[policy] + 0.01)
     loaded, errors = ep.load_episodes(tmp_path)
     assert [e.episode_id for e in loaded] == [started.episode_id] and errors == []
+    # A live recording says which ROS wrote it (the pip wheels are Jazzy; a sourced install sets ROS_DISTRO).
+    import os
+    import yaml
+    info = yaml.safe_load((Path(ended.bag_path) / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
+    assert info["ros_distro"] == (os.environ.get("ROS_DISTRO") or "jazzy")
 
 
 def test_service_misuse_answers_false_and_keeps_the_episode(context, tmp_path: Path) -> None:
