@@ -164,3 +164,38 @@ def test_lower_floors_import_only_what_they_stand_on(package):
     assert workspace_or_ros <= allowed, f"{package} imports {sorted(workspace_or_ros - allowed)}"
     if package == "dexpie_learning":
         assert not imported & (ROS_MODULES | {"mujoco", "dexpie_sim", "dexpie_experiment"})
+
+
+# Third-party modules -> their rosdep key (ros/rosdistro rosdep/python.yaml); modules without
+# one must be named in a package.xml comment pointing at requirements/python.txt.
+ROSDEP_KEYS = {"numpy": "python3-numpy", "yaml": "python3-yaml", "torch": "python3-torch",
+               "mujoco": "python3-mujoco-pip", "rosbags": "python3-rosbags-pip",
+               "ruamel": "python3-ruamel.yaml", "tqdm": "python3-tqdm", "matplotlib": "python3-matplotlib"}
+NO_ROSDEP_KEY = {"safetensors": "safetensors", "threadpoolctl": "threadpoolctl", "pyarrow": "pyarrow",
+                 "av": "av", "PIL": "Pillow", "rerun": "rerun", "rerun_cli": "rerun"}
+
+
+@pytest.mark.parametrize("name", PYTHON_PACKAGES)
+def test_third_party_imports_are_declared_for_rosdep(name):
+    """`rosdep install --from-paths src` installs what it can resolve; the rest is named."""
+    import sys
+    manifest = (SRC / name / "package.xml").read_text()
+    declared = {d.name for d in parse_package(SRC / name / "package.xml").exec_depends}
+    imported = set()
+    for path in (SRC / name / name).rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                imported.add(node.module.split(".")[0])
+            elif isinstance(node, ast.Import):
+                imported.update(alias.name.split(".")[0] for alias in node.names)
+    third_party = {m for m in imported if m not in sys.stdlib_module_names and not m.startswith("dexpie")
+                   and m not in ROS_MODULES | {"rosgraph_msgs", "launch", "launch_ros", "ament_index_python"}}
+    unknown = third_party - ROSDEP_KEYS.keys() - NO_ROSDEP_KEY.keys()
+    assert not unknown, f"add {sorted(unknown)} to ROSDEP_KEYS or NO_ROSDEP_KEY"
+    missing = sorted(ROSDEP_KEYS[m] for m in third_party & ROSDEP_KEYS.keys() if ROSDEP_KEYS[m] not in declared)
+    assert not missing, f"{name}/package.xml lacks <exec_depend> {missing}"
+    unnamed = sorted(NO_ROSDEP_KEY[m] for m in third_party & NO_ROSDEP_KEY.keys()
+                     if NO_ROSDEP_KEY[m] not in manifest)
+    assert not unnamed, f"{name}/package.xml does not name the pip-only {unnamed}"
+    if third_party & NO_ROSDEP_KEY.keys():
+        assert "requirements/python.txt" in manifest

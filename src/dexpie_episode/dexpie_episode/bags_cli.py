@@ -4,7 +4,6 @@ recordings, and labels after the fact. Needs no ROS install.
     dexpie-bags import my_recording/ --out demos/ --hand my_robot.yaml --task cup_flip \\
         --outcome success --source human            # a demonstration recorded with ros2 bag record
     dexpie-bags set-outcome demos/<episode> --outcome failure --reason "dropped after the end"
-    dexpie-bags export-lerobot demos/ rollouts/ --out exports/cup_flip   # a LeRobotDataset
 
 `import` resamples /joint_states (any rate, any joint order, any number of publishers) and the
 command topic to the hand's control ticks (see dexpie_episode/importer.py and
@@ -20,8 +19,6 @@ from dexpie_common import topics
 from dexpie_common.hand import HandDescriptionError, load_hand_file
 
 from .importer import BagImportError, ImportLabels, ImportTopics, import_plain_bag
-from .lerobot_export import add_arguments as add_export_arguments
-from .lerobot_export import main as export_lerobot_main
 from .outcome import OUTCOME_BY_NAME, outcome_from_name, set_episode_outcome
 from .reader import read_episode
 from .schema import OUTCOME_NAMES, EpisodeFormatError
@@ -64,17 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", choices=["human", "policy"], default="policy",
                    help="who commanded the hand where the dataset has no intervention column")
     p.add_argument("--stage", default="init")
-    add_export_arguments(sub.add_parser(
-        "export-lerobot", help="episode bags -> a LeRobotDataset (v3.0; also "
-                               "`dexpie-episodes export-lerobot`)"))
     return parser
 
 
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command == "export-lerobot":
-        return export_lerobot_main(argv=sys.argv[2:] if argv is None else list(argv)[1:])
     try:
         if args.command == "import":
             hand = load_hand_file(args.hand)

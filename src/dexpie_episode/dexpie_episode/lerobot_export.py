@@ -27,7 +27,7 @@ stage reached at or before the tick; the start stage before any), next.done / ne
 frame_index, episode_index, index, task_index.
 
 Pure core: numpy, pyarrow; no rclpy, no lerobot, no dexpie_learning (labels are passed in as
-arrays; the command line reads them with dexpie_learning only when --labels is given).
+arrays; `dexpie-episodes` reads them with dexpie_learning's label store when --labels is given).
 """
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ import json
 import shutil
 import sys
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -493,15 +493,11 @@ def read_episode_folders(folders: Sequence[Path]) -> tuple[list[Episode], list[s
     return episodes, problems
 
 
-def _load_optimality(labels_dir: Path, label_set: str, episodes: Sequence[Episode]
-                     ) -> dict[str, np.ndarray]:
-    from dexpie_learning.labels import load_labels  # only with --labels
-
-    labels = load_labels(labels_dir, label_set)
-    return {i: labels.optimality_of(i) for i in labels.episode_ids}
-
-
-def main(argv: Sequence[str] | None = None, prog: str = "dexpie-bags export-lerobot") -> int:
+def main(argv: Sequence[str] | None, prog: str,
+         load_optimality: Callable[[Path, str], dict[str, np.ndarray]]) -> int:
+    """The command line (`dexpie-episodes export-lerobot`). load_optimality(labels_dir,
+    label_set) -> episode id -> (T,) optimality: the label store is dexpie_learning's, which this
+    floor does not import; the caller (dexpie_bringup, the top floor) passes its reader."""
     parser = add_arguments(argparse.ArgumentParser(
         prog=prog, description="Export episode bags as a LeRobotDataset (v3.0)."))
     args = parser.parse_args(argv)
@@ -509,7 +505,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "dexpie-bags export-lero
         episodes, problems = read_episode_folders(args.folders)
         for problem in problems:
             print(f"skipping {problem}", file=sys.stderr)
-        optimality = (_load_optimality(args.labels, args.label_set, episodes)
+        optimality = (load_optimality(args.labels, args.label_set)
                       if args.labels is not None else None)
         summary = export_lerobot(episodes, args.out, optimality=optimality,
                                  cameras=args.cameras, camera_format=args.camera_format,
@@ -524,6 +520,3 @@ def main(argv: Sequence[str] | None = None, prog: str = "dexpie-bags export-lero
           f"{summary.out} (features: {', '.join(summary.features)})")
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

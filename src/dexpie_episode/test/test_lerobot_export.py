@@ -254,7 +254,7 @@ def test_dexpie_episodes_export_lerobot_cli_with_labels_needs_no_rclpy(tmp_path,
         assert item["optimality"].item() == pytest.approx(
             labels.optimality_of(episode.episode_id)[t], abs=1e-6)
     # An existing dataset is replaced only with --overwrite.
-    again = subprocess.run([sys.executable, "-m", "dexpie_episode.bags_cli", "export-lerobot",
+    again = subprocess.run([sys.executable, "-m", "dexpie_bringup.episodes_cli", "export-lerobot",
                             str(bags / "ep0"), "--out", str(out)], capture_output=True,
                            text=True, timeout=120)
     assert again.returncode == 2 and "not empty" in again.stderr
