@@ -54,14 +54,14 @@ class LoadSampler(threading.Thread):
 
     def __init__(self, period: float = 5.0):
         super().__init__(daemon=True)
-        self.period, self.samples, self._stop = period, [], threading.Event()
+        self.period, self.samples, self._done = period, [], threading.Event()
 
     def run(self):
-        while not self._stop.wait(self.period):
+        while not self._done.wait(self.period):
             self.samples.append(os.getloadavg()[0])
 
     def stop(self) -> list[float]:
-        self._stop.set()
+        self._done.set()
         self.join()
         return self.samples
 
