@@ -66,7 +66,17 @@ class LoadSampler(threading.Thread):
         return self.samples
 
 
-def run_suite(index: int, pytest_args: list[str], timeout_s: float, log_dir: Path) -> dict:
+def suite_command(skip_setup: bool) -> list[str]:
+    """The README's test command; with skip_setup, its last line only (the venv must be set
+    up: for a snapshot of the code run beside a checkout that shares its venv)."""
+    if not skip_setup:
+        return ["bash", str(ROOT / "scripts" / "test.sh")]
+    venv = Path(os.environ.get("DEXPIE_VENV", ROOT / ".venv"))
+    return [str(venv / "bin" / "python"), "-m", "pytest"]
+
+
+def run_suite(index: int, pytest_args: list[str], timeout_s: float, log_dir: Path,
+              skip_setup: bool = False) -> dict:
     junit = log_dir / f"run{index}.xml"
     log = log_dir / f"run{index}.log"
     sampler = LoadSampler()
@@ -74,8 +84,10 @@ def run_suite(index: int, pytest_args: list[str], timeout_s: float, log_dir: Pat
     started = time.monotonic()
     with log.open("w") as out:
         try:
-            code = subprocess.run(["bash", str(ROOT / "scripts" / "test.sh"), "-q", "-p", "no:cacheprovider",
-                                   f"--junitxml={junit}", *pytest_args], cwd=ROOT, stdout=out,
+            env = {**os.environ, "MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl"),
+                   "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}   # as scripts/test.sh sets them
+            code = subprocess.run([*suite_command(skip_setup), "-q", "-p", "no:cacheprovider",
+                                   f"--junitxml={junit}", *pytest_args], cwd=ROOT, stdout=out, env=env,
                                   stderr=subprocess.STDOUT, timeout=timeout_s).returncode
         except subprocess.TimeoutExpired:
             code = None
@@ -97,6 +109,8 @@ def main(argv=None) -> int:
                         help="CPU-bound processes kept running during every run (default: one per core)")
     parser.add_argument("--timeout-min", type=float, default=45.0, help="per run")
     parser.add_argument("--out", type=Path, default=RESULTS / "loaded_suite.json")
+    parser.add_argument("--skip-setup", action="store_true",
+                        help="run pytest in $DEXPIE_VENV directly instead of scripts/test.sh (no setup step)")
     parser.add_argument("pytest_args", nargs="*", help="after --: passed to pytest")
     args = parser.parse_args(argv)
     if args.runs < 1 or args.load_procs < 0:
@@ -107,7 +121,7 @@ def main(argv=None) -> int:
     runs = []
     try:
         for index in range(1, args.runs + 1):
-            result = run_suite(index, args.pytest_args, args.timeout_min * 60, log_dir)
+            result = run_suite(index, args.pytest_args, args.timeout_min * 60, log_dir, args.skip_setup)
             runs.append(result)
             print(f"run {index}/{args.runs}: {'PASS' if result['ok'] else 'FAIL'}  "
                   f"passed {result.get('passed', '?')} failed {result.get('failed', '?')} "
@@ -121,7 +135,7 @@ def main(argv=None) -> int:
             process.wait()
     passed = sum(r["ok"] for r in runs)
     summary = {"benchmark": "loaded_suite", "runs": args.runs, "runs_passed": passed,
-               "load_procs": args.load_procs, "cpu_count": os.cpu_count(), "pytest_args": args.pytest_args,
+               "load_procs": args.load_procs, "skip_setup": args.skip_setup, "cpu_count": os.cpu_count(), "pytest_args": args.pytest_args,
                "machine": platform.platform(), "python": platform.python_version(),
                "commit": subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
                                         text=True).stdout.strip(),
