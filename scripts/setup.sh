@@ -16,7 +16,8 @@ stamp_set() { mkdir -p "$STAMPS"; printf '%s' "$2" > "$STAMPS/$1"; }
 
 # --- 1. system packages -------------------------------------------------------------
 # iproute2: `ip netns` for the two-machine test (src/dexpie_bringup/test/test_two_hosts.py)
-APT_PACKAGES=(cmake g++ make libegl1 libegl-mesa0 libgl1-mesa-dri libglib2.0-0 iproute2)
+# chromium: the headless browser of the live-view test (dexpie_viewer, README "Live view").
+APT_PACKAGES=(cmake g++ make libegl1 libegl-mesa0 libgl1-mesa-dri libglib2.0-0 iproute2 chromium)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -91,7 +92,7 @@ if ! stamp_ok msgs "$msgs_hash"; then
 fi
 
 # --- 5. the ament_python packages, editable, with their console scripts ----------------
-PY_PACKAGES=(dexpie_common dexpie_episode dexpie_policy dexpie_teleop dexpie_control dexpie_learning dexpie_sim dexpie_experiment dexpie_bringup)
+PY_PACKAGES=(dexpie_common dexpie_episode dexpie_policy dexpie_teleop dexpie_control dexpie_learning dexpie_sim dexpie_experiment dexpie_bringup dexpie_viewer)
 py_hash=$(hash_of $(for p in "${PY_PACKAGES[@]}"; do echo "$ROOT/src/$p/setup.py" "$ROOT/src/$p/package.xml"; done))
 if ! stamp_ok python-packages "$py_hash"; then
   log "installing the workspace's Python packages (editable)"

@@ -25,6 +25,11 @@ How the nodes run (launch arguments, both graphs):
 - `realtime_priority:=<1..99>`: the control chain's nodes (CHAIN_NODES) run their executor
   thread under SCHED_FIFO at that priority (`--realtime-priority`; needs CAP_SYS_NICE or an
   rtprio limit, else each says so and runs normally). Default 0: normal scheduling.
+- `viewer:=true`: the live view in the browser (dexpie_viewer's `viewer` node: Rerun's web
+  viewer, served from this host; README "Live view"). `viewer_bind:=127.0.0.1` (default: this
+  host only; 0.0.0.0 opens it to the lab network), `viewer_port:=9090` (the page),
+  `viewer_grpc_port:=9876` (its data). On the twin, sim_hand then also renders the
+  `VIEWER_TWIN_CAMERA` camera for it (unless sim_hand's `cameras` are given).
 - `nodes:=<node>,<node>,...` / `without:=<node>,...`: start only those nodes of the graph, or
   all but those (one graph split over hosts: `nodes:=policy_server` on the GPU workstation,
   `without:=policy_server` on the robot's computer, both with `network:=subnet domain_id:=<N>`;
@@ -69,6 +74,10 @@ class GraphOptions:
     sim: bool = True
     record: bool = True
     rviz: bool = False
+    viewer: bool = False                # the live view in the browser (dexpie_viewer)
+    viewer_bind: str = "127.0.0.1"      # its address: this host only; 0.0.0.0 opens it to other hosts
+    viewer_port: str = "9090"           # the web viewer page
+    viewer_grpc_port: str = "9876"      # the data the page reads
     output_dir: str = "runs/graph_episodes"
     params_file: str = ""               # robot: the hand's parameter file; sim: defaults per task
     operator: str = "rule"              # sim_operator takeover mode: rule | scripted | never
@@ -181,6 +190,8 @@ def rollout_graph(options: GraphOptions) -> list[NodeLaunch]:
         nodes.append(_recorder(options, files))
     if options.sim:
         nodes += _twin(options, files)
+    if options.viewer:
+        nodes.append(_viewer(options, files))
     if options.rviz:
         nodes.append(_rviz())
     return _on_network(_run_as(_on_clock(_select(nodes, options), options), options), options)
@@ -198,6 +209,8 @@ def teleop_graph(options: GraphOptions) -> list[NodeLaunch]:
     ]
     if options.sim:
         nodes += _twin(options, files)
+    if options.viewer:
+        nodes.append(_viewer(options, files))
     if options.rviz:
         nodes.append(_rviz())
     return _on_network(_run_as(_on_clock(_select(nodes, options), options), options), options)
@@ -296,9 +309,37 @@ def _recorder(options: GraphOptions, files) -> NodeLaunch:
 def _twin(options: GraphOptions, files) -> list[NodeLaunch]:
     operator = (("takeover_mode", options.operator),) + _extra(options, "sim_operator")
     return [
-        NodeLaunch("dexpie_sim", "sim_hand", "sim_hand", files, _extra(options, "sim_hand")),
+        NodeLaunch("dexpie_sim", "sim_hand", "sim_hand", files,
+                   _twin_camera(options) + _extra(options, "sim_hand")),
         NodeLaunch("dexpie_sim", "sim_operator", "sim_operator", files, operator),
     ]
+
+
+# The twin's camera the live view shows (a model camera of every twin task).
+VIEWER_TWIN_CAMERA = "fixed"
+
+
+def _twin_camera(options: GraphOptions) -> tuple[tuple[str, object], ...]:
+    """sim_hand renders VIEWER_TWIN_CAMERA when the live view is on (and no cameras are given)."""
+    given = [name for target, name, _ in options.extra_parameters if target == "sim_hand"]
+    return (("cameras", [VIEWER_TWIN_CAMERA]),) if options.viewer and "cameras" not in given else ()
+
+
+def _viewer(options: GraphOptions, files) -> NodeLaunch:
+    ports = {}
+    for name in ("viewer_port", "viewer_grpc_port"):
+        text = str(getattr(options, name)).strip()
+        if not (text.isdigit() and 1 <= int(text) <= 65535):
+            raise ValueError(f"{name} must be a port number in 1..65535, got {text!r}")
+        ports[name] = int(text)
+    if ports["viewer_port"] == ports["viewer_grpc_port"]:
+        raise ValueError(f"viewer_port and viewer_grpc_port must differ, both are {ports['viewer_port']}")
+    if not str(options.viewer_bind).strip():
+        raise ValueError("viewer_bind must be an address of this host, e.g. 127.0.0.1 or 0.0.0.0")
+    return NodeLaunch("dexpie_viewer", "viewer", "viewer", files,
+                      (("bind", str(options.viewer_bind).strip()), ("web_port", ports["viewer_port"]),
+                       ("grpc_port", ports["viewer_grpc_port"])) + _extra(options, "viewer"),
+                      required=False)
 
 
 def _rviz() -> NodeLaunch:
