@@ -9,7 +9,7 @@ from catkin_pkg.package import parse_package
 
 SRC = Path(__file__).resolve().parents[2]
 PACKAGES = ["dexpie_msgs", "dexpie_common", "dexpie_episode", "dexpie_policy", "dexpie_teleop", "dexpie_control",
-            "dexpie_learning", "dexpie_sim", "dexpie_experiment", "dexpie_bringup"]
+            "dexpie_learning", "dexpie_sim", "dexpie_experiment", "dexpie_bringup", "dexpie_viewer"]
 PYTHON_PACKAGES = PACKAGES[1:]
 
 
