@@ -66,29 +66,44 @@ class NodeLaunch:
     members: tuple["NodeLaunch", ...] = ()   # a node_container: the nodes it runs (name: theirs, '+'-joined)
 
 
+def _arg(default, help: str):
+    """A launch argument: its default and the description `ros2 launch ... --show-args` and
+    `dexpie-launch <graph> --show-args` print."""
+    return field(default=default, metadata={"help": help})
+
+
 @dataclass(frozen=True)
 class GraphOptions:
     """Arguments of rollout.launch.py / `dexpie-launch rollout` (same names, same defaults)."""
-    task: str = "relocate"
-    checkpoint: str = ""
-    sim: bool = True
-    record: bool = True
-    rviz: bool = False
-    viewer: bool = False                # the live view in the browser (dexpie_viewer)
-    viewer_bind: str = "127.0.0.1"      # its address: this host only; 0.0.0.0 opens it to other hosts
-    viewer_port: str = "9090"           # the web viewer page
-    viewer_grpc_port: str = "9876"      # the data the page reads
-    output_dir: str = "runs/graph_episodes"
-    params_file: str = ""               # robot: the hand's parameter file; sim: defaults per task
-    operator: str = "rule"              # sim_operator takeover mode: rule | scripted | never
-    network: str = "localhost"          # discovery: localhost (this host only) | subnet (opt-in)
-    domain_id: str = ""                 # ROS_DOMAIN_ID for every node ("": the environment's)
-    executor: str = "single"            # rclpy executor of every DexPIE node: single | events
-    compose: str = ""                   # nodes run in one process: "hand_controller,intervention_arbiter"
-    realtime_priority: str = "0"        # SCHED_FIFO priority of the chain nodes' executor thread (0: off)
-    clock: str = "lockstep"             # twin only: lockstep (simulated time, waits for the chain) | wall
-    nodes: str = ""                     # start only these nodes: "policy_server" ("": every node)
-    without: str = ""                   # start every node but these: "policy_server"
+    task: str = _arg("relocate", "the task: a twin task (relocate, door, hammer) with sim:=true; on a robot, "
+                     "the name your episodes are filed under")
+    checkpoint: str = _arg("", "policy folder for the policy server (rollout; not needed without:=policy_server)")
+    sim: bool = _arg(True, "true: the MuJoCo twin and its simulated operator are the hardware; false: a real hand "
+                     "(give params_file)")
+    record: bool = _arg(True, "run the episode recorder (services /episode/start, /episode/end)")
+    rviz: bool = _arg(False, "start RViz with rviz/dexpie.rviz (needs a full ROS 2 desktop install)")
+    viewer: bool = _arg(False, "the live view in the browser (dexpie_viewer, Rerun's web viewer)")
+    viewer_bind: str = _arg("127.0.0.1", "the live view's address: 127.0.0.1 this host only; 0.0.0.0 opens it "
+                            "to other hosts")
+    viewer_port: str = _arg("9090", "port of the live view's page")
+    viewer_grpc_port: str = _arg("9876", "port of the data the live view's page reads")
+    output_dir: str = _arg("runs/graph_episodes", "folder the recorder writes episode bags into")
+    params_file: str = _arg("", "the hand's parameters file (robot: your copy of config/robot_template.yaml); "
+                            "sim: empty = config/sim_<task>.yaml")
+    operator: str = _arg("rule", "the twin's simulated operator: rule (takes over when it judges the policy "
+                         "failing), scripted (at fixed ticks), never")
+    network: str = _arg("localhost", "discovery: localhost (this host only) or subnet (the lab network; needs "
+                        "domain_id; docs/lab_network.md)")
+    domain_id: str = _arg("", "ROS_DOMAIN_ID of every node, 0..101 (empty: the environment's)")
+    executor: str = _arg("single", "rclpy executor of every DexPIE node: single or events")
+    compose: str = _arg("", "nodes run in one process on one executor, e.g. hand_controller,intervention_arbiter "
+                        "(empty: every node its own process)")
+    realtime_priority: str = _arg("0", "SCHED_FIFO priority 1..99 of the control chain's executor threads "
+                                  "(0: normal scheduling)")
+    clock: str = _arg("lockstep", "twin only: lockstep (the twin is the graph's clock and waits for the chain's "
+                      "answer to each tick) or wall (ticks on the wall clock)")
+    nodes: str = _arg("", "start only these nodes, e.g. policy_server (empty: every node)")
+    without: str = _arg("", "start every node but these, e.g. policy_server")
     extra_parameters: tuple[tuple[str, str, object], ...] = field(default=())  # (node, name, value)
 
     def __post_init__(self):

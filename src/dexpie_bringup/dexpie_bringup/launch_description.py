@@ -27,5 +27,6 @@ def describe(graph: str) -> LaunchDescription:
                      on_exit=Shutdown() if n.required and not n.respawn else None)
                 for n in graph_by_name(graph, options)]
 
-    declared = [DeclareLaunchArgument(f.name, default_value=_text(f.default)) for f in ARGUMENTS]
+    declared = [DeclareLaunchArgument(f.name, default_value=_text(f.default), description=f.metadata["help"])
+                for f in ARGUMENTS]
     return LaunchDescription(declared + [OpaqueFunction(function=nodes)])

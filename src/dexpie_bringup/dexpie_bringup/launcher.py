@@ -45,14 +45,29 @@ def parse_launch_arguments(pairs: list[str]) -> GraphOptions:
     return GraphOptions(**values)
 
 
+def show_arguments() -> str:
+    """The launch arguments as `ros2 launch ... --show-args` lists them."""
+    lines = ["Arguments (pass arguments as '<name>:=<value>'):", ""]
+    for field in _FIELDS.values():
+        default = str(field.default).lower() if isinstance(field.default, bool) else field.default
+        lines += [f"    '{field.name}':", f"        {field.metadata['help']}",
+                  f"        (default: '{default}')", ""]
+    return "\n".join(lines).rstrip()
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="dexpie-launch", description=__doc__.split("\n\n")[0])
     parser.add_argument("graph", choices=["rollout", "teleop"])
     parser.add_argument("arguments", nargs="*", metavar="name:=value",
                         help=f"launch arguments: {', '.join(sorted(_FIELDS))}")
     parser.add_argument("--dry-run", action="store_true", help="print the command lines and exit")
+    parser.add_argument("--show-args", action="store_true",
+                        help="print the launch arguments with their defaults and descriptions and exit")
     parser.add_argument("--log-dir", default=None, help="also write each node's output to <dir>/<node>.log")
     args = parser.parse_args(argv)
+    if args.show_args:
+        print(show_arguments())
+        return 0
     try:
         options = parse_launch_arguments(args.arguments)
         nodes = graph_by_name(args.graph, options)

@@ -237,3 +237,17 @@ def test_a_rollout_with_its_policy_server_still_needs_a_checkpoint():
     for arguments in ([], ["nodes:=policy_server"], ["without:=sim_hand"]):
         with pytest.raises(ValueError, match="checkpoint"):
             graph_by_name("rollout", parse_launch_arguments(arguments))
+
+
+def test_every_launch_argument_is_described_and_show_args_lists_it(capsys):
+    """`ros2 launch ... --show-args` (DeclareLaunchArgument descriptions) and `dexpie-launch
+    <graph> --show-args` print the same descriptions, declared once with the argument."""
+    import dataclasses
+    from dexpie_bringup.launcher import main
+    fields = [f for f in dataclasses.fields(GraphOptions) if f.name != "extra_parameters"]
+    assert all(len(f.metadata.get("help", "")) > 10 for f in fields), [f.name for f in fields]
+    assert main(["rollout", "--show-args"]) == 0
+    shown = capsys.readouterr().out
+    for f in fields:
+        assert f"'{f.name}':" in shown and f.metadata["help"] in shown
+    assert "(default: 'lockstep')" in shown and "(default: 'true')" in shown
