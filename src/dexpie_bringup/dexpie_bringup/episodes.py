@@ -3,7 +3,10 @@
 For each episode: reset the twin to the start stage (`/sim/reset_to_stage`; on a robot the
 operator arranges the scene and presses Enter), start recording (`/episode/start`), wait
 until the twin reports success or a timeout (`/sim/task_status`) or `max_ticks` ticks pass,
-and end the episode with its outcome label (`/episode/end`). Every wait is on a topic or a
+and end the episode with its outcome label (`/episode/end`). On a robot (`--robot`) the
+operator ends the episode by typing its outcome at the prompt (`s` success, `f` failure,
+`a` aborted, then Enter); a task status on `/sim/task_status`, if the robot publishes one,
+ends it too, and `--timeout` seconds end it as a failure. Every wait is on a topic or a
 service with a deadline; a missing service is an error naming it.
 
 A recorder that has not yet received every stream it records answers `/episode/start` with
@@ -64,8 +67,56 @@ class EpisodeResult:
     bag_path: str
     stage: str
     seed: int
-    outcome: str        # "success" | "failure"
+    outcome: str        # "success" | "failure" | "aborted" (robot: typed by the operator)
     ticks: int          # control ticks recorded by the recorder
+
+
+OUTCOME_LABELS = {"success": EpisodeEvent.OUTCOME_SUCCESS, "failure": EpisodeEvent.OUTCOME_FAILURE,
+                  "aborted": EpisodeEvent.OUTCOME_ABORTED}
+# What the operator may type to end an episode on a robot (first letter or the word).
+TYPED_OUTCOMES = {"s": "success", "success": "success", "f": "failure", "failure": "failure",
+                  "a": "aborted", "aborted": "aborted", "abort": "aborted"}
+
+
+def typed_outcome(line: str) -> str | None:
+    """The outcome an operator's line names ("s", "failure", ...), else None."""
+    return TYPED_OUTCOMES.get(line.strip().lower())
+
+
+class OperatorInput:
+    """The operator's lines on stdin, read by a thread so that the client keeps spinning
+    while an episode runs; `next_line()` blocks, `poll()` does not. End of input is None."""
+
+    def __init__(self, stream=None):
+        import queue
+        import threading
+        self._lines: "queue.Queue[str | None]" = queue.Queue()
+        self._stream = sys.stdin if stream is None else stream
+        self.closed = False
+        threading.Thread(target=self._read, name="operator-input", daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self._stream:
+            self._lines.put(line)
+        self._lines.put(None)
+
+    def next_line(self) -> str | None:
+        if self.closed:
+            return None
+        line = self._lines.get()
+        self.closed = line is None
+        return line
+
+    def poll(self) -> str | None:
+        import queue
+        if self.closed:
+            return None
+        try:
+            line = self._lines.get_nowait()
+        except queue.Empty:
+            return None
+        self.closed = line is None
+        return line
 
 
 def outcome_of(status: dict, ticks: int, max_ticks: int) -> str | None:
@@ -192,10 +243,14 @@ class EpisodeClient:
         return self.call(self.reset_client, ResetToStage.Request(task=task, stage=stage, seed=seed), timeout)
 
     def run_episode(self, task: str, stage: str, seed: int, max_ticks: int, sim: bool = True,
-                    timeout: float = 120.0, ready_timeout: float = 60.0, say=lambda text: None) -> EpisodeResult:
+                    timeout: float = 120.0, ready_timeout: float = 60.0, say=lambda text: None,
+                    operator=None, on_start=lambda episode_id: None) -> EpisodeResult:
+        """operator: None, or a callable polled while the episode runs that returns the
+        outcome the operator gave ("success", "failure", "aborted") or None (not yet)."""
         if sim:
             self.reset_scene(task, stage, seed)
         started = self.start_episode(task, stage, seed, ready_timeout, say)
+        on_start(started.episode_id)
         first = self.status_count
         outcome = None
         deadline = time.monotonic() + timeout
@@ -205,10 +260,11 @@ class EpisodeClient:
                 break
             self.executor.spin_once(timeout_sec=0.05)
             self.check_alive(self.end_client)   # a recorder that died ends the run now
-            outcome = outcome_of(self.status, self.status_count - first, max_ticks) \
-                if self.status_count > first else None
-        label = EpisodeEvent.OUTCOME_SUCCESS if outcome == "success" else EpisodeEvent.OUTCOME_FAILURE
-        ended = self.end_episode(label, note="dexpie-episodes")
+            outcome = operator() if operator is not None else None
+            if outcome is None and self.status_count > first:
+                outcome = outcome_of(self.status, self.status_count - first, max_ticks)
+        note = "dexpie-episodes" + (" (operator)" if operator is not None else "")
+        ended = self.end_episode(OUTCOME_LABELS[outcome], note=note)
         return EpisodeResult(started.episode_id, ended.bag_path, stage, seed, outcome, int(ended.num_steps))
 
 
@@ -223,27 +279,43 @@ def main(argv=None) -> int:
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--max-ticks", type=int, default=300)
     parser.add_argument("--robot", action="store_true",
-                        help="no twin: the operator arranges each start state and presses Enter")
+                        help="no twin: the operator arranges each start state and presses Enter, "
+                             "then ends each episode by typing its outcome (s / f / a and Enter)")
+    parser.add_argument("--timeout", type=float, default=120.0,
+                        help="seconds after which a running episode ends as a failure")
     parser.add_argument("--ready-timeout", type=float, default=60.0,
                         help="seconds to wait for the recorder to have received every stream it records")
     args = parser.parse_args(argv)
     if args.episodes < 1 or args.max_ticks < 1:
         parser.error("--episodes and --max-ticks must be >= 1")
+    if not args.timeout > 0:
+        parser.error("--timeout must be > 0")
     rclpy.init()
     node = rclpy.create_node("dexpie_episodes")
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     client = EpisodeClient(node, executor)
     results, set_aside = [], []
+    keyboard = OperatorInput() if args.robot else None
+    operator = None if keyboard is None else (lambda: _typed(keyboard))
     try:
         for index in range(args.episodes):
             stage = args.stages[index % len(args.stages)]
-            if args.robot:
-                input(f"arrange stage {stage!r} and press Enter ")
+            if keyboard is not None:
+                print(f"arrange stage {stage!r} and press Enter ", end="", flush=True)
+                if keyboard.next_line() is None:
+                    raise GraphNotReady("end of input: no operator to start the episode")
+
+            def started(episode_id, index=index, stage=stage):
+                if keyboard is not None:
+                    print(f"episode {index + 1}/{args.episodes}: recording {episode_id} (stage {stage}); "
+                          f"type s (success), f (failure) or a (aborted) and Enter to end it", flush=True)
             try:
                 result = client.run_episode(args.task, stage, args.first_seed + index, args.max_ticks,
-                                            sim=not args.robot, ready_timeout=args.ready_timeout,
-                                            say=lambda text: print(text, file=sys.stderr, flush=True))
+                                            sim=not args.robot, timeout=args.timeout,
+                                            ready_timeout=args.ready_timeout,
+                                            say=lambda text: print(text, file=sys.stderr, flush=True),
+                                            operator=operator, on_start=started)
             except EpisodeSetAside as error:
                 set_aside.append({"stage": stage, "seed": args.first_seed + index,
                                   "bag_path": error.bag_path, "reason": str(error)})
@@ -266,6 +338,18 @@ def main(argv=None) -> int:
     print(json.dumps({"episodes": [asdict(r) for r in results], "successes": successes,
                       "set_aside": set_aside}))
     return 1 if set_aside else 0
+
+
+def _typed(keyboard: OperatorInput) -> str | None:
+    """The outcome the operator typed since the last look, if any (other lines are ignored,
+    with a hint); end of input aborts the episode."""
+    line = keyboard.poll()
+    if line is None:
+        return "aborted" if keyboard.closed else None
+    outcome = typed_outcome(line)
+    if outcome is None and line.strip():
+        print(f"{line.strip()!r}: type s (success), f (failure) or a (aborted)", flush=True)
+    return outcome
 
 
 if __name__ == "__main__":
