@@ -72,10 +72,12 @@ def test_two_episodes_recorded_with_a_takeover_and_handback(graph):
     assert flags.any() and not flags.all(), "the second episode must mix policy and human ticks"
     human = np.flatnonzero(flags)
     # The press comes at the twin's tick TAKEOVER_TICK. On the twin's lockstep clock the bag
-    # has one tick per twin tick from the scene's first on, and the arbiter sees a press on its
-    # tick or the next (the devices are asynchronous; the twin waits for the person's reaction
-    # to a tick before the next): load cannot move it.
-    assert TAKEOVER_TICK <= human[0] <= TAKEOVER_TICK + 1, human[0]
+    # has one tick per twin tick from the scene's first on; the twin waits for the person's
+    # reaction to a tick before the next, and the arbiter serves device messages before the
+    # tick's own, so it takes over on the press's tick or the next; + 2 is the slack for a
+    # press that reaches the arbiter's process only after the next tick's messages (devices
+    # are asynchronous to the chain; a CI run at load 12 saw 22). Load cannot move it further.
+    assert TAKEOVER_TICK <= human[0] <= TAKEOVER_TICK + 2, human[0]
     assert np.all(np.diff(human) == 1), "one contiguous takeover"
     assert human[-1] < len(flags) - 1, "control went back to the policy"
 

@@ -137,7 +137,12 @@ def test_two_nodes_in_one_container_form_the_same_graph(probe, executor, tmp_pat
         # The markers go out from their own (guard condition) callback after each tick.
         assert spin_until(spinner, lambda: len(hand) >= 10 and len(controller) >= 10 and len(markers) >= 10, 60), \
             f"{len(hand)} hand commands, {len(controller)} controller commands, {len(markers)} markers"
-        assert {(m.header.stamp.sec, m.header.stamp.nanosec) for m in hand} <= set(stamps)
+        # Ticks answer /joint_states with its stamp; on a busy machine a /joint_states late by
+        # 1.5 periods also lets the arbiter's fallback timer tick (stamped by its clock), so
+        # not every command need carry an observation's stamp, but the ticks that answer do.
+        hand_stamps = [(m.header.stamp.sec, m.header.stamp.nanosec) for m in hand]
+        assert sum(stamp in set(stamps) for stamp in hand_stamps) >= 5, (hand_stamps, stamps)
+        assert len(set(hand_stamps)) == len(hand_stamps), "a stamp answered twice"
         np.testing.assert_allclose(controller[-1].data, measured, atol=1e-9)
         publishers = {name for name, _ in node.get_publisher_names_and_types_by_node(
             "hand_controller", "/")}

@@ -85,15 +85,18 @@ class InterventionArbiterNode(Node):
         self.command_pub = self.create_publisher(JointState, topics.HAND_COMMAND, _QUEUE)
         self.state_pub = self.create_publisher(InterventionState, topics.INTERVENTION_STATE, _QUEUE)
         self.marker_pub = self.create_publisher(MarkerArray, topics.INTERVENTION_MARKERS, _QUEUE)
-        self.create_subscription(JointState, topics.POLICY_COMMAND, self._on_policy_command, _QUEUE)
-        self.create_subscription(ActionChunk, topics.POLICY_ACTION_CHUNK, self._on_chunk, _QUEUE)
-        # Sensor QoS (best effort) matches both reliable and best-effort joint state publishers.
-        self.create_subscription(JointState, topics.JOINT_STATES, self._on_joint_states, qos_profile_sensor_data)
+        # Creation order is the order rclpy's executor serves subscriptions that are ready
+        # together: the e-stop, the episode and the devices before the tick's own messages,
+        # so that a button press that arrived with a tick acts on that tick.
+        self.create_subscription(Bool, topics.HAND_CONTROLLER_ESTOP, self._on_estop, _QUEUE)
+        self.create_subscription(EpisodeEvent, topics.EPISODE_EVENTS, self._on_episode_event, _QUEUE)
         self.create_subscription(JointState, topics.GLOVE_JOINT_STATES, self._on_glove, _QUEUE)
         self.create_subscription(Twist, topics.SPACENAV_TWIST, self._on_twist, _QUEUE)
         self.create_subscription(Joy, topics.SPACENAV_JOY, self._on_joy, _QUEUE)
-        self.create_subscription(EpisodeEvent, topics.EPISODE_EVENTS, self._on_episode_event, _QUEUE)
-        self.create_subscription(Bool, topics.HAND_CONTROLLER_ESTOP, self._on_estop, _QUEUE)
+        self.create_subscription(ActionChunk, topics.POLICY_ACTION_CHUNK, self._on_chunk, _QUEUE)
+        # Sensor QoS (best effort) matches both reliable and best-effort joint state publishers.
+        self.create_subscription(JointState, topics.JOINT_STATES, self._on_joint_states, qos_profile_sensor_data)
+        self.create_subscription(JointState, topics.POLICY_COMMAND, self._on_policy_command, _QUEUE)
         self.create_service(Trigger, topics.INTERVENTION_ARBITER_RESET_ESTOP_SERVICE, self._on_reset_estop)
         self.create_timer(self.period, self._on_timer)
         mode = "human-only (demonstration collection)" if p.human_only else "policy with human takeover"

@@ -99,8 +99,8 @@ class HeadlessBrowser:
             if message.get("method"):
                 self._events.append(message["method"])
 
-    def screenshot(self) -> bytes:
-        return base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"])
+    def screenshot(self, timeout: float = 60.0) -> bytes:
+        return base64.b64decode(self.call("Page.captureScreenshot", timeout=timeout, format="png")["data"])
 
     def close(self) -> None:
         if self.ws is not None:
