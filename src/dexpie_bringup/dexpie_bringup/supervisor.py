@@ -50,6 +50,7 @@ class Managed:
     process: subprocess.Popen | None = None
     exit_code: int | None = None
     restarts: int = 0
+    pump: threading.Thread | None = None   # copies the process's output (to the transcript, the log)
 
 
 class GraphSupervisor:
@@ -97,7 +98,8 @@ class GraphSupervisor:
         if self.log_dir:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             log = open(self.log_dir / f"{managed.node.name}.log", "a")
-        threading.Thread(target=self._pump, args=(managed, process, log), daemon=True).start()
+        managed.pump = threading.Thread(target=self._pump, args=(managed, process, log), daemon=True)
+        managed.pump.start()
 
     def _pump(self, managed: Managed, process: subprocess.Popen, log) -> None:
         name = managed.node.name
@@ -182,6 +184,11 @@ class GraphSupervisor:
                 process.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 self._stop_one(managed, timeout=0.1)
+        # The last lines a node wrote (its shutdown messages) are in the transcript and its
+        # log file when stop() returns, not still in a pipe.
+        for managed in self.managed.values():
+            if managed.pump is not None:
+                managed.pump.join(timeout=max(1.0, deadline - time.monotonic()))
         return {name: (m.process.poll() if m.process else None) for name, m in self.managed.items()}
 
     def __enter__(self):
