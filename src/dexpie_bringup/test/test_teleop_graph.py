@@ -20,7 +20,7 @@ def test_teleop_graph_records_a_human_demonstration(tmp_path):
     supervisor = GraphSupervisor(teleop_graph(options), output=transcript, log_dir=tmp_path / "logs").start()
     monitor = Monitor(limits(TASK)["hand_controller"]["joint_names"])
     try:
-        result = monitor.client.run_episode(TASK, "lifted", seed=3, max_ticks=200, timeout=120)
+        result = monitor.client.run_episode(TASK, "lifted", seed=3, max_ticks=200, timeout=300)
         assert not supervisor.dead(), transcript.getvalue()[-5000:]
     finally:
         monitor.close()

@@ -83,7 +83,7 @@ def test_twin_graph_live_in_a_headless_browser(tmp_path):
         monitor.spin_until(lambda: len(monitor.wires.policy_commands) >= 5 and len(monitor.wires.states) >= 5,
                            180, "the policy's first commands and the arbiter's ticks")
         # One episode with a takeover and a hand-back: START, edges, END with an outcome.
-        monitor.client.run_episode(TASK, "init", seed=3, max_ticks=HANDBACK_TICK + 12, timeout=180)
+        monitor.client.run_episode(TASK, "init", seed=3, max_ticks=HANDBACK_TICK + 12, timeout=300)
         counts = wait_for(lambda: (c := last_counts(transcript)) and c[3] >= 2 and c[6] >= 2 and min(c) > 0 and c,
                           60, "the viewer to show joints, commands, edges, chunks, images and events", transcript)
         joint_states, commands, interventions, edges, chunks, images, events = counts
