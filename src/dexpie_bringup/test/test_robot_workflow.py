@@ -266,7 +266,6 @@ def test_readme_robot_section_on_a_foreign_hand(tmp_path):
 
         # 3b. The BC reference.
         ws.run([str(BIN / "dexpie-train"), "bc", "--demos", "runs/robot/demos", "--out", "runs/robot/bc",
-                "--no-use-object-state",
                 *TINY_POLICY, *TINY])
 
         # 3c. A round with the rollout graph: takeovers from init and from an intermediate stage.
@@ -299,13 +298,16 @@ def test_readme_robot_section_on_a_foreign_hand(tmp_path):
         # 3d. Critic, labels, improved policy: the README's commands.
         data = ["--demos", "runs/robot/demos", "--rollouts", "runs/robot/round_01"]
         ws.run([str(BIN / "dexpie-train"), "critic", *data, "--out", "runs/robot/r1/critic",
-                "--no-use-object-state", "--num-bins", "21", *TINY])
+                "--num-bins", "21", *TINY])
         ws.run([str(BIN / "dexpie-train"), "label", *data, "--critic", "runs/robot/r1/critic",
                 "--labels", "runs/robot/r1/labels", "--horizon", "8"])
         ws.run([str(BIN / "dexpie-train"), "policy", *data, "--labels", "runs/robot/r1/labels",
-                "--out", "runs/robot/r1/policy", "--no-use-object-state", *TINY_POLICY, *TINY])
+                "--out", "runs/robot/r1/policy", *TINY_POLICY, *TINY])
         improved = PolicyRunner.from_pretrained(tmp_path / "runs/robot/r1/policy")
         assert improved.hand == hand
+        # The hand declares no object state: trained on joint positions alone, without a flag.
+        assert json.loads((tmp_path / "runs/robot/r1/policy/training.json").read_text())["config"][
+            "use_object_state"] is False
 
         # 3e. Round 2: the improved checkpoint deployed through policy_server.
         rollout = graph(ws, "rollout", "rollout_02", "checkpoint:=runs/robot/r1/policy",
@@ -319,7 +321,12 @@ def test_readme_robot_section_on_a_foreign_hand(tmp_path):
         by_policy = deployed.source == SOURCE_POLICY
         assert not errors and by_policy.sum() >= 15 and deployed.source[-1] == SOURCE_POLICY
         assert not np.any(deployed.source == SOURCE_HUMAN)
-        assert deployed.policy_command is not None and np.all(np.isfinite(deployed.policy_command[by_policy]))
+        # The policy's proposal is recorded on the ticks it answered (matched by stamp); a tick
+        # the arbiter's fallback timer made on a late /joint_states (a busy machine, wall clock)
+        # executes the last, still fresh proposal and records none.
+        assert deployed.policy_command is not None
+        proposed = np.all(np.isfinite(deployed.policy_command[by_policy]), axis=1)
+        assert proposed.sum() >= 10 and proposed.mean() >= 0.5, proposed
         assert len(deployed.chunks) >= 2    # the server's action chunks, from the improved checkpoint
         policy_log = "".join(p.read_text() for p in (ws.logs / "rollout_02").glob("policy_server*.log"))
         assert "r1/policy" in policy_log, policy_log[-2000:]

@@ -37,20 +37,20 @@ BLOCKED = ("dexpie_sim", "dexpie_experiment", "mujoco", "rclpy")
 
 
 def write_episode(folder: Path, seed: int, outcome: int, human=None, hand=HAND,
-                  stage: str = "init") -> Path:
+                  stage: str = "init", objects: bool = True) -> Path:
     """A smooth reach toward a seeded goal; `human` (start, stop) ticks are interventions."""
     rng = np.random.default_rng(seed)
     goal = rng.uniform(-0.5, 0.5, len(HAND.joint_names))
     ticks = 40
-    meta = EpisodeMeta(task=TASK, stage=stage, seed=seed, joint_names=HAND.joint_names,
-                       control_dt=HAND.control_dt, object_names=HAND.object_names, hand=hand)
+    meta = EpisodeMeta(task=TASK, stage=stage, seed=seed, joint_names=HAND.joint_names, control_dt=HAND.control_dt,
+                       object_names=HAND.object_names if objects else (), hand=hand)
     q = np.zeros(len(HAND.joint_names))
     with EpisodeWriter(folder, meta) as writer:
         for t in range(ticks):
             command = q + 0.1 * (goal - q) + rng.normal(0, 0.005, q.shape)
             is_human = human is not None and human[0] <= t < human[1]
             writer.write_tick(int(t * 20_000_000), q, np.zeros_like(q), command,
-                              object_state=[goal[0], goal[1], 0.1 * t],
+                              object_state=[goal[0], goal[1], 0.1 * t] if objects else None,
                               policy_command=None if is_human else command,
                               source=SOURCE_HUMAN if is_human else SOURCE_POLICY,
                               edge=int(human is not None and t in human),
@@ -140,3 +140,24 @@ def test_bags_whose_hands_disagree_are_an_error_naming_both_bags_and_the_field(t
     message = str(error.value)
     assert "['max_velocity']" in message
     assert Path(first).name in message and Path(second).name in message
+
+
+def test_a_hand_without_object_state_trains_on_proprioception_without_being_told(tmp_path):
+    """A robot records no object state: its hand declares none, and training's default
+    (use_object_state) takes none, without --no-use-object-state."""
+    from dexpie_learning.train.bc import train_bc
+    from dexpie_learning.train.config import BCConfig
+    from dexpie_policy.runner import PolicyRunner
+    robot_hand = dataclasses.replace(HAND, object_names=())
+    for seed in range(2):
+        write_episode(tmp_path / "robot", seed, OUTCOME_SUCCESS, human=(0, 40), hand=robot_hand, objects=False)
+    config = BCConfig(steps=4, batch_size=8, hidden_size=16, num_layers=1, horizon=8, save_every=4)
+    assert config.use_object_state
+    train_bc([tmp_path / "robot"], tmp_path / "bc", config, progress=False, torch_threads=1)
+    training = json.loads((tmp_path / "bc" / "training.json").read_text())
+    assert training["config"]["use_object_state"] is False
+    runner = PolicyRunner.from_pretrained(tmp_path / "bc")
+    assert runner.predict_chunk(np.zeros(22)).shape == (8, 22)
+    # A hand that declares objects cannot have bags without them: the writer refuses.
+    with pytest.raises(ValueError, match="object_names"):
+        write_episode(tmp_path / "lost", 0, OUTCOME_SUCCESS, human=(0, 40), objects=False)

@@ -14,6 +14,8 @@ the labelled policy methods); they are counted in training.json.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import csv
 import json
 import time
@@ -31,7 +33,7 @@ from dexpie_learning.datasets import DatasetError
 from dexpie_episode import OUTCOME_FAILURE, OUTCOME_SUCCESS
 from dexpie_learning.labels import label_dataset, load_labels, plot_label_histograms, save_labels
 from dexpie_learning.train.config import TrainConfigError, _check_field_types, config_to_dict
-from dexpie_learning.train.data import TrainingData, load_training_data
+from dexpie_learning.train.data import TrainingData, load_training_data, object_state_wanted
 from dexpie_learning.train.plots import save_loss_curves
 
 CRITIC_DIRS = ("critic_0", "critic_1")
@@ -107,6 +109,7 @@ def train_critics(config: CriticTrainConfig, out_dir: Path, demo_folders=(), rol
                                                         progress=progress, hand=hand))
     if not data.episodes:
         raise DatasetError("no episode with a success/failure outcome to train a critic on")
+    config = dataclasses.replace(config, use_object_state=object_state_wanted(config.use_object_state, data))
     # L: the config's when set, else the hand description's episode step limit.
     steps_limit = config.max_episode_steps or data.hand.max_episode_steps
     returns = ReturnConfig(steps_limit, config.failure_penalty, config.failure_decay)

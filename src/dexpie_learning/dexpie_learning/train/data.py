@@ -6,6 +6,7 @@ and every training.json reports it, so methods can be compared at equal effort.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from dexpie_common.hand import HandDescription
 from dexpie_learning.datasets import (DatasetError, check_consistent, load_episode_folders,
                                      resolve_hand)
 from dexpie_episode import Episode, EpisodeFormatError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -71,6 +74,19 @@ def load_training_data(demo_folders: list[Path] = (), rollout_folders: list[Path
     data.task  # noqa: B018 (raises on mixed tasks)
     data.hand = resolve_hand(data.episodes, hand)
     return data
+
+
+def object_state_wanted(use_object_state: bool, data: TrainingData) -> bool:
+    """`use_object_state` asks for the object state the hand declares. A hand that declares
+    none (hand.object_names empty: a robot without privileged state), with bags that hold none,
+    trains on proprioception (+ images) without being told; bags that lack the object state
+    their hand declares stay an error (to_episode_arrays)."""
+    if (use_object_state and data.hand is not None and not data.hand.object_names
+            and all(e.object_state is None for e in data.episodes)):
+        log.info("hand %r declares no object state: training on joint positions%s", data.hand.name,
+                 " and images" if data.hand.cameras else "")
+        return False
+    return use_object_state
 
 
 def no_readable_episodes(folders: list[Path], skipped: list[EpisodeFormatError]) -> str:

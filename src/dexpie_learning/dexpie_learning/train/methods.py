@@ -34,7 +34,7 @@ from dexpie_learning.train.config import (AWRConfig, BCConfig, BinaryIndicatorCo
                                           config_to_dict)
 from dexpie_learning.train.critic_label import (DEFAULT_LABEL_SET, labelled_subset,
                                                 load_method_labels)
-from dexpie_learning.train.data import TrainingData, load_training_data
+from dexpie_learning.train.data import TrainingData, load_training_data, object_state_wanted
 from dexpie_learning.train.loop import data_fingerprint, train_resumable
 from dexpie_learning.train.plots import save_loss_curve
 from dexpie_policy.actions.spec import ActionSpec, ActionSpecError, hand_action_spec
@@ -149,6 +149,7 @@ def _train_method(method, config, out_dir, demo_folders, rollout_folders, labels
     start = time.perf_counter()
     if data is None:
         data = load_training_data(demo_folders, rollout_folders, progress=progress, hand=hand)
+    config = dataclasses.replace(config, use_object_state=object_state_wanted(config.use_object_state, data))
     labels_source = None
     if method in LABELLED_METHODS:
         if labels is None:
