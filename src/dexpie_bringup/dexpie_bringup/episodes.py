@@ -332,8 +332,7 @@ def main(argv=None) -> int:
         return 130
     finally:
         node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+        rclpy.try_shutdown()
     successes = sum(r.outcome == "success" for r in results)
     print(json.dumps({"episodes": [asdict(r) for r in results], "successes": successes,
                       "set_aside": set_aside}))

@@ -165,6 +165,6 @@ def run_nodes(makers: Sequence[Callable[[], Node]], args=None, threads: int = 1)
             if callable(close):
                 close()
             node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+        # Not `if ok(): shutdown()`: a SIGINT between the two shut the context down first.
+        rclpy.try_shutdown()
     return code

@@ -4,9 +4,10 @@ With `clock: lockstep` the twin is the graph's clock (/clock; every other node r
 use_sim_time), and simulated time advances one control period per tick, only once the chain
 has answered the tick: the arbiter's /intervention/state stamped with the tick's
 /joint_states stamp has arrived, a controller command has arrived since the tick went out,
-and, once an operator has been heard from (the simulated person at the devices), its
-/spacenav/joy of that stamp: the arbiter's next tick then surely holds the person's reaction
-to this one (a press on tick k takes over on tick k or k + 1, never later). On an idle machine that is real time (ticks still wait for the wall-clock pace); on a
+and the simulated person's /spacenav/joy of that stamp (its reaction to the tick, so the
+devices never fall behind the twin). Each of the three counts once it has been heard from at
+all: a node that has not connected yet (discovery on a busy machine can take seconds) is not
+waited for, the others are. On an idle machine that is real time (ticks still wait for the wall-clock pace); on a
 busy one simulated time slows down instead of the twin stepping on with a stale command, so
 what the graph does per tick does not depend on the load.
 
@@ -58,10 +59,8 @@ class LockstepGate:
         self._streak = 0
         self._waiting_stamp: int | None = None   # stamp of the tick awaiting its answer
         self._since = 0.0                         # when that tick went out (or the reset came)
-        self._state_seen = False
-        self._command_seen = False
-        self._operator_seen = False
-        self._operator_present = False
+        self._state_seen = self._command_seen = self._operator_seen = False
+        self._state_present = self._command_present = self._operator_present = False
         self._holding_for_start = False
 
     @property
@@ -79,10 +78,12 @@ class LockstepGate:
             self._operator_seen = True
 
     def state_received(self, stamp_ns: int) -> None:
+        self._state_present = True
         if self._waiting_stamp is not None and stamp_ns == self._waiting_stamp:
             self._state_seen = True
 
     def command_received(self) -> None:
+        self._command_present = True
         if self._waiting_stamp is not None:
             self._command_seen = True
 
@@ -96,7 +97,9 @@ class LockstepGate:
 
     @property
     def answered(self) -> bool:
-        return self._state_seen and self._command_seen and (self._operator_seen or not self._operator_present)
+        present = (self._state_present, self._command_present, self._operator_present)
+        seen = (self._state_seen, self._command_seen, self._operator_seen)
+        return any(present) and all(s or not p for s, p in zip(seen, present))
 
     def may_step(self, now: float) -> bool:
         if self._holding_for_start:

@@ -115,3 +115,28 @@ def test_once_an_operator_is_heard_its_reaction_to_the_tick_is_awaited_too():
     assert not gate.may_step(10.6)
     gate.operator_received(10)
     assert gate.may_step(10.7)
+
+
+def test_a_node_not_heard_from_yet_is_not_waited_for_the_others_are():
+    """The controller still connecting (discovery on a busy machine): the arbiter's state and
+    the person's reaction answer the tick; once the controller is heard, it counts too."""
+    gate = LockstepGate(TIMING)
+    gate.published(1, 1.0)
+    assert gate.may_step(1.02) and gate.unanswered_ticks == 1, "nobody heard from: start-up pace"
+    gate.published(2, 2.0)
+    gate.state_received(2)
+    gate.operator_received(2)
+    assert gate.may_step(2.001) and gate.answered_ticks == 1
+    for k in range(3, 3 + ANSWERED_STREAK):
+        gate.published(k, float(k))
+        gate.state_received(k)
+        assert not gate.may_step(k + 0.001), "the person's reaction is awaited"
+        gate.operator_received(k)
+        assert gate.may_step(k + 0.002)
+    gate.command_received()                 # the controller is up (a command between ticks)
+    gate.published(10, 10.0)
+    gate.state_received(10)
+    gate.operator_received(10)
+    assert not gate.may_step(11.0), "now the controller's command is awaited too"
+    gate.command_received()
+    assert gate.may_step(11.1)
