@@ -26,7 +26,7 @@ from dexpie_common import topics
 # The ROS 2 distribution of the pip wheels (requirements/ros-wheels.txt), which set no
 # ROS_DISTRO; a sourced ROS 2 install does.
 PIP_RUNTIME_DISTRO = "jazzy"
-from dexpie_common.messages import MissingJoints, image_array, positions_by_name
+from dexpie_common.messages import MissingJoints, image_array, positions_by_name, stamp_to_ns
 from dexpie_common.image_codec import to_rgb
 from dexpie_common.node_main import NodeStartupError, run_node
 from dexpie_common.ros_parameters import declare_hand, declare_parameters
@@ -47,8 +47,6 @@ EVENTS_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
 WARN_EVERY_S = 2.0
 
 
-def stamp_ns(stamp) -> int:
-    return stamp.sec * 1_000_000_000 + stamp.nanosec
 
 
 class EpisodeRecorderNode(Node):
@@ -151,7 +149,7 @@ class EpisodeRecorderNode(Node):
             velocities = self._joints(msg, "velocity")
             if velocities is None:
                 return
-        self._warn(self.recorder.on_joint_state(stamp_ns(msg.header.stamp), positions, velocities,
+        self._warn(self.recorder.on_joint_state(stamp_to_ns(msg.header.stamp), positions, velocities,
                                                 self._now_ns()))
 
     def _on_object_state(self, msg: JointState) -> None:
@@ -172,14 +170,14 @@ class EpisodeRecorderNode(Node):
         positions = self._joints(msg)
         if positions is None:
             return
-        self.recorder.on_policy_command(stamp_ns(msg.header.stamp), positions)
+        self.recorder.on_policy_command(stamp_to_ns(msg.header.stamp), positions)
         if self.params.command_topic == topics.POLICY_COMMAND:
-            self.recorder.on_command(stamp_ns(msg.header.stamp), positions)
+            self.recorder.on_command(stamp_to_ns(msg.header.stamp), positions)
 
     def _on_hand_command(self, msg: JointState) -> None:
         positions = self._joints(msg)
         if positions is not None:
-            self.recorder.on_command(stamp_ns(msg.header.stamp), positions)
+            self.recorder.on_command(stamp_to_ns(msg.header.stamp), positions)
 
     def _on_controller_command(self, msg: Float64MultiArray) -> None:
         if len(msg.data) != len(self.joint_names):
@@ -189,7 +187,7 @@ class EpisodeRecorderNode(Node):
         self.recorder.on_command(None, np.array(msg.data, dtype=float))
 
     def _on_intervention(self, msg: InterventionState) -> None:
-        sample = InterventionSample(stamp_ns(msg.header.stamp), msg.source, msg.edge, msg.reason,
+        sample = InterventionSample(stamp_to_ns(msg.header.stamp), msg.source, msg.edge, msg.reason,
                                     msg.intervention_id, msg.human_idle_time, msg.detail, msg.tick)
         self._warn(self.recorder.on_intervention(sample, self._now_ns()))
 
@@ -202,8 +200,8 @@ class EpisodeRecorderNode(Node):
                        f"{msg.horizon}, action_dim {msg.action_dim}, {joints} joints")
             return
         self._warn(self.recorder.on_chunk(ActionChunkRecord(
-            stamp_ns=stamp_ns(msg.header.stamp), chunk_id=msg.chunk_id,
-            observation_stamp_ns=stamp_ns(msg.observation_stamp), joint_names=tuple(msg.joint_names),
+            stamp_ns=stamp_to_ns(msg.header.stamp), chunk_id=msg.chunk_id,
+            observation_stamp_ns=stamp_to_ns(msg.observation_stamp), joint_names=tuple(msg.joint_names),
             anchor=np.array(msg.anchor, dtype=float),
             actions=np.array(msg.actions, dtype=float).reshape(msg.horizon, msg.action_dim),
             targets=np.array(msg.targets, dtype=float).reshape(msg.horizon, joints),

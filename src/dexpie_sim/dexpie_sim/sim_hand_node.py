@@ -28,7 +28,7 @@ from std_msgs.msg import ColorRGBA, Float64MultiArray, String
 from visualization_msgs.msg import Marker, MarkerArray
 
 from dexpie_common import topics
-from dexpie_common.messages import image_msg, joint_state_msg
+from dexpie_common.messages import image_msg, joint_state_msg, stamp_to_ns
 from dexpie_common.node_main import NodeStartupError, run_node
 from dexpie_common.ros_parameters import declare_parameters
 from dexpie_msgs.msg import EpisodeEvent, InterventionState
@@ -73,9 +73,9 @@ class SimHandNode(Node):
             self.clock_pub = self.create_publisher(Clock, topics.CLOCK, QoSProfile(
                 depth=1, reliability=ReliabilityPolicy.BEST_EFFORT))
             self.create_subscription(InterventionState, topics.INTERVENTION_STATE,
-                                     lambda msg: self.gate.state_received(_stamp_ns(msg.header.stamp)), 10)
+                                     lambda msg: self.gate.state_received(stamp_to_ns(msg.header.stamp)), 10)
             self.create_subscription(Joy, topics.SPACENAV_JOY,
-                                     lambda msg: self.gate.operator_received(_stamp_ns(msg.header.stamp)), 10)
+                                     lambda msg: self.gate.operator_received(stamp_to_ns(msg.header.stamp)), 10)
             self.create_subscription(EpisodeEvent, topics.EPISODE_EVENTS, self._on_episode_event, 10)
             if self.get_parameter("use_sim_time").value:
                 raise NodeStartupError("sim_hand: clock 'lockstep' makes the twin the graph's clock; it cannot "
@@ -156,7 +156,7 @@ class SimHandNode(Node):
         if self.gate is not None:
             # The clock moves after the tick's messages: a node whose timer fires on the new
             # time (the arbiter's fallback tick) already holds the observation of that time.
-            self.gate.published(_stamp_ns(stamp), time.monotonic())
+            self.gate.published(stamp_to_ns(stamp), time.monotonic())
             self.clock_pub.publish(Clock(clock=stamp))
 
     def _stamp(self):
@@ -197,8 +197,6 @@ class SimHandNode(Node):
         self.twin.close()
 
 
-def _stamp_ns(stamp) -> int:
-    return stamp.sec * 1_000_000_000 + stamp.nanosec
 
 
 def main(args=None):

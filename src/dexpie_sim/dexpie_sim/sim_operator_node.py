@@ -20,7 +20,7 @@ from sensor_msgs.msg import JointState, Joy
 from std_msgs.msg import String
 
 from dexpie_common import topics
-from dexpie_common.messages import MissingJoints, joint_state_msg, positions_by_name
+from dexpie_common.messages import MissingJoints, joint_state_msg, positions_by_name, stamp_to_ns
 from dexpie_common.node_main import run_node
 from dexpie_common.ros_parameters import declare_parameters
 from dexpie_msgs.msg import EpisodeEvent, InterventionState
@@ -78,7 +78,7 @@ class SimOperatorNode(Node):
     def _on_object_state(self, msg: JointState) -> None:
         values = self._read(msg, self.session.object_names, topics.SIM_OBJECT_STATE)
         if values is not None:
-            self._maybe_tick(self.pairer.add_objects(_stamp_ns(msg), values))
+            self._maybe_tick(self.pairer.add_objects(stamp_to_ns(msg.header.stamp), values))
 
     def _on_joint_states(self, msg: JointState) -> None:
         positions = self._read(msg, self.session.joint_names, topics.JOINT_STATES)
@@ -87,7 +87,7 @@ class SimOperatorNode(Node):
         velocities = None
         if len(msg.velocity) == len(msg.name):
             velocities = positions_by_name(msg, self.session.joint_names, field="velocity")
-        self._maybe_tick(self.pairer.add_joints(_stamp_ns(msg), (positions, velocities, msg.header.stamp)))
+        self._maybe_tick(self.pairer.add_joints(stamp_to_ns(msg.header.stamp), (positions, velocities, msg.header.stamp)))
 
     def _read(self, msg: JointState, names, topic: str):
         try:
@@ -129,8 +129,6 @@ class SimOperatorNode(Node):
         self.session.close()
 
 
-def _stamp_ns(msg: JointState) -> int:
-    return msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
 
 
 def main(args=None):

@@ -37,7 +37,7 @@ from std_srvs.srv import Trigger
 from visualization_msgs.msg import Marker, MarkerArray
 
 from dexpie_common import topics
-from dexpie_common.messages import JointStateOut, positions_by_name
+from dexpie_common.messages import JointStateOut, positions_by_name, stamp_to_ns
 from dexpie_common.node_main import NodeStartupError, run_node
 from dexpie_common.ros_parameters import declare_parameters
 from dexpie_teleop.arbiter import REASON_NAMES, SOURCE_NAMES
@@ -230,7 +230,7 @@ class InterventionArbiterNode(Node):
         for observed in (observation_stamp, self._observation_stamp):
             if observed is None:
                 continue
-            observed_ns = observed.sec * 1_000_000_000 + observed.nanosec
+            observed_ns = stamp_to_ns(observed)
             if observed_ns > self._last_stamp_ns:
                 self._last_stamp_ns = observed_ns
                 return observed

@@ -17,7 +17,7 @@ from sensor_msgs.msg import Image, JointState
 
 from dexpie_common import topics
 from dexpie_common.image_codec import MalformedImage, UnsupportedEncoding, to_rgb
-from dexpie_common.messages import image_array
+from dexpie_common.messages import image_array, stamp_to_ns
 from dexpie_common.node_main import NodeStartupError, run_node
 from dexpie_common.ros_parameters import declare_hand, declare_parameters
 from dexpie_msgs.msg import ActionChunk, EpisodeEvent, InterventionState
@@ -31,8 +31,6 @@ EVENTS_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
 IMAGE_TYPE = "sensor_msgs/msg/Image"
 
 
-def stamp_ns(stamp) -> int:
-    return stamp.sec * 1_000_000_000 + stamp.nanosec
 
 
 def camera_name(topic: str) -> str | None:
@@ -85,17 +83,17 @@ class ViewerNode(Node):
             self.get_logger().info(f"showing camera {name} ({topic})")
 
     def _on_joint_states(self, msg: JointState) -> None:
-        self.sink.log(self.streams.joint_state(stamp_ns(msg.header.stamp), msg.name, msg.position))
+        self.sink.log(self.streams.joint_state(stamp_to_ns(msg.header.stamp), msg.name, msg.position))
 
     def _on_command(self, msg: JointState) -> None:
-        self.sink.log(self.streams.command(stamp_ns(msg.header.stamp), msg.name, msg.position))
+        self.sink.log(self.streams.command(stamp_to_ns(msg.header.stamp), msg.name, msg.position))
 
     def _on_intervention(self, msg: InterventionState) -> None:
-        self.sink.log(self.streams.intervention(stamp_ns(msg.header.stamp), msg.source, msg.edge,
+        self.sink.log(self.streams.intervention(stamp_to_ns(msg.header.stamp), msg.source, msg.edge,
                                                 msg.reason, msg.intervention_id, msg.detail))
 
     def _on_chunk(self, msg: ActionChunk) -> None:
-        self.sink.log(self.streams.action_chunk(stamp_ns(msg.header.stamp), stamp_ns(msg.observation_stamp),
+        self.sink.log(self.streams.action_chunk(stamp_to_ns(msg.header.stamp), stamp_to_ns(msg.observation_stamp),
                                                 list(msg.joint_names), msg.targets, msg.start_index))
 
     def _on_image(self, name: str, msg: Image) -> None:
@@ -104,10 +102,10 @@ class ViewerNode(Node):
         except (UnsupportedEncoding, MalformedImage) as error:
             self.get_logger().warning(f"camera {name}: {error}", throttle_duration_sec=10.0)
             return
-        self.sink.log(self.streams.image(stamp_ns(msg.header.stamp), name, rgb))
+        self.sink.log(self.streams.image(stamp_to_ns(msg.header.stamp), name, rgb))
 
     def _on_event(self, msg: EpisodeEvent) -> None:
-        self.sink.log(self.streams.episode_event(stamp_ns(msg.header.stamp), msg.event, msg.episode_id,
+        self.sink.log(self.streams.episode_event(stamp_to_ns(msg.header.stamp), msg.event, msg.episode_id,
                                                  msg.task, msg.stage, msg.outcome, msg.detail))
 
     def _report(self) -> None:
