@@ -8,14 +8,16 @@ stage by stage, calling the model's own methods in the order `sample` calls them
 
 - reference: `dexpie_policy.flow.reference.reference_sample`, the sampler before the
   inference rewrite (embeddings recomputed per call, nn.Module calls in the Euler loop);
-- current: `FlowMatchingPolicy.sample` (cached step grid and optimality conditions, the
-  Euler loop on the layers' functions) with the runner's default linear backend ("numpy"
-  on a CPU where numpy's BLAS can be held to 1 thread: the products through OpenBLAS).
+- current: `FlowMatchingPolicy.sample` with the runner's default linear backend: "numpy" on
+  a CPU where numpy's BLAS can be held to 1 thread (FiLM and the Euler loop in numpy,
+  `flow.numpy_sampler`, the products through OpenBLAS), else "torch" (cached step grid and
+  optimality conditions, the Euler loop on the layers' functions).
 
 Per stage: CPU time of this thread (what the work costs; steady when other processes share
 the cores) and wall time (that plus waiting for a core). Three more views of the cause:
 
-- op counts: aten ops per chunk, from torch.profiler (linear layers and all others);
+- op counts: aten ops per chunk, from torch.profiler (linear layers and all others; the
+  numpy sampler's ops are not aten ops);
 - bookkeeping vs arithmetic: the same chunk with hidden_size = 16 (the same ops, next to no
   arithmetic) gives the per-op cost (Python, dispatch, allocation, small numpy work);
   the rest of the hidden-512 time is the arithmetic, mostly streaming the weights;
@@ -39,7 +41,7 @@ from torch.nn import functional as F
 
 from dexpie_learning.train.bc import BCConfig
 from dexpie_policy.actions import reanchor, to_absolute
-from dexpie_policy.flow import ACTION_KEY, OBJECT_KEY, STATE_KEY, modeling_flow
+from dexpie_policy.flow import ACTION_KEY, OBJECT_KEY, STATE_KEY, numpy_sampler
 from dexpie_policy.runner import PolicyRunner
 from dexpie_sim.registry import task_spec
 
@@ -122,19 +124,46 @@ def staged_chunk(runner: PolicyRunner, clock: Clock, implementation: str, cfg_sc
                 x = x + dt * v
             x[:, :DELAY] = prefix
             return x
-    else:
+    elif runner.linear_backend == "numpy":   # FlowMatchingPolicy._sample_numpy, stage by stage
+        dtype, device = condition.dtype, condition.device
+
+        def grid():   # the kept values' check (once per chunk) and the numpy step grid
+            cache = m._inference_cache(dtype, device)
+            return cache, m._numpy_weights(cache, DELAY, dtype, device)
+
         def film():
-            return m._sample_film(condition, optimality, guided, runner.linear_backend)
+            branches = [optimality, None] if guided else [optimality]
+            conditions = torch.cat([condition if extra is None else condition + extra
+                                    for extra in (m._cached_optimality_condition(
+                                        cache, branch, 1, dtype, device) for branch in branches)])
+            return numpy_sampler.film_rows(layers, conditions.numpy(), c.num_layers)
+
+        def loop():
+            return torch.from_numpy(numpy_sampler.integrate(
+                layers, numpy_grid, noise[0].numpy(), prefix[0].numpy(), *film_rows,
+                cfg_scale if guided else None))[None]
+
+        cache, (layers, numpy_grid) = clock.stage("kept values: check, step grid", grid)
+        film_rows = clock.stage("optimality condition + FiLM", film)
+        x = clock.stage("Euler loop (10 steps)", loop)
+    else:
+        dtype, device = condition.dtype, condition.device
+
+        def film():
+            return m._sample_film(cache, condition, optimality, guided)
 
         def grid():
-            return m._step_grid(DELAY, condition.dtype, condition.device)
+            return m._step_grid(cache, DELAY, dtype, device)
 
         def loop():
             return m._integrate(noise, prefix, film, time_features, step_times,
-                                cfg_scale if guided else None, runner.linear_backend)
-    film = clock.stage("optimality condition + FiLM", film)
-    time_features, step_times = clock.stage("time features of the step grid", grid)
-    x = clock.stage("Euler loop (10 steps)", loop)
+                                cfg_scale if guided else None)
+        cache = clock.stage("kept values: check, step grid",
+                            lambda: m._inference_cache(dtype, device))
+    if implementation == "reference" or runner.linear_backend != "numpy":
+        film = clock.stage("optimality condition + FiLM", film)
+        time_features, step_times = clock.stage("time features of the step grid", grid)
+        x = clock.stage("Euler loop (10 steps)", loop)
 
     def runner_out():
         actions = stats.unnormalize(ACTION_KEY, x[0].cpu().numpy().astype(np.float64))
@@ -147,28 +176,18 @@ def staged_chunk(runner: PolicyRunner, clock: Clock, implementation: str, cfg_sc
 
 
 def op_counts(runner: PolicyRunner, implementation: str, cfg_scale: float, args) -> dict:
-    """Top-level aten ops of one chunk (an op's callees, e.g. linear -> addmm, not counted),
-    its torch linear layers and its numpy products (linear_backend "numpy"; each adds a few
-    sub-microsecond aten ops of its own: detach, to, resolve_conj/neg, lift_fresh)."""
+    """Top-level aten ops of one chunk (an op's callees, e.g. linear -> addmm, not counted)
+    and its torch linear layers (the numpy sampler's products are not aten ops)."""
     from torch.profiler import ProfilerActivity, profile
-    clock, numpy_products = Clock(), [0]
+    clock = Clock()
     staged_chunk(runner, clock, implementation, cfg_scale, *args)
-    original = modeling_flow._numpy_linear
-
-    def counted(*a):
-        numpy_products[0] += 1
-        return original(*a)
-    modeling_flow._numpy_linear = counted
-    try:
-        with profile(activities=[ProfilerActivity.CPU]) as prof:
-            staged_chunk(runner, clock, implementation, cfg_scale, *args)
-    finally:
-        modeling_flow._numpy_linear = original
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        staged_chunk(runner, clock, implementation, cfg_scale, *args)
     events = [e for e in prof.events() if e.name.startswith("aten::")]
     ids = {id(e) for e in events}
     top = [e for e in events if e.cpu_parent is None or id(e.cpu_parent) not in ids]
     linear = sum(e.name in ("aten::linear", "aten::addmm", "aten::matmul") for e in top)
-    return {"aten_ops": len(top), "torch_linear_ops": linear, "numpy_products": numpy_products[0]}
+    return {"aten_ops": len(top), "torch_linear_ops": linear}
 
 
 def profile_variant(label: str, conditioned: bool, cfg_scale: float, chunks: int,
@@ -262,12 +281,16 @@ def main() -> None:
         print(f"\n{row['variant']}, hidden {row['hidden_size']} ({row['parameters'] / 1e6:.2f} M "
               f"parameters)")
         print(f"  {'stage':<40} {'reference':>17} {'current':>17}")
-        for stage in row["reference"]["stages_cpu_ms_p50"]:
+        stages = dict.fromkeys([*row["reference"]["stages_cpu_ms_p50"],
+                                *row["current"]["stages_cpu_ms_p50"]])
+        stages["total"] = stages.pop("total")
+        for stage in stages:
             cells = [f"{row[n]['stages_cpu_ms_p50'][stage]:6.3f} "
                      f"({row[n]['stages_wall_ms_p50'][stage]:6.3f})"
+                     if stage in row[n]["stages_cpu_ms_p50"] else "-"
                      for n in ("reference", "current")]
             print(f"  {stage:<40} {cells[0]:>17} {cells[1]:>17}")
-        for key in ("aten_ops", "torch_linear_ops", "numpy_products"):
+        for key in ("aten_ops", "torch_linear_ops"):
             print(f"  {key.replace('_', ' ') + ' per chunk':<40} {row['reference'][key]:>17} "
                   f"{row['current'][key]:>17}")
     print("\nThe Euler loop's linear layers alone (10 steps x 8 layers, "

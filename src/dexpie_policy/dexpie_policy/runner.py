@@ -46,12 +46,14 @@ class PolicyRunner:
     batch size 1 extra threads only add synchronisation, which on a busy 2-core machine turned
     ~5 ms chunks into 100+ ms ones. None leaves the process setting alone.
 
-    linear_backend: how the flow steps' linear layers run (`FlowMatchingPolicy.sample`):
-    "torch", "numpy", or "auto" (the default): "numpy" for a CPU model when torch_threads is 1
-    and numpy's BLAS could be held to 1 thread as well (threadpoolctl, process-wide, like
-    torch_threads; unheld, OpenBLAS splits a 4-row product over the cores), else "torch".
-    "torch" gives chunks bit-identical to the reference sampler, "numpy" within ~1e-6 of them,
-    2-3x faster products on the project's AMD CPUs. The choice is `self.linear_backend`.
+    linear_backend: how a chunk is sampled (`FlowMatchingPolicy.sample`): "torch", "numpy",
+    or "auto" (the default): "numpy" for a CPU model when torch_threads is 1 and numpy's BLAS
+    could be held to 1 thread as well (threadpoolctl, process-wide, like torch_threads;
+    unheld, OpenBLAS splits a product over the cores), else "torch". "torch" gives chunks
+    bit-identical to the reference sampler; "numpy" runs FiLM and the Euler loop in numpy
+    (`flow.numpy_sampler`), within ~1e-6 of them and 1.8-2.4x faster than the reference on
+    the project's 2-core AMD EPYC (benchmarks/policy_inference_latency.py). The choice is
+    `self.linear_backend`.
     """
 
     def __init__(self, model: FlowMatchingPolicy, stats: NormalizationStats, spec: ActionSpec,

@@ -154,15 +154,27 @@ def test_kept_values_follow_parameter_changes():
     stepped, reference = _both(model, obs, **kwargs)
     assert torch.equal(stepped, reference) and not torch.equal(stepped, before)
 
+    _assert_numpy_backend_follows(model)
+
     model.load_state_dict(original)
     restored, reference = _both(model, obs, **kwargs)
     assert torch.equal(restored, reference) and torch.equal(restored, before)
+    _assert_numpy_backend_follows(model)
 
     with torch.no_grad():   # only the parameters the kept values depend on
         model.time_mlp[0].weight.mul_(1.5)
         model.optimality_mlp[2].bias.add_(0.3)
     edited, reference = _both(model, obs, **kwargs)
     assert torch.equal(edited, reference) and not torch.equal(edited, before)
+    # The numpy sampler keeps copies of the input and output layers' columns, with the
+    # output LayerNorm folded in: an edit of any of them must show.
+    for parameter in (model.input_proj.weight, model.input_proj.bias, model.output_proj.weight,
+                      model.output_proj.bias, model.output_norm.weight, model.output_norm.bias,
+                      model.film.weight, model.blocks[1].mlp[2].bias):
+        previous = _assert_numpy_backend_follows(model)
+        with torch.no_grad():
+            parameter.add_(0.05)
+        assert not torch.equal(_assert_numpy_backend_follows(model), previous)
 
     model.double()
     obs64 = {k: v.double() for k, v in obs.items()}
@@ -174,6 +186,17 @@ def test_kept_values_follow_parameter_changes():
     clone = copy.deepcopy(model)
     assert "_sample_cache" in model.__dict__ and "_sample_cache" not in clone.__dict__
     assert torch.equal(_both(clone, obs64, **kwargs64)[0], new)
+
+
+def _assert_numpy_backend_follows(model, delay=2):
+    """The numpy sampler's chunk for one observation, checked against the reference on the
+    model's current parameters (after a first call that fills the kept values)."""
+    obs = _observation(model, 1, seed=3)
+    kwargs = dict(optimality=1.0, cfg_scale=1.5, prefix=torch.randn(
+        1, delay, model.config.action_dim, generator=torch.Generator().manual_seed(4)))
+    fast, old = _both(model, obs, linear_backend="numpy", **kwargs)
+    torch.testing.assert_close(fast, old, rtol=0, atol=NUMPY_ATOL)
+    return fast
 
 
 def _reference_runner(directory):

@@ -24,22 +24,18 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from dexpie_policy.flow import numpy_sampler
 from dexpie_policy.flow.configuration_flow import (ACTION_KEY, OBJECT_KEY, STATE_KEY,
                                                    FlowPolicyConfig)
 
 OPTIMALITY_KEY = "optimality"          # (B,) in [0, 1]; NaN = unknown -> null embedding
 ACTION_WEIGHT_KEY = "action_weight"    # (B, H) per-step loss weight (episode-end padding)
 
-# How `sample` runs its per-chunk linear layers (FiLM and the Euler loop's): "torch" (torch's
-# BLAS; the chunks are bit-identical to the reference sampler's) or "numpy" (numpy's BLAS, on
-# CPU: float32 or float64 arrays sharing the tensors' memory; the same arithmetic, summed in
-# another order). On the project's 2-core AMD EPYC, torch's MKL ran the loop's 1- and 2-row
-# products 2-3x slower than numpy's OpenBLAS, and OpenBLAS its 4-row ones 2.4x slower than
-# MKL (benchmarks/policy_inference_profile.py): "numpy" takes products of up to
-# NUMPY_MAX_ROWS rows (the loop of a batch-1 chunk, with or without guidance), the rest stay
-# with torch.
+# How `sample` runs a chunk: "torch" (the chunks are bit-identical to the reference
+# sampler's) or "numpy" (on CPU, for one observation: FiLM and the Euler loop in numpy,
+# flow.numpy_sampler; the same arithmetic summed in another order, within ~1e-6 of the
+# reference; batches of several observations run the torch loop).
 LINEAR_BACKENDS = ("torch", "numpy")
-NUMPY_MAX_ROWS = 2
 
 
 def sinusoidal_embedding(values: torch.Tensor, dim: int, scale: float = 1000.0) -> torch.Tensor:
@@ -151,19 +147,13 @@ class FlowMatchingPolicy(nn.Module):
         return self.optimality_mlp(embedding)
 
     def film_parameters(self, observation_condition: torch.Tensor,
-                        optimality_condition: torch.Tensor | None,
-                        linear_backend: str = "torch") -> torch.Tensor:
+                        optimality_condition: torch.Tensor | None) -> torch.Tensor:
         """Conditions (B, hidden) -> per-block (gain = 1 + scale, shift):
-        (B, num_layers, 2, hidden). Computed once per chunk: it does not depend on the step.
-        linear_backend "numpy": the linear layer through numpy's BLAS (see `sample`)."""
+        (B, num_layers, 2, hidden). Computed once per chunk: it does not depend on the step."""
         condition = observation_condition
         if optimality_condition is not None:
             condition = condition + optimality_condition
-        if linear_backend == "numpy" and condition.shape[0] == 1:
-            # OpenBLAS: one row of this 3072-wide product is fast, two rows are not.
-            film = _numpy_linear(F.silu(condition), *_numpy_weights(self.film))
-        else:
-            film = self.film(F.silu(condition))
+        film = self.film(F.silu(condition))
         film = film.view(film.shape[0], self.config.num_layers, 2, self.config.hidden_size)
         return film + torch.tensor([1.0, 0.0], dtype=film.dtype, device=film.device)[:, None]
 
@@ -239,14 +229,14 @@ class FlowMatchingPolicy(nn.Module):
 
         With linear_backend "torch" the arithmetic is that of `reference.reference_sample` (a
         loop over `velocity`), op for op and shape for shape, so the chunks are the same bit
-        for bit ("numpy": the FiLM layer's and the Euler loop's products are summed in another
-        order, within ~1e-6 of those chunks; test_inference_equivalence holds it to 1e-5);
-        what differs is
-        the bookkeeping around it (benchmarks/policy_inference_profile.py measures both): the
-        step grid's time features and the optimality conditions are kept between calls
-        (recomputed when a parameter they depend on changes), and the Euler loop calls the
-        layers' functions directly on weights gathered once, instead of ~20 nn.Module calls
-        and ~15 view/concatenate ops per step.
+        for bit; what differs is the bookkeeping around it (the step grid's time features and
+        the optimality conditions are kept between calls, recomputed when a parameter they
+        depend on changes; the Euler loop calls the layers' functions directly on weights
+        gathered once, instead of ~20 nn.Module calls and ~15 view/concatenate ops per
+        step). With "numpy" and one observation, FiLM and the Euler loop run in numpy
+        (`flow.numpy_sampler`): the same arithmetic summed in another order, within ~1e-6 of
+        the reference's chunks (test_inference_equivalence holds it to 1e-5).
+        benchmarks/policy_inference_profile.py measures all three.
         """
         c = self.config
         if linear_backend not in LINEAR_BACKENDS:
@@ -279,35 +269,38 @@ class FlowMatchingPolicy(nn.Module):
                 (optimality < 0) | (optimality > 1))):
             raise ValueError(f"optimality must be in [0, 1] with shape ({batch_size},)")
         guided = optimality is not None and cfg_scale != 1.0
-        film = self._sample_film(condition, optimality, guided, linear_backend)
-        time_features, step_times = self._step_grid(delay, dtype, device)
+        cache = self._inference_cache(dtype, device)   # checked once per chunk: ~25 us
+        if linear_backend == "numpy" and batch_size == 1:
+            return self._sample_numpy(cache, condition, optimality, guided, noise, prefix,
+                                      cfg_scale)
+        film = self._sample_film(cache, condition, optimality, guided)
+        time_features, step_times = self._step_grid(cache, delay, dtype, device)
         return self._integrate(noise, prefix, film, time_features, step_times,
-                               cfg_scale if guided else None, linear_backend)
+                               cfg_scale if guided else None)
 
-    def _sample_film(self, condition: torch.Tensor, optimality: float | torch.Tensor | None,
-                     guided: bool, linear_backend: str) -> torch.Tensor:
+    def _sample_film(self, cache: dict, condition: torch.Tensor,
+                     optimality: float | torch.Tensor | None, guided: bool) -> torch.Tensor:
         """FiLM parameters of `sample`: (B, ...) or, guided, (2B, ...) = [conditional;
         unconditional (null)]."""
         batch_size, dtype, device = condition.shape[0], condition.dtype, condition.device
         film = self.film_parameters(condition, self._cached_optimality_condition(
-            optimality, batch_size, dtype, device), linear_backend)
+            cache, optimality, batch_size, dtype, device))
         if not guided:
             return film
-        # One branch after the other, as the reference sampler does (bit-identical with torch).
+        # One branch after the other, as the reference sampler does (bit-identical).
         return torch.cat([film, self.film_parameters(condition, self._cached_optimality_condition(
-            None, batch_size, dtype, device), linear_backend)])
+            cache, None, batch_size, dtype, device))])
 
     def _integrate(self, noise: torch.Tensor, prefix: torch.Tensor | None, film: torch.Tensor,
                    time_features: torch.Tensor, step_times: torch.Tensor,
-                   cfg_scale: float | None, linear_backend: str = "torch") -> torch.Tensor:
+                   cfg_scale: float | None) -> torch.Tensor:
         """The Euler loop of `sample` (cfg_scale None: unguided), with `velocity` written
         out on the layers' weights. Every tensor op is the one `velocity` and
         `reference_sample` run, on the same shapes and values: a (rows, H * D + H) input
         holding [flattened chunk (both branches when guided), per-position flow time], one
         linear layer, + time features, the FiLM blocks, the output layer, the guidance mix
         and x + dt * v. Only views, in-place updates and copies into that preallocated input
-        replace the concatenations, expands and fresh tensors of the reference loop; with
-        linear_backend "numpy" the linear layers are numpy products on the same memory."""
+        replace the concatenations, expands and fresh tensors of the reference loop."""
         c, hidden = self.config, self.config.hidden_size
         batch_size, horizon, action_dim = noise.shape
         chunk, delay = horizon * action_dim, 0 if prefix is None else prefix.shape[1]
@@ -316,14 +309,11 @@ class FlowMatchingPolicy(nn.Module):
         inputs = noise.new_empty((rows, chunk + horizon))
         x = inputs[:batch_size, :chunk].view(batch_size, horizon, action_dim)
         x.copy_(noise)
-        if linear_backend == "numpy" and rows <= NUMPY_MAX_ROWS:
-            linear, weights = _numpy_linear, _numpy_weights
-        else:
-            linear, weights = F.linear, _torch_weights
-        blocks = [(gain, shift, block.norm.eps, *weights(block.mlp[0]), *weights(block.mlp[2]))
+        blocks = [(gain, shift, block.norm.eps, block.mlp[0].weight, block.mlp[0].bias,
+                   block.mlp[2].weight, block.mlp[2].bias)
                   for block, (gain, shift) in zip(self.blocks,
                                                   (f.unbind(1) for f in film.unbind(1)))]
-        input_proj, output_proj = weights(self.input_proj), weights(self.output_proj)
+        input_proj, output_proj = self.input_proj, self.output_proj
         output_norm = self.output_norm
         for step in range(c.num_inference_steps):
             if delay:
@@ -331,14 +321,14 @@ class FlowMatchingPolicy(nn.Module):
             if cfg_scale is not None:
                 inputs[batch_size:, :chunk] = inputs[:batch_size, :chunk]
             inputs[:, chunk:] = step_times[step]
-            h = linear(inputs, *input_proj)
+            h = F.linear(inputs, input_proj.weight, input_proj.bias)
             h += time_features[step]
             for gain, shift, eps, w1, b1, w2, b2 in blocks:
                 a = torch.addcmul(shift, F.layer_norm(h, (hidden,), None, None, eps), gain)
-                h += linear(F.silu(linear(a, w1, b1), inplace=True), w2, b2)
-            v = linear(F.layer_norm(h, (hidden,), output_norm.weight, output_norm.bias,
-                                    output_norm.eps),
-                       *output_proj).view(rows, horizon, action_dim)
+                h += F.linear(F.silu(F.linear(a, w1, b1), inplace=True), w2, b2)
+            v = F.linear(F.layer_norm(h, (hidden,), output_norm.weight, output_norm.bias,
+                                      output_norm.eps),
+                         output_proj.weight, output_proj.bias).view(rows, horizon, action_dim)
             if cfg_scale is not None:
                 v_cond, v_uncond = v[:batch_size], v[batch_size:]
                 v = v_uncond + cfg_scale * (v_cond - v_uncond)
@@ -347,6 +337,24 @@ class FlowMatchingPolicy(nn.Module):
             x[:, :delay] = prefix
         return x.clone(memory_format=torch.contiguous_format)
 
+    def _sample_numpy(self, cache: dict, condition: torch.Tensor, optimality: float | torch.Tensor | None,
+                      guided: bool, noise: torch.Tensor, prefix: torch.Tensor | None,
+                      cfg_scale: float) -> torch.Tensor:
+        """`sample` for one observation with linear_backend "numpy" -> (1, H, D)."""
+        dtype, device = condition.dtype, condition.device
+        delay = 0 if prefix is None else prefix.shape[1]
+        layers, grid = self._numpy_weights(cache, delay, dtype, device)
+        branches = [optimality, None] if guided else [optimality]
+        conditions = torch.cat([condition if extra is None else condition + extra for extra in
+                                (self._cached_optimality_condition(cache, branch, 1, dtype, device)
+                                 for branch in branches)])
+        gains, shifts = numpy_sampler.film_rows(layers, conditions.numpy(),
+                                                self.config.num_layers)
+        chunk = numpy_sampler.integrate(layers, grid, noise[0].numpy(),
+                                        None if prefix is None else prefix[0].numpy(),
+                                        gains, shifts, cfg_scale if guided else None)
+        return torch.from_numpy(chunk)[None]
+
     # -- values kept between sample calls -----------------------------------------------------
     def __getstate__(self):
         state = super().__getstate__()
@@ -354,13 +362,18 @@ class FlowMatchingPolicy(nn.Module):
         return state
 
     def _inference_cache(self, dtype: torch.dtype, device: torch.device) -> dict:
-        """The cache of what `sample` computes from parameters alone, emptied when any of the
-        time / optimality MLP parameters changed (an optimizer step or a loaded state dict
-        bumps their version; moving or replacing them changes the storage: the cache keeps
+        """The cache of what `sample` computes from parameters alone, emptied when any
+        parameter after the observation encoder changed (an optimizer step or a loaded state
+        dict bumps its version; moving or replacing one changes the storage: the cache keeps
         the old storage alive, so a new one cannot take its address)."""
-        params = list(self.time_mlp.parameters())
+        layers = [self.time_mlp[0], self.time_mlp[2], self.input_proj, self.film,
+                  *(layer for block in self.blocks for layer in (block.mlp[0], block.mlp[2])),
+                  self.output_norm, self.output_proj]
+        params = []
         if self.config.optimality_conditioning:
-            params += [self.optimality_null, *self.optimality_mlp.parameters()]
+            layers += [self.optimality_mlp[0], self.optimality_mlp[2]]
+            params.append(self.optimality_null)
+        params += [p for layer in layers for p in layer._parameters.values()]
         state = (dtype, device, *((p.data_ptr(), p._version) for p in params))
         cache = self.__dict__.get("_sample_cache")
         if cache is None or cache["state"] != state or len(cache) > 64:
@@ -368,10 +381,10 @@ class FlowMatchingPolicy(nn.Module):
             self.__dict__["_sample_cache"] = cache
         return cache
 
-    def _step_grid(self, delay: int, dtype: torch.dtype, device: torch.device):
+    def _step_grid(self, cache: dict, delay: int, dtype: torch.dtype, device: torch.device):
         """Time features (N, hidden) of the fixed step grid and per-position flow times
         (N, H), 1 at the `delay` prefix positions; computed once per (delay, dtype, device)."""
-        cache, c = self._inference_cache(dtype, device), self.config
+        c = self.config
         key = ("grid", delay)
         if key not in cache:
             dt = 1.0 / c.num_inference_steps
@@ -382,7 +395,28 @@ class FlowMatchingPolicy(nn.Module):
                                       times[:, None]))                               # (N, H)
         return cache[key]
 
-    def _cached_optimality_condition(self, optimality: float | torch.Tensor | None,
+    def _numpy_weights(self, cache: dict, delay: int, dtype: torch.dtype, device: torch.device
+                       ) -> tuple[numpy_sampler.LayerWeights, numpy_sampler.StepGrid]:
+        """The numpy sampler's weights and its step grid for a `delay`-action prefix; kept
+        with the other values `sample` computes from parameters alone."""
+        c = self.config
+        if "numpy layers" not in cache:
+            blocks = tuple((*_numpy_linear(block.mlp[0]), *_numpy_linear(block.mlp[2]),
+                            block.norm.eps) for block in self.blocks)
+            cache["numpy layers"] = numpy_sampler.LayerWeights(
+                film_weight=self.film.weight.detach().numpy(),
+                film_bias=self.film.bias.detach().numpy(), blocks=blocks,
+                norm_eps=self.output_norm.eps)
+        key = ("numpy grid", delay)
+        if key not in cache:
+            time_features, step_times = self._step_grid(cache, delay, dtype, device)
+            cache[key] = numpy_sampler.step_grid(
+                delay, c.action_dim, c.num_inference_steps, step_times.numpy(),
+                time_features.numpy(), *_numpy_parameters(self.input_proj),
+                *_numpy_parameters(self.output_norm), *_numpy_parameters(self.output_proj))
+        return cache["numpy layers"], cache[key]
+
+    def _cached_optimality_condition(self, cache: dict, optimality: float | torch.Tensor | None,
                                      batch_size: int, dtype: torch.dtype,
                                      device: torch.device) -> torch.Tensor | None:
         """`optimality_condition` for a float, a (B,) tensor or None (the null condition),
@@ -394,7 +428,6 @@ class FlowMatchingPolicy(nn.Module):
                       *("nan" if v != v else v for v in optimality.tolist()))
         else:
             values = None if optimality is None else float(optimality)
-        cache = self._inference_cache(dtype, device)
         key = ("optimality", batch_size, "nan" if values != values else values)
         if key not in cache:
             if isinstance(values, float):
@@ -403,20 +436,14 @@ class FlowMatchingPolicy(nn.Module):
         return cache[key]
 
 
-def _torch_weights(layer: nn.Linear) -> tuple[torch.Tensor, torch.Tensor]:
-    return layer.weight, layer.bias
-
-
-def _numpy_weights(layer: nn.Linear) -> tuple[np.ndarray, np.ndarray]:
+def _numpy_linear(layer: nn.Linear) -> tuple[np.ndarray, np.ndarray]:
     """(in, out) view of the weight and the bias, sharing the parameters' memory."""
     return layer.weight.detach().numpy().T, layer.bias.detach().numpy()
 
 
-def _numpy_linear(x: torch.Tensor, weight_t: np.ndarray, bias: np.ndarray) -> torch.Tensor:
-    """F.linear through numpy's BLAS: x (rows, in) contiguous CPU tensor -> (rows, out)."""
-    out = np.matmul(x.numpy(), weight_t)
-    out += bias
-    return torch.from_numpy(out)
+def _numpy_parameters(layer: nn.Module) -> tuple[np.ndarray, np.ndarray]:
+    """(weight, bias) as numpy arrays in torch's layout, sharing the parameters' memory."""
+    return layer.weight.detach().numpy(), layer.bias.detach().numpy()
 
 
 def checked_feature(batch: dict[str, torch.Tensor], key: str, shape: tuple[int, ...],
