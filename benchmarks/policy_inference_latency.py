@@ -1,8 +1,8 @@
 """Inference latency of one chunk on this CPU, next to the 30 Hz control period (33.3 ms):
-the sampler before the inference rewrite and the current one, side by side in one run.
+the sampler before the inference rewrite and the current ones, side by side in one run.
 
-Default policy size (FlowPolicyConfig defaults, BC hidden size: 4.5 M parameters), each twin
-task's dimensions, 1 torch thread (the PolicyRunner default), a committed prefix of 4
+Default policy size (FlowPolicyConfig defaults, BC hidden size: 4.2-4.5 M parameters), each
+twin task's dimensions, 1 torch thread (the PolicyRunner default), a committed prefix of 4
 actions. Variants: BC (no guidance) and an indicator-conditioned policy with classifier-free
 guidance w = 1.5 (both branches in one batched pass per flow step). Weights are random:
 latency does not depend on their values.
@@ -12,12 +12,14 @@ Implementations, all PolicyRunner.predict_chunk on the same model, weights and i
   (the sampler before the rewrite, kept for this and for the equivalence tests);
 - "torch": the current sampler with linear_backend "torch" (chunks bit-identical to previous,
   checked on every call);
-- "current": the runner as constructed by default (linear_backend "auto": "numpy" on a CPU
-  when numpy's BLAS can be held to 1 thread; its chunks are checked to be within 1e-5 of
-  previous on every call, and the largest difference is printed).
-Calls rotate through the three, so all see the same load on a shared machine. Per cell:
-wall-clock p50/p99/max, and p50/p99 of this thread's CPU time (the cost without the waits
-for a core that other processes cause); ratio = previous / current.
+- "numpy": linear_backend "numpy" (FiLM and the Euler loop in numpy, flow.numpy_sampler);
+- "current": the runner as constructed by default (linear_backend "auto": "onnxruntime" on a
+  CPU where onnx and onnxruntime are installed, flow.onnx_sampler).
+numpy's and current's chunks are checked to be within 1e-5 of previous on every call, and
+the largest difference is printed. Calls rotate through the implementations, so all see the
+same load on a shared machine. Per cell: wall-clock p50/p99/max, and p50/p99 of this
+thread's CPU time (the cost without the waits for a core that other processes cause);
+ratio = previous / current. --runs repeats the whole measurement.
 
     .venv/bin/python benchmarks/policy_inference_latency.py [--calls 300] [--runs 1]
 """
@@ -71,9 +73,9 @@ def reference_runner(runner: PolicyRunner) -> PolicyRunner:
     return previous
 
 
-def torch_runner(runner: PolicyRunner) -> PolicyRunner:
+def backend_runner(runner: PolicyRunner, linear_backend: str) -> PolicyRunner:
     same = copy.copy(runner)
-    same.linear_backend = "torch"
+    same.linear_backend = linear_backend
     return same
 
 
@@ -86,8 +88,9 @@ def measure(runner: PolicyRunner, task: str, calls: int, cfg_scale: float) -> di
     obj = rng.normal(0, 0.1, len(spec_t.object_names))
     prefix = q + rng.normal(0, 0.01, (4, len(q)))
     kwargs = {"cfg_scale": cfg_scale} if runner.config.optimality_conditioning else {}
-    implementations = {"previous": reference_runner(runner), "torch": torch_runner(runner),
-                       "current": runner}
+    implementations = {"previous": reference_runner(runner),
+                       "torch": backend_runner(runner, "torch"),
+                       "numpy": backend_runner(runner, "numpy"), "current": runner}
     for _ in range(20):  # warm-up
         for impl in implementations.values():
             impl.predict_chunk(q, object_state=obj, prefix_targets=prefix, **kwargs)
@@ -104,7 +107,8 @@ def measure(runner: PolicyRunner, task: str, calls: int, cfg_scale: float) -> di
             times[name]["wall"][i] = (time.perf_counter() - wall) * 1000.0
         if not np.array_equal(chunks["torch"], chunks["previous"]):
             raise AssertionError(f"{task}: linear_backend torch is not bit-identical at call {i}")
-        max_diff = max(max_diff, float(np.abs(chunks["current"] - chunks["previous"]).max()))
+        max_diff = max(max_diff, *(float(np.abs(chunks[name] - chunks["previous"]).max())
+                                   for name in ("numpy", "current")))
         if max_diff > TOLERANCE:
             raise AssertionError(f"{task}: current differs from previous by {max_diff} at call {i}")
     return times, max_diff
@@ -144,7 +148,7 @@ def print_run(rows: list[dict], calls: int, load_before: str, load: str) -> None
               f"{'p99/33.3':>8} {'cpu p50':>7} {'cpu p99':>7}")
     print(header + "\n" + "-" * len(header))
     for r in rows:
-        for name in ("previous", "torch", "current"):
+        for name in ("previous", "torch", "numpy", "current"):
             m = r[name]
             print(f"{r['task']:<9} {r['variant']:<22} {name:<9} {m['p50_ms']:>6.2f} {m['p99_ms']:>6.2f} "
                   f"{m['max_ms']:>6.2f} {m['p99_ms'] / CONTROL_PERIOD_MS:>8.2f} {m['cpu_p50_ms']:>7.2f} "
@@ -152,7 +156,7 @@ def print_run(rows: list[dict], calls: int, load_before: str, load: str) -> None
         q = r["ratio"]
         print(f"{r['task']:<9} {r['variant']:<22} {'ratio':<9} {q['p50_ms']:>6.2f} {q['p99_ms']:>6.2f} "
               f"{q['max_ms']:>6.2f} {'':>8} {q['cpu_p50_ms']:>7.2f} {q['cpu_p99_ms']:>7.2f}")
-    print(f"largest |current - previous| over all chunks: "
+    print(f"largest |current - previous|, |numpy - previous| over all chunks: "
           f"{max(r['max_abs_diff_current_vs_previous'] for r in rows):.2e} (tolerance {TOLERANCE:g}); "
           "torch == previous bit for bit on every call")
 

@@ -8,10 +8,10 @@ stage by stage, calling the model's own methods in the order `sample` calls them
 
 - reference: `dexpie_policy.flow.reference.reference_sample`, the sampler before the
   inference rewrite (embeddings recomputed per call, nn.Module calls in the Euler loop);
-- current: `FlowMatchingPolicy.sample` with the runner's default linear backend: "numpy" on
-  a CPU where numpy's BLAS can be held to 1 thread (FiLM and the Euler loop in numpy,
-  `flow.numpy_sampler`, the products through OpenBLAS), else "torch" (cached step grid and
-  optimality conditions, the Euler loop on the layers' functions).
+- numpy: `FlowMatchingPolicy.sample` with linear_backend "numpy" (FiLM and the Euler loop
+  in numpy, `flow.numpy_sampler`, the products through OpenBLAS held to 1 thread);
+- onnxruntime: linear_backend "onnxruntime", the runner's default on a CPU (FiLM and the
+  Euler loop as one ONNX graph, `flow.onnx_sampler`; its stage "Euler loop" includes FiLM).
 
 Per stage: CPU time of this thread (what the work costs; steady when other processes share
 the cores) and wall time (that plus waiting for a core). Three more views of the cause:
@@ -50,6 +50,7 @@ from policy_inference_latency import make_runner
 TASK = "relocate"
 DELAY = 4
 VARIANTS = (("BC", False, 1.0), ("indicator + CFG w=1.5", True, 1.5))
+IMPLEMENTATIONS = ("reference", "numpy", "onnxruntime")
 
 
 class Clock:
@@ -124,7 +125,7 @@ def staged_chunk(runner: PolicyRunner, clock: Clock, implementation: str, cfg_sc
                 x = x + dt * v
             x[:, :DELAY] = prefix
             return x
-    elif runner.linear_backend == "numpy":   # FlowMatchingPolicy._sample_numpy, stage by stage
+    elif implementation == "numpy":   # FlowMatchingPolicy._sample_one, stage by stage
         dtype, device = condition.dtype, condition.device
 
         def grid():   # the kept values' check (once per chunk) and the numpy step grid
@@ -146,21 +147,32 @@ def staged_chunk(runner: PolicyRunner, clock: Clock, implementation: str, cfg_sc
         cache, (layers, numpy_grid) = clock.stage("kept values: check, step grid", grid)
         film_rows = clock.stage("optimality condition + FiLM", film)
         x = clock.stage("Euler loop (10 steps)", loop)
-    else:
+    else:   # "onnxruntime": FlowMatchingPolicy._sample_one, stage by stage
         dtype, device = condition.dtype, condition.device
 
-        def film():
-            return m._sample_film(cache, condition, optimality, guided)
+        def grid():   # the kept values' check (once per chunk), the session, the step bias
+            cache = m._inference_cache(dtype, device)
+            return cache, m._onnx_sampler(cache, DELAY, guided, dtype, device)
 
-        def grid():
-            return m._step_grid(cache, DELAY, dtype, device)
+        def conditions():
+            branches = [optimality, None] if guided else [optimality]
+            return torch.cat([condition if extra is None else condition + extra
+                              for extra in (m._cached_optimality_condition(
+                                  cache, branch, 1, dtype, device) for branch in branches)]).numpy()
 
         def loop():
-            return m._integrate(noise, prefix, film, time_features, step_times,
-                                cfg_scale if guided else None)
-        cache = clock.stage("kept values: check, step grid",
-                            lambda: m._inference_cache(dtype, device))
-    if implementation == "reference" or runner.linear_backend != "numpy":
+            chunk = noise.reshape(1, -1).numpy().copy()
+            chunk[:, :DELAY * c.action_dim] = prefix.reshape(1, -1).numpy()
+            out = torch.from_numpy(sampler(rows, chunk, step_bias, generated,
+                                           cfg_scale if guided else None)).view_as(noise)
+            out[:, :DELAY] = prefix
+            return out
+
+        cache, (sampler, step_bias, generated) = clock.stage("kept values: check, step grid",
+                                                             grid)
+        rows = clock.stage("optimality condition + FiLM", conditions)
+        x = clock.stage("Euler loop (10 steps)", loop)
+    if implementation == "reference":
         film = clock.stage("optimality condition + FiLM", film)
         time_features, step_times = clock.stage("time features of the step grid", grid)
         x = clock.stage("Euler loop (10 steps)", loop)
@@ -199,7 +211,7 @@ def profile_variant(label: str, conditioned: bool, cfg_scale: float, chunks: int
     finally:
         BCConfig.hidden_size = default_hidden
     args = inputs(runner)
-    clocks = {"reference": Clock(), "current": Clock()}
+    clocks = {name: Clock() for name in IMPLEMENTATIONS}
     for _ in range(10):   # warm-up (and the current sampler's cache)
         for name, clock in clocks.items():
             staged_chunk(runner, Clock(), name, cfg_scale, *args)
@@ -272,7 +284,7 @@ def main() -> None:
     from threadpoolctl import threadpool_info
     blas_threads = {i["internal_api"]: i["num_threads"] for i in threadpool_info()
                     if i["user_api"] == "blas"}
-    print(f"current: linear_backend {make_runner(TASK, False).linear_backend!r}; numpy's BLAS "
+    print(f"PolicyRunner default: linear_backend {make_runner(TASK, False).linear_backend!r}; numpy's BLAS "
           f"threads {blas_threads}")
     print(f"one chunk on 1 torch thread, {TASK}, prefix {DELAY}, {args.chunks} interleaved chunks "
           f"per implementation; load average {load_before} before, {load_after} after")
@@ -280,19 +292,19 @@ def main() -> None:
     for row in rows:
         print(f"\n{row['variant']}, hidden {row['hidden_size']} ({row['parameters'] / 1e6:.2f} M "
               f"parameters)")
-        print(f"  {'stage':<40} {'reference':>17} {'current':>17}")
-        stages = dict.fromkeys([*row["reference"]["stages_cpu_ms_p50"],
-                                *row["current"]["stages_cpu_ms_p50"]])
+        print(f"  {'stage':<40}" + "".join(f"{name:>17}" for name in IMPLEMENTATIONS))
+        stages = dict.fromkeys(stage for name in IMPLEMENTATIONS
+                               for stage in row[name]["stages_cpu_ms_p50"])
         stages["total"] = stages.pop("total")
         for stage in stages:
             cells = [f"{row[n]['stages_cpu_ms_p50'][stage]:6.3f} "
                      f"({row[n]['stages_wall_ms_p50'][stage]:6.3f})"
                      if stage in row[n]["stages_cpu_ms_p50"] else "-"
-                     for n in ("reference", "current")]
-            print(f"  {stage:<40} {cells[0]:>17} {cells[1]:>17}")
+                     for n in IMPLEMENTATIONS]
+            print(f"  {stage:<40}" + "".join(f"{cell:>17}" for cell in cells))
         for key in ("aten_ops", "torch_linear_ops"):
-            print(f"  {key.replace('_', ' ') + ' per chunk':<40} {row['reference'][key]:>17} "
-                  f"{row['current'][key]:>17}")
+            print(f"  {key.replace('_', ' ') + ' per chunk':<40}"
+                  + "".join(f"{row[n][key]:>17}" for n in IMPLEMENTATIONS))
     print("\nThe Euler loop's linear layers alone (10 steps x 8 layers, "
           f"{linears[0]['weights_mb_per_step']:.1f} MB of weights per step), CPU ms p50, "
           "this thread (whole process):")

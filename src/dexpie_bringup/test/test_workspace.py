@@ -172,6 +172,7 @@ ROSDEP_KEYS = {"numpy": "python3-numpy", "yaml": "python3-yaml", "torch": "pytho
                "mujoco": "python3-mujoco-pip", "rosbags": "python3-rosbags-pip",
                "ruamel": "python3-ruamel.yaml", "tqdm": "python3-tqdm", "matplotlib": "python3-matplotlib"}
 NO_ROSDEP_KEY = {"safetensors": "safetensors", "threadpoolctl": "threadpoolctl", "pyarrow": "pyarrow",
+                 "onnx": "onnx", "onnxruntime": "onnxruntime",
                  "av": "av", "PIL": "Pillow", "rerun": "rerun", "rerun_cli": "rerun"}
 
 

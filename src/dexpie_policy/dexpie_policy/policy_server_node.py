@@ -92,6 +92,7 @@ class PolicyServer(Node):
 
         # Last: the scheduler owns the inference worker thread (stopped in close()).
         prefix_steps = min(params.max_prefix_steps, config.max_delay_steps)
+        self._runner.warm_up(prefix_steps, **self._conditioning.runner_kwargs)
         self._scheduler = ChunkScheduler.threaded(
             RunnerPredictor(self._runner, **self._conditioning.runner_kwargs), mode=params.mode,
             request_threshold=params.request_threshold, max_prefix_steps=prefix_steps,

@@ -22,6 +22,7 @@ from dexpie_policy.chunk_dataset import (ChunkDataset, EpisodeArrays, image_tens
                                          make_training_batch)
 from dexpie_policy.flow import (ACTION_KEY, IMAGE_KEY_PREFIX, OBJECT_KEY, STATE_KEY,
                                 FlowMatchingPolicy)
+from dexpie_policy.flow import onnx_sampler
 from dexpie_policy.flow.modeling_flow import LINEAR_BACKENDS
 from dexpie_policy.normalization import NormalizationStats
 from dexpie_policy.training import train_policy
@@ -47,13 +48,15 @@ class PolicyRunner:
     ~5 ms chunks into 100+ ms ones. None leaves the process setting alone.
 
     linear_backend: how a chunk is sampled (`FlowMatchingPolicy.sample`): "torch", "numpy",
-    or "auto" (the default): "numpy" for a CPU model when torch_threads is 1 and numpy's BLAS
-    could be held to 1 thread as well (threadpoolctl, process-wide, like torch_threads;
-    unheld, OpenBLAS splits a product over the cores), else "torch". "torch" gives chunks
-    bit-identical to the reference sampler; "numpy" runs FiLM and the Euler loop in numpy
-    (`flow.numpy_sampler`), within ~1e-6 of them and 1.8-2.4x faster than the reference on
-    the project's 2-core AMD EPYC (benchmarks/policy_inference_latency.py). The choice is
-    `self.linear_backend`.
+    "onnxruntime", or "auto" (the default): for a CPU model with torch_threads 1,
+    "onnxruntime" where onnx and onnxruntime are installed (FiLM and the Euler loop as one
+    ONNX graph on one thread, `flow.onnx_sampler`), else "numpy" where numpy's BLAS could be
+    held to 1 thread (threadpoolctl, process-wide, like torch_threads; unheld, OpenBLAS
+    splits a product over the cores; `flow.numpy_sampler`); "torch" otherwise. "torch" gives
+    chunks bit-identical to the reference sampler, the other two within ~1e-6 of them. On
+    the project's 2-core AMD EPYC a guided chunk took 2.4x less time with "numpy" and ~4x
+    less with "onnxruntime" than with the reference sampler
+    (benchmarks/policy_inference_latency.py). The choice is `self.linear_backend`.
     """
 
     def __init__(self, model: FlowMatchingPolicy, stats: NormalizationStats, spec: ActionSpec,
@@ -149,6 +152,19 @@ class PolicyRunner:
             targets[:len(prefix_targets)] = prefix_targets
         return targets
 
+    def warm_up(self, max_prefix_steps: int = 0, **predict_kwargs) -> None:
+        """Compute now what the first chunks would otherwise compute on the way (the kept
+        values, the ONNX Runtime session: ~0.1 s), for each prefix length 0..max_prefix_steps:
+        the first chunk of a deployment then takes as long as every other. predict_kwargs:
+        optimality and cfg_scale as the chunks will be asked for."""
+        c = self.config
+        joints = np.zeros(c.state_dim)
+        images = {name: np.zeros((*c.image_size, c.image_channels), np.uint8)
+                  for name in c.camera_names}
+        for steps in range(min(max_prefix_steps, c.horizon) + 1):
+            self.predict_chunk(joints, np.zeros(c.object_dim) if c.object_dim else None,
+                               images, np.zeros((steps, c.state_dim)), **predict_kwargs)
+
     def _tensor(self, array: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(array, dtype=torch.float32, device=self.device)[None]
 
@@ -166,13 +182,21 @@ def resolve_linear_backend(requested: str, device: torch.device,
     if requested not in (*LINEAR_BACKENDS, "auto"):
         raise ValueError(f"linear_backend must be 'auto' or one of {LINEAR_BACKENDS}, got "
                          f"{requested!r}")
-    if requested == "numpy" and device.type != "cpu":
-        raise ValueError(f"linear_backend 'numpy' runs CPU models, this one is on {device}")
+    if requested != "torch" and requested != "auto" and device.type != "cpu":
+        raise ValueError(f"linear_backend {requested!r} runs CPU models, this one is on {device}")
+    if requested == "onnxruntime" and not onnx_sampler.available():
+        raise ValueError("linear_backend 'onnxruntime' needs the onnx and onnxruntime packages "
+                         "(pip install -r requirements/python.txt)")
+    # numpy's BLAS follows torch_threads 1 whatever runs the chunk: numpy work elsewhere in
+    # the process must not spread over the cores either.
+    blas_held = torch_threads == 1 and limit_numpy_blas_threads(1)
     if requested != "auto":
         return requested
-    if device.type == "cpu" and torch_threads == 1 and limit_numpy_blas_threads(1):
-        return "numpy"
-    return "torch"
+    if device.type != "cpu" or torch_threads != 1:
+        return "torch"
+    if onnx_sampler.available():
+        return "onnxruntime"
+    return "numpy" if blas_held else "torch"
 
 
 def limit_numpy_blas_threads(threads: int) -> bool:

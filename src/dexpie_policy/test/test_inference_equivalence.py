@@ -1,7 +1,7 @@
 """FlowMatchingPolicy.sample (the inference rewrite: values kept between calls, the Euler loop
 on the layers' functions) against the sampler it replaced (flow.reference.reference_sample):
-with linear_backend "torch" the same chunks bit for bit, with "numpy" (numpy's BLAS for the
-loop's products, PolicyRunner's choice on CPU) within NUMPY_ATOL; the kept values follow
+with linear_backend "torch" the same chunks bit for bit, with "numpy" (flow.numpy_sampler)
+and "onnxruntime" (flow.onnx_sampler, PolicyRunner's choice on CPU) within NUMPY_ATOL; the kept values follow
 parameter changes; and checkpoints written before the rewrite, with the chunks the code of
 that time returned for them (data/inference_fixture, made by data/make_inference_fixture.py
 at commit e3793f1), still load and give those chunks."""
@@ -21,10 +21,12 @@ FIXTURE = Path(__file__).resolve().parent / "data" / "inference_fixture"
 # relative per operation), so they are compared with this tolerance; the same-machine
 # comparisons below are exact.
 STORED_ATOL = 1e-5
-# linear_backend "numpy" sums the products in another order: on the normalised chunk (and on
-# the absolute targets) it stays within this of the reference (seen: <= 1.2e-6 normalised on
-# random hidden-512 models, <= 3.5e-7 rad on the targets of 17 trained checkpoints).
+# linear_backends "numpy" and "onnxruntime" sum the products in another order: on the
+# normalised chunk (and on the absolute targets) they stay within this of the reference
+# (seen: <= 1.6e-6 normalised on random hidden-512 models, <= 3.5e-7 rad on the targets of 17
+# trained checkpoints).
 NUMPY_ATOL = 1e-5
+FAST_BACKENDS = ("numpy", "onnxruntime")
 
 
 def _model(seed=0, **overrides):
@@ -71,12 +73,13 @@ def test_sample_equals_the_reference_sampler_bit_for_bit(batch, delay, optimalit
         assert torch.equal(new, old)
         if delay:
             assert torch.equal(new[:, :delay], prefix)
-        fast, _ = _both(model, obs, linear_backend="numpy", prefix=prefix,
-                        optimality=optimality, cfg_scale=cfg_scale)
-        assert fast.shape == (batch, 8, 7) and fast.dtype == old.dtype
-        torch.testing.assert_close(fast, old, rtol=0, atol=NUMPY_ATOL)
-        if delay:
-            assert torch.equal(fast[:, :delay], prefix)
+        for backend in FAST_BACKENDS:
+            fast, _ = _both(model, obs, linear_backend=backend, prefix=prefix,
+                            optimality=optimality, cfg_scale=cfg_scale)
+            assert fast.shape == (batch, 8, 7) and fast.dtype == old.dtype
+            torch.testing.assert_close(fast, old, rtol=0, atol=NUMPY_ATOL)
+            if delay:
+                assert torch.equal(fast[:, :delay], prefix)
 
 
 def test_numpy_backend_at_deployment_size_stays_within_tolerance():
@@ -88,21 +91,30 @@ def test_numpy_backend_at_deployment_size_stays_within_tolerance():
         obs = _observation(model, 2)
         kwargs = {"prefix": torch.randn(2, 4, 7), "cfg_scale": 1.5,
                   **({"optimality": 1.0} if conditioned else {})}
-        fast, old = _both(model, obs, linear_backend="numpy", **kwargs)
-        torch.testing.assert_close(fast, old, rtol=0, atol=NUMPY_ATOL)
-        assert torch.equal(_both(model, obs, **kwargs)[0], old)
+        for backend in FAST_BACKENDS:
+            for batch in (2, 1):   # several observations run the torch loop
+                fast, old = _both(model, {k: v[:batch] for k, v in obs.items()},
+                                  linear_backend=backend,
+                                  **{**kwargs, "prefix": kwargs["prefix"][:batch]})
+                torch.testing.assert_close(fast, old, rtol=0, atol=NUMPY_ATOL)
+        new, old = _both(model, obs, **kwargs)
+        assert torch.equal(new, old)
 
 
 def test_linear_backend_choice_and_checks(monkeypatch):
     model = _model()
     with pytest.raises(ValueError, match="linear_backend must be one of"):
         model.sample(_observation(model, 1), linear_backend="mkl")
-    with pytest.raises(ValueError, match="float32/float64 CPU"):
-        model.to(torch.bfloat16).sample({k: v.to(torch.bfloat16) for k, v in
-                                         _observation(model, 1).items()}, linear_backend="numpy")
+    for backend in FAST_BACKENDS:
+        with pytest.raises(ValueError, match="float32/float64 CPU"):
+            model.to(torch.bfloat16).sample({k: v.to(torch.bfloat16) for k, v in
+                                             _observation(model, 1).items()},
+                                            linear_backend=backend)
     cpu = torch.device("cpu")
-    # auto: numpy where numpy's BLAS can be held to 1 thread next to torch's 1 thread.
-    assert resolve_linear_backend("auto", cpu, 1) == "numpy"
+    # auto, next to torch's 1 thread: onnxruntime where installed, else numpy where numpy's
+    # BLAS can be held to 1 thread, else torch.
+    assert resolve_linear_backend("auto", cpu, 1) == "onnxruntime"
+    assert resolve_linear_backend("onnxruntime", cpu, None) == "onnxruntime"
     assert resolve_linear_backend("auto", cpu, None) == "torch"
     assert resolve_linear_backend("auto", cpu, 2) == "torch"
     assert resolve_linear_backend("auto", torch.device("meta"), 1) == "torch"
@@ -115,6 +127,10 @@ def test_linear_backend_choice_and_checks(monkeypatch):
     from threadpoolctl import threadpool_info
     assert all(info["num_threads"] == 1 for info in threadpool_info()
                if info["user_api"] == "blas")
+    monkeypatch.setitem(__import__("sys").modules, "onnxruntime", None)   # not installed
+    assert resolve_linear_backend("auto", cpu, 1) == "numpy"
+    with pytest.raises(ValueError, match="needs the onnx and onnxruntime packages"):
+        resolve_linear_backend("onnxruntime", cpu, 1)
     monkeypatch.setitem(__import__("sys").modules, "threadpoolctl", None)   # not installed
     assert resolve_linear_backend("auto", cpu, 1) == "torch"
 
@@ -189,13 +205,14 @@ def test_kept_values_follow_parameter_changes():
 
 
 def _assert_numpy_backend_follows(model, delay=2):
-    """The numpy sampler's chunk for one observation, checked against the reference on the
-    model's current parameters (after a first call that fills the kept values)."""
+    """The numpy and ONNX samplers' chunks for one observation, each checked against the
+    reference on the model's current parameters -> the ONNX sampler's chunk."""
     obs = _observation(model, 1, seed=3)
     kwargs = dict(optimality=1.0, cfg_scale=1.5, prefix=torch.randn(
         1, delay, model.config.action_dim, generator=torch.Generator().manual_seed(4)))
-    fast, old = _both(model, obs, linear_backend="numpy", **kwargs)
-    torch.testing.assert_close(fast, old, rtol=0, atol=NUMPY_ATOL)
+    for backend in FAST_BACKENDS:
+        fast, old = _both(model, obs, linear_backend=backend, **kwargs)
+        torch.testing.assert_close(fast, old, rtol=0, atol=NUMPY_ATOL)
     return fast
 
 
@@ -217,18 +234,19 @@ def test_checkpoints_written_before_the_rewrite_give_the_stored_chunks(name):
     runner = PolicyRunner.from_pretrained(FIXTURE / name)          # linear_backend auto
     exact = PolicyRunner.from_pretrained(FIXTURE / name, linear_backend="torch")
     reference = _reference_runner(FIXTURE / name)
-    assert runner.linear_backend == "numpy"
+    assert runner.linear_backend == "onnxruntime"
+    numpy = PolicyRunner.from_pretrained(FIXTURE / name, linear_backend="numpy")
     q, obj, prefix = stored["q"], stored["object"], stored["prefix"]
     for case, optimality, cfg_scale, rows, seed in CASES[name]:
         kwargs = {} if optimality == "default" else {"optimality": optimality}
-        fast, same, old = [r.predict_chunk(q, obj, prefix_targets=prefix[:rows],
-                                           cfg_scale=cfg_scale,
-                                           generator=torch.Generator().manual_seed(seed),
-                                           **kwargs)
-                           for r in (runner, exact, reference)]
+        fast, same, old, with_numpy = [
+            r.predict_chunk(q, obj, prefix_targets=prefix[:rows], cfg_scale=cfg_scale,
+                            generator=torch.Generator().manual_seed(seed), **kwargs)
+            for r in (runner, exact, reference, numpy)]
         np.testing.assert_array_equal(same, old, err_msg=case)
         np.testing.assert_allclose(same, stored[f"{name}/{case}"], rtol=0, atol=STORED_ATOL,
                                    err_msg=case)
-        np.testing.assert_allclose(fast, stored[f"{name}/{case}"], rtol=0,
-                                   atol=STORED_ATOL + NUMPY_ATOL, err_msg=case)
-        np.testing.assert_array_equal(fast[:rows], prefix[:rows])
+        for chunk in (fast, with_numpy):
+            np.testing.assert_allclose(chunk, stored[f"{name}/{case}"], rtol=0,
+                                       atol=STORED_ATOL + NUMPY_ATOL, err_msg=case)
+            np.testing.assert_array_equal(chunk[:rows], prefix[:rows])

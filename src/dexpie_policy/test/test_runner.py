@@ -129,3 +129,30 @@ def test_image_policy_end_to_end(tmp_path):
     np.testing.assert_array_equal(direct, runner.predict_chunk(
         dataset.state[0], dataset.object_state[0], images=images,
         generator=torch.Generator().manual_seed(0)))
+
+
+def test_warm_up_computes_what_the_first_chunks_would():
+    """After warm_up the first chunk of each prefix length finds its ONNX session and step
+    grid ready (a deployment's first chunk takes as long as the others), for image policies
+    too; warm_up leaves the chunks themselves unchanged."""
+    for cameras in ((), ("front",)):
+        spec = make_spec()
+        dataset = ChunkDataset(make_episodes(count=2, steps=12, cameras=cameras), spec, horizon=8)
+        torch.manual_seed(0)
+        model = FlowMatchingPolicy(dataset.policy_config(**SMALL))
+        runner = PolicyRunner(model, dataset.stats, spec)
+        assert runner.linear_backend == "onnxruntime"
+        images = {name: frames[0] for name, frames in dataset.images.items()}
+
+        def chunk(prefix_rows):
+            return runner.predict_chunk(dataset.state[0], dataset.object_state[0], images=images,
+                                        prefix_targets=dataset.state[1:1 + prefix_rows],
+                                        cfg_scale=1.5, generator=torch.Generator().manual_seed(0))
+        cold = chunk(2)
+        model.__dict__.pop("_sample_cache")
+        runner.warm_up(3, cfg_scale=1.5)
+        kept = model.__dict__["_sample_cache"]
+        assert ("onnx session", True) in kept and ("onnx session", False) not in kept
+        assert all(("onnx grid", d) in kept for d in range(4)) and ("onnx grid", 4) not in kept
+        np.testing.assert_array_equal(chunk(2), cold)
+        assert model.__dict__["_sample_cache"] is kept

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from dexpie_policy.flow import numpy_sampler
+from dexpie_policy.flow import numpy_sampler, onnx_sampler
 from dexpie_policy.flow.configuration_flow import (ACTION_KEY, OBJECT_KEY, STATE_KEY,
                                                    FlowPolicyConfig)
 
@@ -32,10 +32,11 @@ OPTIMALITY_KEY = "optimality"          # (B,) in [0, 1]; NaN = unknown -> null e
 ACTION_WEIGHT_KEY = "action_weight"    # (B, H) per-step loss weight (episode-end padding)
 
 # How `sample` runs a chunk: "torch" (the chunks are bit-identical to the reference
-# sampler's) or "numpy" (on CPU, for one observation: FiLM and the Euler loop in numpy,
-# flow.numpy_sampler; the same arithmetic summed in another order, within ~1e-6 of the
-# reference; batches of several observations run the torch loop).
-LINEAR_BACKENDS = ("torch", "numpy")
+# sampler's), or on CPU, for one observation, FiLM and the Euler loop as "numpy"
+# (flow.numpy_sampler) or as one ONNX Runtime graph, "onnxruntime" (flow.onnx_sampler); both
+# do the same arithmetic summed in another order, within ~1e-6 of the reference. Batches of
+# several observations run the torch loop.
+LINEAR_BACKENDS = ("torch", "numpy", "onnxruntime")
 
 
 def sinusoidal_embedding(values: torch.Tensor, dim: int, scale: float = 1000.0) -> torch.Tensor:
@@ -233,8 +234,9 @@ class FlowMatchingPolicy(nn.Module):
         the optimality conditions are kept between calls, recomputed when a parameter they
         depend on changes; the Euler loop calls the layers' functions directly on weights
         gathered once, instead of ~20 nn.Module calls and ~15 view/concatenate ops per
-        step). With "numpy" and one observation, FiLM and the Euler loop run in numpy
-        (`flow.numpy_sampler`): the same arithmetic summed in another order, within ~1e-6 of
+        step). With "numpy" or "onnxruntime" and one observation, FiLM and the Euler loop
+        run in numpy (`flow.numpy_sampler`) or as one ONNX Runtime graph
+        (`flow.onnx_sampler`): the same arithmetic summed in another order, within ~1e-6 of
         the reference's chunks (test_inference_equivalence holds it to 1e-5).
         benchmarks/policy_inference_profile.py measures all three.
         """
@@ -244,10 +246,10 @@ class FlowMatchingPolicy(nn.Module):
                              f"{linear_backend!r}")
         condition = self.encode_observation(observation)
         batch_size, device, dtype = condition.shape[0], condition.device, condition.dtype
-        if linear_backend == "numpy" and (device.type != "cpu" or dtype not in (torch.float32,
+        if linear_backend != "torch" and (device.type != "cpu" or dtype not in (torch.float32,
                                                                                  torch.float64)):
-            raise ValueError(f"linear_backend 'numpy' runs float32/float64 CPU models, this one "
-                             f"is {dtype} on {device}")
+            raise ValueError(f"linear_backend {linear_backend!r} runs float32/float64 CPU "
+                             f"models, this one is {dtype} on {device}")
         if optimality is not None and not c.optimality_conditioning:
             raise ValueError("this policy was trained without optimality conditioning; pass "
                              "optimality=None")
@@ -270,9 +272,9 @@ class FlowMatchingPolicy(nn.Module):
             raise ValueError(f"optimality must be in [0, 1] with shape ({batch_size},)")
         guided = optimality is not None and cfg_scale != 1.0
         cache = self._inference_cache(dtype, device)   # checked once per chunk: ~25 us
-        if linear_backend == "numpy" and batch_size == 1:
-            return self._sample_numpy(cache, condition, optimality, guided, noise, prefix,
-                                      cfg_scale)
+        if linear_backend != "torch" and batch_size == 1:
+            return self._sample_one(cache, linear_backend, condition, optimality, guided, noise,
+                                    prefix, cfg_scale)
         film = self._sample_film(cache, condition, optimality, guided)
         time_features, step_times = self._step_grid(cache, delay, dtype, device)
         return self._integrate(noise, prefix, film, time_features, step_times,
@@ -337,19 +339,29 @@ class FlowMatchingPolicy(nn.Module):
             x[:, :delay] = prefix
         return x.clone(memory_format=torch.contiguous_format)
 
-    def _sample_numpy(self, cache: dict, condition: torch.Tensor, optimality: float | torch.Tensor | None,
-                      guided: bool, noise: torch.Tensor, prefix: torch.Tensor | None,
-                      cfg_scale: float) -> torch.Tensor:
-        """`sample` for one observation with linear_backend "numpy" -> (1, H, D)."""
+    def _sample_one(self, cache: dict, linear_backend: str, condition: torch.Tensor,
+                    optimality: float | torch.Tensor | None, guided: bool, noise: torch.Tensor,
+                    prefix: torch.Tensor | None, cfg_scale: float) -> torch.Tensor:
+        """`sample` for one observation with linear_backend "numpy" or "onnxruntime"
+        -> (1, H, D)."""
         dtype, device = condition.dtype, condition.device
         delay = 0 if prefix is None else prefix.shape[1]
-        layers, grid = self._numpy_weights(cache, delay, dtype, device)
         branches = [optimality, None] if guided else [optimality]
         conditions = torch.cat([condition if extra is None else condition + extra for extra in
                                 (self._cached_optimality_condition(cache, branch, 1, dtype, device)
-                                 for branch in branches)])
-        gains, shifts = numpy_sampler.film_rows(layers, conditions.numpy(),
-                                                self.config.num_layers)
+                                 for branch in branches)]).numpy()
+        if linear_backend == "onnxruntime":
+            sampler, step_bias, generated = self._onnx_sampler(cache, delay, guided, dtype, device)
+            chunk = noise.reshape(1, -1).numpy().copy()
+            if delay:
+                chunk[:, :delay * self.config.action_dim] = prefix.reshape(1, -1).numpy()
+            chunk = torch.from_numpy(sampler(conditions, chunk, step_bias, generated,
+                                             cfg_scale if guided else None)).view_as(noise)
+            if delay:   # exactly the prefix, whatever the velocity (0 * inf is not 0)
+                chunk[:, :delay] = prefix
+            return chunk
+        layers, grid = self._numpy_weights(cache, delay, dtype, device)
+        gains, shifts = numpy_sampler.film_rows(layers, conditions, self.config.num_layers)
         chunk = numpy_sampler.integrate(layers, grid, noise[0].numpy(),
                                         None if prefix is None else prefix[0].numpy(),
                                         gains, shifts, cfg_scale if guided else None)
@@ -415,6 +427,35 @@ class FlowMatchingPolicy(nn.Module):
                 time_features.numpy(), *_numpy_parameters(self.input_proj),
                 *_numpy_parameters(self.output_norm), *_numpy_parameters(self.output_proj))
         return cache["numpy layers"], cache[key]
+
+    def _onnx_sampler(self, cache: dict, delay: int, guided: bool, dtype: torch.dtype,
+                      device: torch.device):
+        """The ONNX Runtime session for `guided` (one per parameter state: it does not
+        depend on the prefix length), the step bias for a `delay`-action prefix (N, hidden)
+        and the generated positions' mask (1, H * D)."""
+        c = self.config
+        key = ("onnx session", guided)
+        if key not in cache:
+            blocks = tuple((*_numpy_parameters(block.mlp[0]), *_numpy_parameters(block.mlp[2]),
+                            block.norm.eps) for block in self.blocks)
+            film_weight, film_bias = _numpy_parameters(self.film)
+            norm_weight, norm_bias = _numpy_parameters(self.output_norm)
+            output_weight, output_bias = _numpy_parameters(self.output_proj)
+            cache[key] = onnx_sampler.OnnxChunkSampler(
+                film_weight=film_weight, film_bias=film_bias, blocks=blocks,
+                norm_eps=self.output_norm.eps, norm_weight=norm_weight, norm_bias=norm_bias,
+                input_weight=self.input_proj.weight.detach().numpy(),
+                output_weight=output_weight, output_bias=output_bias,
+                num_steps=c.num_inference_steps, guided=guided)
+        grid_key = ("onnx grid", delay)
+        if grid_key not in cache:
+            time_features, step_times = self._step_grid(cache, delay, dtype, device)
+            generated = np.ones((1, c.horizon * c.action_dim), dtype=time_features.numpy().dtype)
+            generated[:, :delay * c.action_dim] = 0.0
+            cache[grid_key] = (numpy_sampler.step_bias(
+                step_times.numpy(), time_features.numpy(),
+                *_numpy_parameters(self.input_proj)), generated)
+        return (cache[key], *cache[grid_key])
 
     def _cached_optimality_condition(self, cache: dict, optimality: float | torch.Tensor | None,
                                      batch_size: int, dtype: torch.dtype,

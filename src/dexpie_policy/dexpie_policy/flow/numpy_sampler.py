@@ -67,11 +67,19 @@ def step_grid(delay: int, action_dim: int, num_steps: int, step_times: np.ndarra
     # streams fastest here (benchmarks/policy_inference_profile.py).
     return StepGrid(
         delay=delay,
-        step_bias=step_times @ input_weight[:, chunk:].T + input_bias + time_features,
+        step_bias=step_bias(step_times, time_features, input_weight, input_bias),
         prefix_weight=input_weight[:, :known].T,
         chunk_weight=input_weight[:, known:chunk].copy().T,
         output_weight=(generated * (dt * norm_weight)).T,
         output_bias=dt * (generated @ norm_bias + output_bias[known:]))
+
+
+def step_bias(step_times: np.ndarray, time_features: np.ndarray, input_weight: np.ndarray,
+              input_bias: np.ndarray) -> np.ndarray:
+    """(N, hidden): per step, the input layer's flow-time columns at the step's per-position
+    flow times (N, H) + its bias + the step's time features (N, hidden)."""
+    horizon = step_times.shape[1]
+    return step_times @ input_weight[:, -horizon:].T + input_bias + time_features
 
 
 def film_rows(layers: LayerWeights, conditions: np.ndarray, num_layers: int
