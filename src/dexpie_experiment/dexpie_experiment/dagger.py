@@ -47,6 +47,7 @@ from dexpie_policy.scheduler import (MODES, ChunkRecord, ChunkScheduler, Observa
 from dexpie_sim.graph_params import hand_description
 from dexpie_sim.operator_session import DeviceButton
 from dexpie_sim.operators.base import OperatorConfig, SimOperator
+from dexpie_sim.operators.population import POPULATIONS, member_for_episode
 from dexpie_sim.registry import make_operator, make_task
 from dexpie_sim.stages import StageLibrary, StageUnreachableError, stage_index
 from dexpie_sim.tasks.base import INIT_STAGE, HandTask
@@ -65,6 +66,9 @@ class DaggerConfig:
     press_ticks: how long a simulated button press lasts (a level; the arbiter sees its edge).
     min_press_interval_ticks: a human does not press twice faster than this; must exceed the
         arbiter's debounce time, or a real second press would be taken for bounce.
+    operator_population: who intervenes (dexpie_sim/operators/population.py): "expert" (the
+        scripted operator), a tier ("better", "okay", "worse") or "mixed"; episode seed s is
+        operated by `member_for_episode(population, s)`.
     """
     stage_mix: float = 0.5
     latency_ticks: int = 2
@@ -76,6 +80,7 @@ class DaggerConfig:
     press_ticks: int = 3
     min_press_interval_ticks: int = 8
     arbiter: ArbiterConfig = ArbiterConfig()
+    operator_population: str = "expert"
 
     def __post_init__(self):
         if not 0.0 <= self.stage_mix <= 1.0:
@@ -87,6 +92,9 @@ class DaggerConfig:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.press_ticks < 1:
             raise ValueError(f"press_ticks must be >= 1, got {self.press_ticks}")
+        if self.operator_population not in POPULATIONS:
+            raise ValueError(f"operator_population must be one of {sorted(POPULATIONS)}, got "
+                             f"{self.operator_population!r}")
         if self.min_press_interval_ticks <= self.press_ticks:
             raise ValueError(f"min_press_interval_ticks {self.min_press_interval_ticks} must exceed "
                              f"press_ticks {self.press_ticks}")
@@ -182,13 +190,16 @@ def run_dagger_episode(setup: DaggerSetup, seed: int, stage: str, out_dir: Path)
     dt, dt_ns = spec.control_dt, int(round(spec.control_dt * 1e9))
     torch.manual_seed(seed)  # the flow's noise: episodes are reproducible
     obs = setup.library.reset(seed, stage)
+    member = member_for_episode(setup.config.operator_population, seed)
+    operator.set_profile(member)
     operator.reset(seed + 7919)
     operator.teleop.release()
     chain.start_episode(obs.joint_positions, now=0.0)
     button = DeviceButton(setup.config.press_ticks, setup.config.min_press_interval_ticks)
     meta = EpisodeMeta(task=spec.name, stage=stage, seed=seed, joint_names=spec.joint_names,
                        control_dt=dt, object_names=spec.object_names, cameras=task.cameras,
-                       note=f"dagger rollout from stage {stage}", hand=hand_description(spec.name))
+                       note=f"dagger rollout from stage {stage}, operator {member.tier} "
+                            f"#{member.identity}", hand=hand_description(spec.name))
     furthest = stage_index(task, stage)
     sources, commands, transitions, takeovers, handbacks = [], [], [], [], []
     with EpisodeWriter(out_dir, meta) as writer:

@@ -39,6 +39,7 @@ from dexpie_experiment.results_merge import (check_same_configuration, evaluated
                                            merge_results)
 from dexpie_experiment.results_report import write_results
 from dexpie_learning.train.loop import training_device
+from dexpie_sim.operators.population import POPULATIONS
 from dexpie_sim.registry import TASK_NAMES
 
 # The BC reference's demonstration budget per task: where BC is clearly imperfect, which is
@@ -98,6 +99,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     add("--critic-batch-size", type=int, default=None)
     add("--critic-bins", type=int, default=None)
     add("--eval-episodes", type=int, default=None, help="evaluation episodes per policy and seed")
+    add("--operator-population", default=PipelineConfig.operator_population,
+        choices=sorted(POPULATIONS), help="who demonstrates and intervenes: the scripted "
+        "expert, one skill tier (better, okay, worse: 2 simulated people each) or the mixed "
+        "population of the three tiers (dexpie_sim/operators/population.py; measured per tier "
+        "by benchmarks/operator_population.py)")
     add("--latency-ticks", type=int, default=PipelineConfig.latency_ticks,
         help="modelled inference latency d in control ticks")
     add("--baselines", nargs="*", default=None, choices=BASELINES,
@@ -162,7 +168,8 @@ def suite_config(args) -> SuiteConfig:
         batch_size=preset["batch_size"], horizon=preset["horizon"],
         critic_steps=preset["critic_steps"], critic_hidden_size=preset["critic_hidden_size"],
         critic_batch_size=preset["critic_batch_size"], critic_num_bins=preset["critic_bins"],
-        torch_threads=args.torch_threads, train_device=args.device)
+        torch_threads=args.torch_threads, train_device=args.device,
+        operator_population=args.operator_population)
     return SuiteConfig(tasks=tuple(args.tasks),
                        demos={t: args.demos or REFERENCE_DEMOS[t] for t in args.tasks},
                        seeds=tuple(range(preset["seeds"])), template=template,

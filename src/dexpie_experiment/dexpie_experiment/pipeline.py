@@ -48,6 +48,7 @@ from dexpie_learning.train.critic_label import (DEFAULT_LABEL_SET, CriticTrainCo
                                                 LabelConfig, label_episodes, train_critics)
 from dexpie_learning.train.methods import METHODS, POLICY_METHODS, REFERENCE, train_method
 from dexpie_policy.actions.spec import REPRESENTATIONS
+from dexpie_sim.operators.population import POPULATIONS
 
 EXECUTION_MODES = ("async", "naive_async", "sync")
 
@@ -82,6 +83,7 @@ class PipelineConfig:
     train_device: str = "cpu"   # where policies are optimised; not part of a cell's identity
     rollout_mode: str = "async"
     arm_representation: str = "relative_joint"
+    operator_population: str = "expert"   # who demonstrates and intervenes (population.py)
 
     def __post_init__(self):
         for name in ("demos", "rounds", "rollouts", "eval_episodes", "train_steps", "hidden_size",
@@ -105,6 +107,9 @@ class PipelineConfig:
                              f"{self.arm_representation!r}")
         if self.train_seed < 0:
             raise ValueError(f"train_seed must be >= 0, got {self.train_seed}")
+        if self.operator_population not in POPULATIONS:
+            raise ValueError(f"operator_population must be one of {sorted(POPULATIONS)}, got "
+                             f"{self.operator_population!r}")
 
     def train_config(self, method: str):
         """The same training budget and model size for every method."""
@@ -200,7 +205,8 @@ class ComparisonPipeline:
         return self.collect_demo_cell(self.extra_demo_folder(count), range(first, first + count))
 
     def collect_demo_cell(self, final: Path, seeds: range, cameras: tuple[str, ...] = ()) -> Path:
-        seconds = demo_cell(final, self.config.task, seeds, cameras, self.progress, self.log)
+        seconds = demo_cell(final, self.config.task, seeds, cameras, self.progress, self.log,
+                            self.config.operator_population)
         if seconds is not None:
             self.computed.append(dict(kind="demos", path=str(final), seconds=round(seconds, 2)))
         return final

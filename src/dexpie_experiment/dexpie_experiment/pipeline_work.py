@@ -13,17 +13,18 @@ from dexpie_experiment.cell_cache import cell_lock, fresh_partial, write_json
 
 
 def demo_cell(final: Path, task_name: str, seeds: range, cameras: tuple[str, ...] = (),
-              progress: bool = True, log=print) -> float | None:
-    """A cached folder of operator demonstrations of `seeds` (complete.json: seeds,
-    successes, steps, human_steps); a finished folder made for other seeds is refused.
-    Returns the seconds spent, None when it was cached."""
+              progress: bool = True, log=print, population: str = "expert") -> float | None:
+    """A cached folder of operator demonstrations of `seeds` by the operator `population`
+    (complete.json: seeds, successes, steps, human_steps, operator_population); a finished
+    folder made for other seeds or by another population is refused. Returns the seconds
+    spent, None when it was cached."""
     seconds = None
     if not (final / "complete.json").exists():
         with cell_lock(final):
             if not (final / "complete.json").exists():
                 start = time.perf_counter()
                 partial = fresh_partial(final)
-                record_demos(task_name, partial, seeds, cameras, progress, log)
+                record_demos(task_name, partial, seeds, cameras, progress, log, population)
                 partial.rename(final)
                 seconds = time.perf_counter() - start
                 log(f"[demos] done in {seconds:.1f} s")
@@ -31,15 +32,21 @@ def demo_cell(final: Path, task_name: str, seeds: range, cameras: tuple[str, ...
     if done["seeds"] != list(seeds):
         raise ValueError(f"{final} holds demos of seeds {done['seeds'][:3]}.. "
                          f"({len(done['seeds'])}), wanted {list(seeds)[:3]}.. ({len(seeds)})")
+    made_by = done.get("operator_population", "expert")   # written before populations: expert
+    if made_by != population:
+        raise ValueError(f"{final} holds demos by operator population {made_by!r}, wanted "
+                         f"{population!r}")
     return seconds
 
 
 def record_demos(task_name: str, partial: Path, seeds: range, cameras: tuple[str, ...],
-                 progress: bool, log) -> None:
-    """The simulated operator demonstrates `task_name` once per seed into `partial`."""
+                 progress: bool, log, population: str = "expert") -> None:
+    """The simulated operator `population` demonstrates `task_name` once per seed into
+    `partial` (seed s by `member_for_episode(population, s)`)."""
     from tqdm import tqdm
 
     from dexpie_experiment.sim_collection import record_operator_demo
+    from dexpie_sim.operators.population import member_for_episode
     from dexpie_sim.registry import make_operator, make_task
     from dexpie_sim.stages import StageLibrary
     task = make_task(task_name, cameras=tuple(cameras))
@@ -50,13 +57,18 @@ def record_demos(task_name: str, partial: Path, seeds: range, cameras: tuple[str
     episodes = []
     bar = tqdm(seeds, desc=f"demos {task_name}", unit="ep", disable=not progress, leave=False)
     for seed in bar:
-        episodes.append(record_operator_demo(library, operator, seed, partial))
+        member = member_for_episode(population, seed)
+        operator.set_profile(member)
+        episodes.append(record_operator_demo(
+            library, operator, seed, partial,
+            note=f"operator demonstration, operator {member.tier} #{member.identity}"))
         bar.set_postfix(success=f"{sum(e.success for e in episodes)}/{len(episodes)}")
     task.close()
     write_json(partial / "complete.json", dict(
         seeds=list(seeds), successes=sum(e.success for e in episodes),
         steps=sum(e.steps for e in episodes),
-        human_steps=sum(e.human_steps for e in episodes), cameras=list(cameras)))
+        human_steps=sum(e.human_steps for e in episodes), cameras=list(cameras),
+        operator_population=population))
 
 
 def record_rollouts(c, round_index: int, policy_dir: Path, final: Path, progress: bool,
@@ -74,7 +86,8 @@ def record_rollouts(c, round_index: int, policy_dir: Path, final: Path, progress
         f"({c.rollout_mode}, stage mix {c.stage_mix}) with {policy_dir}")
     summaries = collect_dagger_round(runner, c.task, partial, seeds, stage_mix=c.stage_mix,
                                      latency_ticks=c.latency_ticks,
-                                     config=DaggerConfig(mode=c.rollout_mode),
+                                     config=DaggerConfig(mode=c.rollout_mode,
+                                                         operator_population=c.operator_population),
                                      progress=progress)
     for summary in summaries:   # bag paths as they will be once the folder is renamed
         summary.path = summary.path.replace(str(partial), str(final))

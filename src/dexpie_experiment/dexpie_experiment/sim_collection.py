@@ -37,7 +37,8 @@ class RecordedEpisode:
 
 def record_operator_demo(library: StageLibrary, operator: SimOperator, seed: int, out_dir: Path,
                          stage: str = INIT_STAGE, note: str = "operator demonstration") -> RecordedEpisode:
-    """One demonstration by the simulated operator from `stage` of `seed`, written as a bag."""
+    """One demonstration by the simulated operator (as profiled: `operator.set_profile`) from
+    `stage` of `seed`, written as a bag."""
     task = library.task
     spec = task.spec
     meta = EpisodeMeta(task=spec.name, stage=stage, seed=seed, joint_names=spec.joint_names,

@@ -157,7 +157,7 @@ class _ScriptedOperator(SimOperator):
     def plan(self, scene):
         raise NotImplementedError
 
-    def wants_takeover(self, scene):
+    def failure_seen(self, scene):
         return self.failing
 
 
@@ -200,7 +200,8 @@ def test_handback_config_is_validated(kwargs, named):
     (dict(min_press_interval_ticks=3), "min_press_interval_ticks 3 must exceed press_ticks 3"),
     (dict(latency_ticks=-1), "latency_ticks"), (dict(mode="later"), "mode must be one of"),
     (dict(cfg_scale=float("nan")), r"cfg_scale must be in \[0, 100\], got nan"),
-    (dict(optimality=float("nan")), "optimality must be in")])
+    (dict(optimality=float("nan")), "optimality must be in"),
+    (dict(operator_population="novices"), "operator_population must be one of")])
 def test_dagger_config_is_validated(kwargs, named):
     with pytest.raises(ValueError, match=named):
         DaggerConfig(**kwargs)
@@ -257,3 +258,23 @@ def test_a_policy_for_another_task_is_refused_before_any_rollout(untrained_runne
     with pytest.raises(ValueError, match="does not fit task 'door': it was trained on 15 "
                                          "object-state features, the task has 13 .door_angle"):
         make_dagger_setup(untrained_runner, "door")
+
+
+def test_a_round_with_the_mixed_population_is_operated_person_by_person(untrained_runner, tmp_path):
+    """Each episode seed is operated by its member of the population (recorded in the bag's
+    note); the same seed with the expert gives another episode."""
+    from dexpie_sim.operators.population import member_for_episode
+    seeds = seeds_starting_from(True, 2)
+    config = DaggerConfig(operator_population="mixed")
+    collect_dagger_round(untrained_runner, TASK, tmp_path / "mixed", seeds, config=config,
+                         progress=False)
+    collect_dagger_round(untrained_runner, TASK, tmp_path / "expert", seeds[:1], progress=False)
+    mixed = {e.seed: e for e in load_episodes(tmp_path / "mixed")[0]}
+    expert = load_episodes(tmp_path / "expert")[0][0]
+    for seed in seeds:
+        member = member_for_episode("mixed", seed)
+        assert f"operator {member.tier} #{member.identity}" in mixed[seed].meta.note
+    assert "operator expert #0" in expert.meta.note
+    first = mixed[seeds[0]]
+    n = min(first.num_ticks, expert.num_ticks)
+    assert not np.array_equal(first.command[:n], expert.command[:n])

@@ -47,6 +47,7 @@ def test_lock_of_a_dead_process_is_taken_over(tmp_path):
     ("eval_mode", "slow", "eval_mode must be one of"),
     ("arm_representation", "euler", "arm_representation must be one of"),
     ("train_seed", -1, "train_seed"),
+    ("operator_population", "novices", "operator_population must be one of"),
 ])
 def test_config_rejects_bad_values(field, value, match):
     with pytest.raises(ValueError, match=match):

@@ -36,6 +36,7 @@ import numpy as np
 
 from dexpie_sim.mirror import mirror_state
 from dexpie_sim.operators.base import OperatorConfig
+from dexpie_sim.operators.population import member_for_episode
 from dexpie_sim.registry import make_operator, make_task
 from dexpie_teleop.arbiter import SOURCE_HUMAN, SOURCE_POLICY
 
@@ -100,10 +101,16 @@ class DeviceSignals:
 
 
 class OperatorSession:
-    """See the module docstring. seed: the operator's noise seed until an episode's seed is known."""
+    """See the module docstring. seed: the operator's noise seed until an episode's seed is
+    known. population: who is at the devices (operators/population.py): episode seed s is
+    operated by `member_for_episode(population, s)` (an episode without a seed: the
+    population's first person)."""
 
     def __init__(self, task_name: str, config: SessionConfig = SessionConfig(),
-                 operator_config: OperatorConfig | None = None, seed: int = 1):
+                 operator_config: OperatorConfig | None = None, seed: int = 1,
+                 population: str = "expert"):
+        member_for_episode(population, 0)   # an unknown population is refused here, by name
+        self.population = population
         self.task = make_task(task_name)
         self.operator = make_operator(task_name, self.task, seed=seed, config=operator_config)
         self.teleop = self.operator.teleop
@@ -159,7 +166,9 @@ class OperatorSession:
         place_hand: the resting glove hand is placed where the hand is commanded now (at the
         next tick's measured posture), as a human re-places it for a new scene; otherwise it
         stays where it rests."""
-        self.operator.reset(None if seed is None or seed < 0 else seed + EPISODE_SEED_OFFSET)
+        known = seed is not None and seed >= 0
+        self.operator.set_profile(member_for_episode(self.population, seed if known else 0))
+        self.operator.reset(seed + EPISODE_SEED_OFFSET if known else None)
         self.teleop.release()
         self.in_control = False
         self._commanded_arm = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 
 from dexpie_sim.operators.base import OperatorConfig, SimOperator
+from dexpie_sim.operators.profile import PopulationMember
 from dexpie_sim.tasks.base import HandTask, TaskSpec
 
 # name -> ("module:TaskClass", "module:OperatorClass")
@@ -38,7 +39,13 @@ def make_task(name: str, **kwargs) -> HandTask:
 
 
 def make_operator(name: str, task: HandTask, seed: int = 0,
-                  config: OperatorConfig | None = None) -> SimOperator:
+                  config: OperatorConfig | None = None,
+                  member: PopulationMember | None = None) -> SimOperator:
+    """The task's simulated operator; `member`: a person of the operator population
+    (operators/population.py) instead of the scripted expert."""
     operator_cls = _load(_entry(name)[1])
     config = config or getattr(operator_cls, "default_config", OperatorConfig())
-    return operator_cls(task, task.make_teleop(), config, seed)
+    operator = operator_cls(task, task.make_teleop(), config, seed)
+    if member is not None:
+        operator.set_profile(member)
+    return operator

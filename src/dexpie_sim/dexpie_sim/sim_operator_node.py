@@ -36,7 +36,8 @@ class SimOperatorNode(Node):
         params = declare_parameters(self, SIM_OPERATOR)
         config = SessionConfig(params.takeover_mode, params.scripted_takeover_tick, params.scripted_handback_tick,
                                params.press_ticks, params.min_press_interval_ticks)
-        self.session = OperatorSession(params.task, config, operator_config(params), params.seed)
+        self.session = OperatorSession(params.task, config, operator_config(params), params.seed,
+                                       population=params.operator_population)
         self.pairer = TickPairer()
         self._status: dict | None = None
         self._was_in_control = False

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dexpie_common.parameters import InRange, OneOf, Parameter, ParameterSchema
 from dexpie_sim.operator_session import TAKEOVER_MODES
 from dexpie_sim.operators.base import HandbackConfig, OperatorConfig
+from dexpie_sim.operators.population import POPULATIONS
 from dexpie_sim.parameter_checks import task_known
 from dexpie_sim.registry import TASK_NAMES
 
@@ -48,6 +49,11 @@ SIM_OPERATOR = ParameterSchema("sim_operator", (
               "must exceed the arbiter's button_debounce_time", (InRange(2, 1000),)),
     Parameter("seed", int, 1, "seed of the operator's noise until an episode starts (each episode then "
               "reseeds it from the episode's seed, as the DAgger rollouts do)", (InRange(0, 2 ** 62),)),
+    Parameter("operator_population", str, "expert", "who is at the devices: 'expert' (the scripted "
+              "operator, configured by the parameters below), a skill tier ('better', 'okay', 'worse': "
+              "2 simulated people each, their profiles in dexpie_sim/operators/population.py replace "
+              "the delay and noise below) or 'mixed' (the three tiers); episode seed s is operated by "
+              "person s mod the population's size", (OneOf(tuple(sorted(POPULATIONS))),)),
     Parameter("reaction_delay_steps", int, _OPERATOR.reaction_delay_steps,
               "ticks the operator sees the scene late", (InRange(0, 100),)),
     Parameter("glove_noise_std", float, _OPERATOR.glove_noise_std, "glove channel noise, rad",

@@ -12,8 +12,13 @@ as a glove reading and spacemouse axes, with human-like imperfections:
 The `TeleopPipeline` of `dexpie_teleop` turns the readings into joint targets, exactly as for
 a human on the real robot.
 
+A profile (`set_profile`, `operators/profile.py`) makes the operator one person of a skill
+tier instead of the consistent expert: reaction delay drawn per episode, drifting devices,
+a strategy of its own, late or missed takeovers, early hand-backs, failed corrections.
+
 Intervening (multi-stage DAgger rollouts): while the policy drives, the operator watches
-(`observe_delayed()` + `wants_takeover(scene)`) with its hands resting on the devices
+(`observe_delayed()` + `wants_takeover(scene)`, the person's decision on the task's
+`failure_seen(scene)`) with its hands resting on the devices
 (`resting_devices()`); once in control it steers through `devices(scene)` and decides when to
 hand back with the task-generic rule of `HandbackConfig` (`begin_intervention(scene)`, then
 `wants_handback(scene)` every tick it is in control).
@@ -26,6 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dexpie_sim.operators.profile import (OperatorProfile, PopulationMember, SlowDrift,
+                                          draw_strategy, ticks)
 from dexpie_sim.tasks.base import HandTask
 from dexpie_teleop.teleop import DeviceReading, TeleopPipeline
 
@@ -65,6 +72,7 @@ class _Intervention:
     stage_at_takeover: int
     ticks: int = 0
     quiet_ticks: int = 0
+    early: bool = False        # a person who will hand back as soon as allowed
 
 
 @dataclass(frozen=True)
@@ -91,7 +99,12 @@ class OperatorIntent:
 
 
 class SimOperator(abc.ABC):
-    """Base of the per-task operators."""
+    """Base of the per-task operators.
+
+    strategy_spread: the plan's parameters (instance attributes the subclass reads) that
+    people choose differently, each with a spread (1 sd, in its own units) of how much.
+    """
+    strategy_spread: dict[str, float | np.ndarray] = {}
 
     def __init__(self, task: HandTask, teleop: TeleopPipeline, config: OperatorConfig = OperatorConfig(),
                  seed: int = 0):
@@ -102,14 +115,82 @@ class SimOperator(abc.ABC):
         self._seen: deque = deque(maxlen=config.reaction_delay_steps + 1)
         self._intervention: _Intervention | None = None
         self._rest_glove: np.ndarray | None = None
+        self.profile: OperatorProfile | None = None
+        self.identity = 0
+        self._person: dict | None = None      # this person's own strategy deviations
+        self._episode: dict | None = None     # this episode's draws (see _draw_episode)
+        self._takeover_in: int | None = None  # ticks until a decided takeover is pressed
+
+    @property
+    def reaction_delay_steps(self) -> int:
+        """How many ticks late this operator decides from the scene (this episode's, for a
+        person; the expert steers and decides from the same scene)."""
+        return self._seen.maxlen - 1
+
+    @property
+    def tracking_delay_steps(self) -> int:
+        """How many ticks late this operator steers from the scene."""
+        return self.reaction_delay_steps if self._episode is None else self._episode["tracking"]
+
+    def _noticed(self, scene: dict) -> dict:
+        """What a decision is made from: for a person the scene `reaction_delay_steps` old
+        (the caller's `scene` is the one they steer by), for the expert `scene` itself."""
+        return scene if self.profile is None or not self._seen else self._seen[0]
+
+    # ---- who is at the devices ----------------------------------------------------------------
+    def set_profile(self, member: PopulationMember | None) -> None:
+        """Make this operator one person of a skill tier (None or the expert tier: the
+        scripted expert as it is). Takes effect from the next `reset(seed)`."""
+        self.profile = None if member is None else member.profile
+        self.identity = 0 if member is None else member.identity
+        self._person = None if self.profile is None else draw_strategy(
+            self.strategy_spread, self.profile.strategy_between,
+            np.random.default_rng([self.identity, 0x5EED]))
+        self._episode = None
+        self._apply_strategy({})
+
+    def _draw_episode(self, seed: int | None) -> None:
+        """Per episode: reaction delay, strategy variation, device drift (own generator)."""
+        profile, dt = self.profile, self.task.spec.control_dt
+        rng = np.random.default_rng([self.identity, 0xE915] + ([] if seed is None else [seed]))
+        delay = ticks(rng.uniform(*profile.reaction_delay_s), dt)
+        tracking = min(delay, ticks(rng.uniform(*profile.tracking_delay_s), dt))
+        self._episode = dict(
+            rng=rng, delay=delay, tracking=tracking,
+            strategy=draw_strategy(self.strategy_spread, profile.strategy_within, rng),
+            glove_drift=SlowDrift(self.teleop.retargeter.glove_for(
+                np.zeros(len(self.task.spec.finger_joints))).shape[0],
+                profile.glove_drift_std, profile.glove_drift_tau_s, dt, rng),
+            puck_drift=SlowDrift(6, profile.spacemouse_drift_std, profile.spacemouse_drift_tau_s,
+                                 dt, rng))
+        self._seen = deque(maxlen=delay + 1)
+
+    def _apply_strategy(self, extra: dict) -> None:
+        """Set each strategy parameter to the class's value + this person's, this episode's
+        and `extra` deviations."""
+        for name in self.strategy_spread:
+            value = np.asarray(getattr(type(self), name), float)
+            nominal = value
+            for deviations in (self._person, (self._episode or {}).get("strategy"), extra):
+                if deviations:
+                    value = value + deviations[name]
+            if not value.ndim and nominal > 0:   # a pace or a height keeps its sign and scale
+                value = np.clip(value, nominal / 4.0, nominal * 4.0)
+            setattr(self, name, value if value.ndim else float(value))
 
     def reset(self, seed: int | None = None) -> None:
-        """Forget the past (call at the start of each episode or takeover)."""
+        """Forget the past (call at the start of each episode or takeover). With a seed (an
+        episode's start) a profiled operator also draws the episode's own values."""
         if seed is not None:
             self.rng = np.random.default_rng(seed)
+        if self.profile is not None and (seed is not None or self._episode is None):
+            self._draw_episode(seed)
+        if self.profile is not None:
+            self._apply_strategy({})   # a failed correction's strategy ends with it
         self._seen.clear()
         self._intervention = None
         self._rest_glove = None
+        self._takeover_in = None
 
     @abc.abstractmethod
     def perceive(self) -> dict:
@@ -119,8 +200,33 @@ class SimOperator(abc.ABC):
     def plan(self, scene: dict) -> OperatorIntent:
         """Where the robot should go, from a (delayed) scene state."""
 
+    def failure_seen(self, scene: dict) -> bool:
+        """The task's failure check: True on the tick a failure a watching expert would act
+        on starts (the check keeps its own memory; it starts afresh once it has fired)."""
+        return False
+
     def wants_takeover(self, scene: dict) -> bool:
-        """Would a watching human take over now? (Used by the DAgger rollouts.)"""
+        """Does the watching person press for a takeover now? (Call once per tick while the
+        policy drives.) The expert: when `failure_seen`. A profiled person: later, by a
+        decision time drawn per failure, or not at all (`takeover_miss_prob`)."""
+        if self.profile is None:
+            return self.failure_seen(scene)
+        scene = self._noticed(scene)
+        if self._takeover_in is not None:
+            self._takeover_in -= 1
+            if self._takeover_in > 0:
+                return False
+            self._takeover_in = None
+            return True
+        if not self.failure_seen(scene):
+            return False
+        rng = self._episode["rng"]
+        if rng.uniform() < self.profile.takeover_miss_prob:
+            return False
+        wait = ticks(rng.uniform(*self.profile.takeover_delay_s), self.task.spec.control_dt)
+        if wait == 0:
+            return True
+        self._takeover_in = wait
         return False
 
     def observe_delayed(self) -> dict:
@@ -131,6 +237,8 @@ class SimOperator(abc.ABC):
         scene[SCENE_STAGE_INDEX] = self.task.spec.stages.index(self.task.stage_reached())
         scene[SCENE_SUCCESS] = bool(self.task.is_success())
         self._seen.append(scene)
+        if self.profile is not None:   # steering: the scene tracking_delay_steps ago
+            return self._seen[max(0, len(self._seen) - 1 - self.tracking_delay_steps)]
         return self._seen[0]  # the oldest kept: reaction_delay_steps ticks ago
 
     def devices(self, scene: dict | None = None) -> DeviceReading:
@@ -143,11 +251,22 @@ class SimOperator(abc.ABC):
             scene = self.observe_delayed()
         intent = self.plan(scene)
         glove = self.teleop.retargeter.glove_for(intent.fingers)
-        glove = glove + self.rng.normal(0.0, self.config.glove_noise_std, glove.shape)
-        twist = self.teleop.integrator.twist_towards(intent.arm, self.teleop.dt, self.config.arm_gain)
-        axes = self.teleop.spacemouse.axes_for(twist)
-        axes = np.clip(axes + self.rng.normal(0.0, self.config.spacemouse_noise_std, 6), -1.0, 1.0)
-        return DeviceReading(glove=glove, spacemouse_axes=axes)
+        gain = self.config.arm_gain * (1.0 if self.profile is None else self.profile.speed)
+        twist = self.teleop.integrator.twist_towards(intent.arm, self.teleop.dt, gain)
+        return self._human_hands(glove, self.teleop.spacemouse.axes_for(twist))
+
+    def _human_hands(self, glove: np.ndarray, axes: np.ndarray) -> DeviceReading:
+        """What the devices read when a hand means `glove` and `axes`: white noise, and a
+        profiled person's slow drift."""
+        profile = self.profile
+        glove_std = self.config.glove_noise_std if profile is None else profile.glove_noise_std
+        puck_std = self.config.spacemouse_noise_std if profile is None else profile.spacemouse_noise_std
+        glove = glove + self.rng.normal(0.0, glove_std, glove.shape)
+        axes = axes + self.rng.normal(0.0, puck_std, 6)
+        if profile is not None:
+            glove = glove + self._episode["glove_drift"].step()
+            axes = axes + self._episode["puck_drift"].step()
+        return DeviceReading(glove=glove, spacemouse_axes=np.clip(axes, -1.0, 1.0))
 
     def resting_devices(self) -> DeviceReading:
         """Readings of an operator who watches without steering: the glove hand stays still
@@ -158,14 +277,19 @@ class SimOperator(abc.ABC):
         if self._rest_glove is None:
             fingers = np.asarray(self.task.target, float)[self.teleop.n_arm:]
             self._rest_glove = self.teleop.retargeter.glove_for(fingers)
-        glove = self._rest_glove + self.rng.normal(0.0, self.config.glove_noise_std, self._rest_glove.shape)
-        axes = np.clip(self.rng.normal(0.0, self.config.spacemouse_noise_std, 6), -1.0, 1.0)
-        return DeviceReading(glove=glove, spacemouse_axes=axes)
+        return self._human_hands(self._rest_glove, np.zeros(6))
 
     # ---- intervening: the hand-back rule ---------------------------------------------------
     def begin_intervention(self, scene: dict) -> None:
         """The operator has just taken control; `scene` is what it saw when it decided."""
+        scene = self._noticed(scene)
         self._intervention = _Intervention(stage_at_takeover=int(scene[SCENE_STAGE_INDEX]))
+        if self.profile is not None:
+            rng, profile = self._episode["rng"], self.profile
+            self._intervention.early = bool(rng.uniform() < profile.early_handback_prob)
+            if rng.uniform() < profile.failed_correction_prob:
+                self._apply_strategy(draw_strategy(self.strategy_spread,
+                                                   profile.failed_correction_spread, rng))
 
     @property
     def intervening(self) -> bool:
@@ -178,11 +302,14 @@ class SimOperator(abc.ABC):
             raise RuntimeError("wants_handback() outside an intervention: call begin_intervention() first")
         iv, rule = self._intervention, self.config.handback
         iv.ticks += 1
+        scene = self._noticed(scene)
         # The failure check keeps running while in control: quiet means the failure has cleared.
-        failing = self.wants_takeover(scene)
+        failing = self.failure_seen(scene)
         iv.quiet_ticks = 0 if failing else iv.quiet_ticks + 1
         if iv.ticks < rule.min_ticks:
             return False
+        if iv.early:   # this person thinks it is fixed already
+            return True
         if iv.ticks >= rule.max_ticks:
             return True
         stage = int(scene[SCENE_STAGE_INDEX])

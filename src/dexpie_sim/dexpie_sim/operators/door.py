@@ -129,6 +129,11 @@ class DoorOperator(SimOperator):
     at_grip = 0.025           # m: palm this close to the grip pose counts as holding the lever
     at_lever = 0.06           # m: palm this close to the grip pose is still at the lever
     finger_speed = 4.0        # rad/s: how fast the glove hand changes posture
+    # How people's plans differ (1 sd): where the palm grips the lever, where the fist
+    # pushes, how far ahead of the lever they turn, how fast they move the fingers.
+    strategy_spread = {"grip_in_lever": np.array([0.01, 0.008, 0.005]),
+                       "push_in_door": np.array([0.01, 0.01, 0.01]), "turn_lead": 0.15,
+                       "finger_speed": 0.8}
 
     def __init__(self, task, teleop, config: OperatorConfig = OperatorConfig(), seed: int = 0):
         super().__init__(task, teleop, config, seed)
@@ -157,7 +162,7 @@ class DoorOperator(SimOperator):
         turned = min(scene["latch_angle"], self.release_latch_angle) + max(scene["door_angle"], 0.0)
         return turned if turned > 0.05 else reach
 
-    def wants_takeover(self, scene: dict) -> bool:
+    def failure_seen(self, scene: dict) -> bool:
         """Take over when the task stops progressing for `stall_ticks` (lever not turning,
         door not opening) or when the hand wanders far from the lever and the door."""
         if self.task.is_success():

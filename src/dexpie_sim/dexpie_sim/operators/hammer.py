@@ -42,6 +42,13 @@ NO_PROGRESS_TICKS = 90
 
 class HammerOperator(SimOperator):
     default_config = OperatorConfig()
+    grasp_offset = GRASP_OFFSET
+    hover = HOVER
+    strike_clearance = STRIKE_CLEARANCE
+    # How people's plans differ (1 sd): where they grip the handle, how high they approach,
+    # how far above the nail they start a blow (operators/profile.py).
+    strategy_spread = {"grasp_offset": np.array([0.005, 0.005, 0.003]), "hover": 0.015,
+                       "strike_clearance": 0.008}
 
     def __init__(self, task, teleop, config: OperatorConfig = OperatorConfig(), seed: int = 0):
         super().__init__(task, teleop, config, seed)
@@ -95,8 +102,8 @@ class HammerOperator(SimOperator):
         axis = s["handle_axis"]
         yaw = float(np.arctan2(axis[1], axis[0]))
         c, sn = np.cos(yaw), np.sin(yaw)
-        offset = np.array([c * GRASP_OFFSET[0] - sn * GRASP_OFFSET[1],
-                           sn * GRASP_OFFSET[0] + c * GRASP_OFFSET[1], GRASP_OFFSET[2]])
+        offset = np.array([c * self.grasp_offset[0] - sn * self.grasp_offset[1],
+                           sn * self.grasp_offset[0] + c * self.grasp_offset[1], self.grasp_offset[2]])
         goal = s["hammer"] + offset
         hand = s["grasp"]
         xy_error = np.linalg.norm(goal[:2] - hand[:2])
@@ -109,23 +116,23 @@ class HammerOperator(SimOperator):
         if wrapped and glove_closed:
             return hand, goal + [0.0, 0.0, LIFT], yaw, self._closed       # lift
         if glove_closed and fist and not wrapped:
-            return hand, hand + [0.0, 0.0, HOVER], yaw, self._open         # missed: open, rise
+            return hand, hand + [0.0, 0.0, self.hover], yaw, self._open         # missed: open, rise
         # Once the fingers are closing they pull the handle towards the palm: keep closing
         # while the hand is still around it rather than re-aiming at the moving handle.
         closing = np.mean(commanded[self._flex] / flex) > 0.2 and np.linalg.norm(goal - hand) < 0.04
         if at_grasp or closing:
             return hand, goal, yaw, self._closed                            # close the hand
         if xy_error > XY_TOLERANCE:
-            if hand[2] < goal[2] + HOVER - 0.03 and xy_error > 2 * XY_TOLERANCE:
-                return hand, np.array([hand[0], hand[1], goal[2] + HOVER]), yaw, self._open
-            return hand, goal + [0.0, 0.0, HOVER], yaw, self._open          # hover over handle
+            if hand[2] < goal[2] + self.hover - 0.03 and xy_error > 2 * XY_TOLERANCE:
+                return hand, np.array([hand[0], hand[1], goal[2] + self.hover]), yaw, self._open
+            return hand, goal + [0.0, 0.0, self.hover], yaw, self._open          # hover over handle
         return hand, goal, yaw, self._open                                  # descend
 
     def _strike_plan(self, s: dict):
         face, nail = s["face"], s["nail_head"]
         xy_error = np.linalg.norm(nail[:2] - face[:2])
         gap = face[2] - nail[2]
-        above = nail + [0.0, 0.0, STRIKE_CLEARANCE]
+        above = nail + [0.0, 0.0, self.strike_clearance]
         if xy_error > XY_TOLERANCE:
             self._striking_down = False
             if gap < 0.0 and xy_error > 2 * XY_TOLERANCE:
@@ -134,7 +141,7 @@ class HammerOperator(SimOperator):
             return face, above, None, self._closed
         if self._striking_down and gap < CONTACT_GAP and s["nail_speed"] < NAIL_STALLED_SPEED:
             self._striking_down = False              # the blow has spent itself: back up
-        elif not self._striking_down and gap > STRIKE_CLEARANCE - 0.01:
+        elif not self._striking_down and gap > self.strike_clearance - 0.01:
             self._striking_down = True
         if self._striking_down:
             return face, nail - [0.0, 0.0, FOLLOW_THROUGH], None, self._closed
@@ -149,7 +156,7 @@ class HammerOperator(SimOperator):
         return self._fingers.copy()
 
     # ---- takeover ---------------------------------------------------------------------------
-    def wants_takeover(self, scene: dict) -> bool:
+    def failure_seen(self, scene: dict) -> bool:
         """A watcher steps in when the hammer is dropped, turns in the hand, is driven beside
         the nail, or when nothing has advanced for ~3 s."""
         held = scene["held"]

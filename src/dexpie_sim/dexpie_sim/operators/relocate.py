@@ -118,6 +118,10 @@ class RelocateOperator(SimOperator):
     slip_distance = 0.025        # m the ball may shift in the hand before a human steps in
     knocked_distance = 0.04      # m the ball may be pushed on the table before a human steps in
     patience_ticks = 60          # ticks without progress before a human steps in
+    # How people's plans differ (1 sd): grasp point on the ball, approach height, pace of the
+    # arm and of closing the hand (operators/profile.py).
+    strategy_spread = {"grasp_offset": np.array([0.004, 0.004, 0.003]), "hover": 0.02,
+                       "lookahead": 0.01, "close_seconds": 0.08}
 
     def __init__(self, task, teleop, config: OperatorConfig = OperatorConfig(), seed: int = 0):
         super().__init__(task, teleop, config, seed)
@@ -197,7 +201,7 @@ class RelocateOperator(SimOperator):
         return OperatorIntent(arm=arm, fingers=fingers)
 
     # ---- a watching human's takeover decision ----------------------------------------------------
-    def wants_takeover(self, scene: dict) -> bool:
+    def failure_seen(self, scene: dict) -> bool:
         """True on the tick a failure starts: the ball slips out of or drops from the hand, is
         knocked off its spot or off the table, or nothing has progressed for `patience_ticks`."""
         watch = self._watch
