@@ -49,8 +49,9 @@ class PolicyServer(Node):
         self.params = params
         try:
             self._runner = PolicyRunner.from_pretrained(params.checkpoint, device=params.device,
-                                                        torch_threads=params.inference_threads)
-        except (CheckpointError, OSError, RuntimeError) as error:
+                                                        torch_threads=params.inference_threads,
+                                                        linear_backend=params.sampler)
+        except (CheckpointError, OSError, RuntimeError, ValueError) as error:
             raise NodeStartupError(f"{NODE_NAME}: cannot load checkpoint "
                                    f"{params.checkpoint!r}: {error}") from None
         config, spec = self._runner.config, self._runner.spec

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dexpie_common.parameters import (Finite, InRange, OneOf, Parameter, ParameterSchema,
                                       Positive, Unique)
 
+from dexpie_policy.linear_backends import LINEAR_BACKENDS
 from dexpie_policy.scheduler import MODES
 from dexpie_policy.torch_device import TorchDevice
 
@@ -61,6 +62,11 @@ POLICY_SERVER = ParameterSchema(NODE_NAME, (
               "more, and extra threads stall on a busy machine)", (InRange(1, 256),)),
     Parameter("device", str, "cpu", "torch device of the model, e.g. cpu or cuda:0",
               (TorchDevice(),)),
+    Parameter("sampler", str, "auto", "how a chunk is computed (PolicyRunner linear_backend): "
+              "'auto' (on a CPU with one inference thread: 'onnxruntime' where installed, else "
+              "'numpy'; else 'torch'), 'onnxruntime' or 'numpy' (CPU, one observation; within "
+              "1e-5 of 'torch'), 'torch' (bit-identical to the reference sampler)",
+              (OneOf(("auto",) + LINEAR_BACKENDS),)),
     Parameter("log_period", float, 2.0,
               "seconds between two log lines about the same kind of problem (stale "
               "observation, rejected image, inference error)", (Positive(), Finite())),

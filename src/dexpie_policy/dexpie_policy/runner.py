@@ -23,7 +23,7 @@ from dexpie_policy.chunk_dataset import (ChunkDataset, EpisodeArrays, image_tens
 from dexpie_policy.flow import (ACTION_KEY, IMAGE_KEY_PREFIX, OBJECT_KEY, STATE_KEY,
                                 FlowMatchingPolicy)
 from dexpie_policy.flow import onnx_sampler
-from dexpie_policy.flow.modeling_flow import LINEAR_BACKENDS
+from dexpie_policy.linear_backends import LINEAR_BACKENDS
 from dexpie_policy.normalization import NormalizationStats
 from dexpie_policy.training import train_policy
 

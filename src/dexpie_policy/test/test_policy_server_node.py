@@ -151,9 +151,11 @@ class Graph:
         self.io.destroy_node()
 
 
-def test_commands_answer_ticks_and_chunks_are_consistent(ros, object_policy):
+@pytest.mark.parametrize("sampler", ["auto", "torch"])
+def test_commands_answer_ticks_and_chunks_are_consistent(ros, object_policy, sampler):
     published_order = list(reversed(make_spec().joint_names))
-    graph = Graph(ros, object_policy, joint_names=published_order)
+    graph = Graph(ros, object_policy, joint_names=published_order, sampler=sampler)
+    assert graph.node._runner.linear_backend == ("onnxruntime" if sampler == "auto" else sampler)
     while len(graph.chunks) < 3:
         graph.tick()
         assert graph.node.ticks < 60, graph.node.recent_problems
@@ -299,6 +301,7 @@ def test_missing_checkpoint_stops_the_node_naming_the_path(ros, tmp_path):
     ("mode", "fast", "'fast' is not one of"),
     ("cfg_scale", -2.0, "-2.0 is outside"),
     ("checkpoint", "", "'checkpoint' is required"),
+    ("sampler", "mkl", "'mkl' is not one of"),
 ])
 def test_bad_parameters_stop_the_node_naming_them(ros, object_policy, name, value, fragment):
     overrides = {"checkpoint": str(object_policy), name: value}

@@ -25,18 +25,13 @@ from torch import nn
 from torch.nn import functional as F
 
 from dexpie_policy.flow import numpy_sampler, onnx_sampler
+from dexpie_policy.linear_backends import LINEAR_BACKENDS   # how `sample` runs a chunk
 from dexpie_policy.flow.configuration_flow import (ACTION_KEY, OBJECT_KEY, STATE_KEY,
                                                    FlowPolicyConfig)
 
 OPTIMALITY_KEY = "optimality"          # (B,) in [0, 1]; NaN = unknown -> null embedding
 ACTION_WEIGHT_KEY = "action_weight"    # (B, H) per-step loss weight (episode-end padding)
 
-# How `sample` runs a chunk: "torch" (the chunks are bit-identical to the reference
-# sampler's), or on CPU, for one observation, FiLM and the Euler loop as "numpy"
-# (flow.numpy_sampler) or as one ONNX Runtime graph, "onnxruntime" (flow.onnx_sampler); both
-# do the same arithmetic summed in another order, within ~1e-6 of the reference. Batches of
-# several observations run the torch loop.
-LINEAR_BACKENDS = ("torch", "numpy", "onnxruntime")
 
 
 def sinusoidal_embedding(values: torch.Tensor, dim: int, scale: float = 1000.0) -> torch.Tensor:
