@@ -90,6 +90,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="share of rollouts that start from an intermediate stage")
     add("--train-steps", "--bc-steps", dest="train_steps", type=int, default=None,
         help="optimisation steps of every policy (the same for every method)")
+    add("--train-epochs", type=int, default=0,
+        help="train every policy for this many passes over its own training samples instead "
+             "of --train-steps (0: --train-steps for every method)")
     add("--hidden-size", type=int, default=None)
     add("--num-layers", type=int, default=None)
     add("--batch-size", type=int, default=None)
@@ -141,6 +144,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     for name in INTS:
         if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if args.train_epochs < 0:
+        parser.error(f"--train-epochs must be >= 0, got {args.train_epochs}")
     if args.camera and not args.demos_only:
         parser.error("--camera works with --demos-only only: the learning loop does not use images")
     if args.report_only and args.out is None:
@@ -169,7 +174,7 @@ def suite_config(args) -> SuiteConfig:
         critic_steps=preset["critic_steps"], critic_hidden_size=preset["critic_hidden_size"],
         critic_batch_size=preset["critic_batch_size"], critic_num_bins=preset["critic_bins"],
         torch_threads=args.torch_threads, train_device=args.device,
-        operator_population=args.operator_population)
+        operator_population=args.operator_population, train_epochs=args.train_epochs)
     return SuiteConfig(tasks=tuple(args.tasks),
                        demos={t: args.demos or REFERENCE_DEMOS[t] for t in args.tasks},
                        seeds=tuple(range(preset["seeds"])), template=template,

@@ -70,6 +70,7 @@ class PipelineConfig:
     eval_mode: str = "async"
     methods: tuple[str, ...] = METHODS
     train_steps: int = 2000
+    train_epochs: int = 0   # > 0: every method trains for this many passes over its data
     hidden_size: int = 512
     num_layers: int = 3
     batch_size: int = 256
@@ -107,13 +108,18 @@ class PipelineConfig:
                              f"{self.arm_representation!r}")
         if self.train_seed < 0:
             raise ValueError(f"train_seed must be >= 0, got {self.train_seed}")
+        if not isinstance(self.train_epochs, int) or self.train_epochs < 0:
+            raise ValueError(f"train_epochs must be 0 (train_steps for every method) or a "
+                             f"positive integer, got {self.train_epochs!r}")
         if self.operator_population not in POPULATIONS:
             raise ValueError(f"operator_population must be one of {sorted(POPULATIONS)}, got "
                              f"{self.operator_population!r}")
 
     def train_config(self, method: str):
-        """The same training budget and model size for every method."""
-        return POLICY_METHODS[method](steps=self.train_steps, hidden_size=self.hidden_size,
+        """The same training budget (steps, or passes over each method's own data when
+        train_epochs > 0) and model size for every method."""
+        return POLICY_METHODS[method](steps=self.train_steps, epochs=self.train_epochs,
+                                      hidden_size=self.hidden_size,
                                       num_layers=self.num_layers, batch_size=self.batch_size,
                                       horizon=self.horizon, seed=self.train_seed,
                                       arm_representation=self.arm_representation)

@@ -194,3 +194,30 @@ def test_a_given_weighting_replaces_the_methods_own(bags, tmp_path):
                  torch_threads=1, weigh=every_tick)
     assert calls == ["hg-dagger"]
     assert json.loads((out / "training.json").read_text())["episodes"] == 5
+
+
+def test_an_epoch_budget_gives_each_method_steps_for_its_own_data(bags, tmp_path):
+    """epochs > 0: steps = ceil(epochs x samples trained / batch), per method: HG-DAgger
+    (fewer samples: human ticks and demos) gets fewer steps than BC on everything."""
+    import math
+
+    from dexpie_learning.train.config import HGDaggerConfig, PolicyTrainConfig, TrainConfigError
+    from dexpie_learning.train.methods import train_method
+
+    with pytest.raises(TrainConfigError, match="epochs must be 0"):
+        PolicyTrainConfig(epochs=-1)
+    steps = {}
+    for method, cls in (("hg-dagger", HGDaggerConfig), ("bc", None)):
+        from dexpie_learning.train.methods import POLICY_METHODS
+        config = (cls or POLICY_METHODS[method])(horizon=8, steps=10_000, epochs=2,
+                                                 batch_size=16, hidden_size=32, num_layers=1)
+        out = tmp_path / method
+        train_method(method, config, out, [bags["demos"]],
+                     [bags["rollouts"]] if method != "bc" else [], progress=False,
+                     torch_threads=1)
+        summary = json.loads((out / "training.json").read_text())
+        expected = math.ceil(2 * summary["samples_trained"] / 16)
+        assert summary["config"]["steps"] == expected and summary["config"]["epochs"] == 2
+        assert len((out / "losses.csv").read_text().strip().splitlines()) - 1 == expected
+        steps[method] = expected
+    assert steps["hg-dagger"] != steps["bc"]

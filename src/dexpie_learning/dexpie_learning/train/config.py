@@ -34,7 +34,11 @@ LR_SCHEDULES = ("cosine", "constant")
 class PolicyTrainConfig:
     """Settings every policy-training method shares (saved with each checkpoint).
 
-    horizon: H actions per chunk. steps: optimisation steps. max_delay_steps: training-time
+    horizon: H actions per chunk. steps: optimisation steps. epochs: 0 (the budget is
+    `steps`) or the number of passes over the samples a method trains on (those of positive
+    weight): steps = ceil(epochs x samples / batch_size), so methods that train on more of
+    the data get proportionally more steps (the DexPIE authors train by epochs).
+    max_delay_steps: training-time
     real-time chunking samples d ~ U{0..max_delay_steps}. save_every: steps between
     resumable states in <out>/train_state/ (the last step is always saved).
     padded_step_weight: loss weight of the repeated-last-command steps near episode ends.
@@ -48,6 +52,7 @@ class PolicyTrainConfig:
     """
     horizon: int = 16
     steps: int = 2000
+    epochs: int = 0
     batch_size: int = 256
     learning_rate: float = 3e-4
     weight_decay: float = 1e-4
@@ -87,6 +92,9 @@ class PolicyTrainConfig:
                 raise TrainConfigError(f"{name} must be a positive integer, got {value!r}")
         if self.seed < 0:
             raise TrainConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
+        if self.epochs < 0:
+            raise TrainConfigError(f"epochs must be 0 (train for `steps`) or a positive "
+                                   f"integer, got {self.epochs!r}")
         if not 0 <= self.max_delay_steps < self.horizon:
             raise TrainConfigError(f"max_delay_steps must be in [0, horizon), got "
                                    f"{self.max_delay_steps}")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -106,6 +107,11 @@ def method_weights(method: str, config: PolicyTrainConfig, data: TrainingData, l
     raise ValueError(f"unknown method {method!r} (known: {list(POLICY_METHODS)})")
 
 
+def epoch_steps(epochs: int, samples: int, batch_size: int) -> int:
+    """Optimisation steps for `epochs` passes over `samples` in batches of `batch_size`."""
+    return max(1, math.ceil(epochs * samples / batch_size))
+
+
 def train_method(method: str, config: PolicyTrainConfig, out_dir: Path,
                  demo_folders: list[Path] = (), rollout_folders: list[Path] = (),
                  labels_dir: Path | None = None, label_set: str = DEFAULT_LABEL_SET,
@@ -184,6 +190,10 @@ def _train_method(method, config, out_dir, demo_folders, rollout_folders, labels
         policy_overrides["optimality_dropout"] = config.optimality_dropout
         policy_overrides["optimality_embedding_scale"] = config.optimality_embedding_scale
     policy_config = dataset.policy_config(**policy_overrides)
+    if config.epochs:   # the same number of passes over each method's own data
+        trained = int((dataset.sample_weight > 0).sum())
+        config = dataclasses.replace(config, steps=epoch_steps(config.epochs, trained,
+                                                               config.batch_size))
     kept_ids = [data.episodes[i].episode_id for i in keep]
     loop = train_resumable(dataset, policy_config, config, out_dir,
                            data_fingerprint(dataset, kept_ids), resume=resume,
