@@ -40,6 +40,7 @@ ABLATIONS = {"sync": dict(rollout_mode="sync", eval_mode="sync"),
 BASELINES = tuple(m for m in METHODS if m != "policy")
 # table rows in order: (row key, label)
 ROWS = (("bc", "BC reference (demos)"), ("policy", "DexPIE"), ("hg-dagger", "HG-DAgger"),
+        ("hg-dagger-success", "HG-DAgger, successful episodes only"),
         ("iwr", "IWR"), ("filtered-bc", "filtered BC"),
         ("binary-indicator", "binary indicator (RECAP-style)"), ("awr", "AWR"),
         ("bc-effort-demos", "BC + extra demos (= DexPIE's intervention effort)"),

@@ -153,7 +153,8 @@ def test_presets_and_options():
     assert len(full.seeds) >= 3 and full.template.eval_episodes >= 100
     assert set(full.ablations) == {"sync", "absolute", "init-only"}
     assert set(full.extra_demo_baselines) == {"bc-effort-demos", "bc-count-demos"}
-    assert len(full.baselines) == 5
+    assert set(full.baselines) == {"hg-dagger", "hg-dagger-success", "iwr", "filtered-bc",
+                                   "binary-indicator", "awr"}
     mixed = suite_config(parse_args(["--full", "--seeds", "1", "--bc-steps", "7", "--demos", "4",
                                      "--ablations", "sync", "--tasks", "door"]))
     assert mixed.seeds == (0,) and mixed.template.train_steps == 7
@@ -196,7 +197,8 @@ def test_full_composition_tiny(tmp_path):
                  "--train-steps", "5", "--out", str(tmp_path)]) == 0
     results = json.loads((tmp_path / "results" / "results.json").read_text())
     rows = {r["row"]: r for r in results["table"]}
-    assert list(rows) == ["bc", "policy", "hg-dagger", "iwr", "filtered-bc", "binary-indicator",
+    assert list(rows) == ["bc", "policy", "hg-dagger", "hg-dagger-success", "iwr", "filtered-bc",
+                          "binary-indicator",
                           "awr", "bc-effort-demos", "bc-count-demos", "sync", "absolute",
                           "init-only"]
     assert all(r["episodes"] == 1 and r["human_effort"]["human_steps"] > 0 for r in rows.values())

@@ -59,6 +59,14 @@ def test_hg_dagger_keeps_demos_and_only_human_ticks_of_rollouts():
                                              [0, 1, 0, 0, 0], [0, 0, 0]]
 
 
+def test_hg_dagger_on_successes_drops_the_corrections_of_failed_episodes():
+    from dexpie_learning.train.config import HGDaggerSuccessConfig
+    weights, _ = method_weights("hg-dagger-success", HGDaggerSuccessConfig(), DATA)
+    # the failed rollout's correction (episode 3) is dropped; demo and successful one kept
+    assert [w.tolist() for w in weights] == [[1, 1, 1, 1], [0, 0, 1, 1, 0, 0],
+                                             [0, 0, 0, 0, 0], [0, 0, 0]]
+
+
 def test_filtered_bc_drops_failed_episodes():
     weights, _ = method_weights("filtered-bc", FilteredBCConfig(), DATA)
     assert [w.tolist() for w in weights] == [[1] * 4, [1] * 6, [0] * 5, [0] * 3]

@@ -37,6 +37,8 @@ from dexpie_policy.checkpoint import CheckpointError
 
 HELP = {"bc": "behaviour cloning (the reference policy) on demonstrations",
         "hg-dagger": "BC on demos + the human-operated ticks of rollouts",
+        "hg-dagger-success": "HG-DAgger on the successful episodes only (demos + the human "
+                             "ticks of rollouts that succeeded)",
         "iwr": "intervention-weighted BC (human and policy samples balanced)",
         "filtered-bc": "BC on successful episodes only",
         "awr": "advantage-weighted regression (needs --labels)",

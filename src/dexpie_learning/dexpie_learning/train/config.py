@@ -122,6 +122,12 @@ class HGDaggerConfig(PolicyTrainConfig):
 
 
 @dataclass(frozen=True)
+class HGDaggerSuccessConfig(PolicyTrainConfig):
+    """HG-DAgger on the successful episodes only: demonstrations + the human-operated ticks
+    of rollouts that ended in success (the DexPIE paper's reading of the baseline)."""
+
+
+@dataclass(frozen=True)
 class FilteredBCConfig(PolicyTrainConfig):
     """BC on the successful episodes (demos and rollouts) only."""
 

@@ -31,6 +31,7 @@ from dexpie_learning.datasets import DatasetError, to_episode_arrays
 from dexpie_learning.train import weighting
 from dexpie_learning.train.config import (AWRConfig, BCConfig, BinaryIndicatorConfig,
                                           FilteredBCConfig, HGDaggerConfig,
+                                          HGDaggerSuccessConfig,
                                           IndicatorPolicyConfig, IWRConfig, PolicyTrainConfig,
                                           config_to_dict)
 from dexpie_learning.train.critic_label import (DEFAULT_LABEL_SET, labelled_subset,
@@ -42,12 +43,14 @@ from dexpie_policy.actions.spec import ActionSpec, ActionSpecError, hand_action_
 from dexpie_policy.checkpoint import save_policy
 from dexpie_policy.chunk_dataset import ChunkDataset
 
-POLICY_METHODS = {"bc": BCConfig, "hg-dagger": HGDaggerConfig, "iwr": IWRConfig,
+POLICY_METHODS = {"bc": BCConfig, "hg-dagger": HGDaggerConfig,
+                  "hg-dagger-success": HGDaggerSuccessConfig, "iwr": IWRConfig,
                   "filtered-bc": FilteredBCConfig, "awr": AWRConfig,
                   "binary-indicator": BinaryIndicatorConfig, "policy": IndicatorPolicyConfig}
 # The methods compared with the reference; DexPIE first: when time runs out, the cells that
 # matter most are the ones already done.
-METHODS = ("policy", "hg-dagger", "iwr", "filtered-bc", "binary-indicator", "awr")
+METHODS = ("policy", "hg-dagger", "iwr", "filtered-bc", "binary-indicator", "awr",
+           "hg-dagger-success")
 REFERENCE = "bc"
 LABELLED_METHODS = ("awr", "binary-indicator", "policy")
 CONDITIONED_METHODS = ("binary-indicator", "policy")
@@ -91,6 +94,9 @@ def method_weights(method: str, config: PolicyTrainConfig, data: TrainingData, l
         return [w * demo for w, demo in zip(ones, data.is_demo)], None
     if method == "hg-dagger":
         return weighting.hg_dagger_weights(interventions, data.is_demo), None
+    if method == "hg-dagger-success":
+        return weighting.hg_dagger_success_weights(interventions, data.is_demo,
+                                                   [e.success for e in episodes]), None
     if method == "iwr":
         return weighting.iwr_weights(interventions, data.is_demo,
                                      config.human_to_policy_weight_ratio), None

@@ -31,6 +31,15 @@ def hg_dagger_weights(interventions: list[np.ndarray], is_demo: list[bool]) -> l
     return [m.astype(np.float64) for m in human_masks(interventions, is_demo)]
 
 
+def hg_dagger_success_weights(interventions: list[np.ndarray], is_demo: list[bool],
+                              successes: list[bool | None]) -> list[np.ndarray]:
+    """HG-DAgger as the DexPIE paper's baseline reads it: the demonstrations and the
+    intervention segments of the rollouts that ended in success (a correction in an episode
+    that failed anyway is not imitated). Weights 1/0."""
+    return [w * float(demo or success is True) for w, demo, success in
+            zip(hg_dagger_weights(interventions, is_demo), is_demo, successes)]
+
+
 def iwr_weights(interventions: list[np.ndarray], is_demo: list[bool],
                 human_to_policy_weight_ratio: float = 1.0) -> list[np.ndarray]:
     """Intervention-weighted regression (Mandlekar et al. 2020, "Human-in-the-Loop Imitation
