@@ -93,7 +93,7 @@ def main(argv=None) -> int:
     settings = dict(steps=args.steps, hidden_size=args.hidden_size, episodes=args.episodes)
     for task in args.tasks:   # demos first, once per task (the cells share them)
         demo_cell(args.out / task / "demos", task, range(REFERENCE_DEMOS[task]), progress=False,
-                  log=print)
+                  log=print, population="expert")
     jobs = [(t, v, s) for s in args.seeds for t in args.tasks for v in args.variants]
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         futures = [pool.submit(run_cell, t, v, s, settings, args.out) for t, v, s in jobs]

@@ -212,7 +212,7 @@ class ComparisonPipeline:
 
     def collect_demo_cell(self, final: Path, seeds: range, cameras: tuple[str, ...] = ()) -> Path:
         seconds = demo_cell(final, self.config.task, seeds, cameras, self.progress, self.log,
-                            self.config.operator_population)
+                            population=self.config.operator_population)
         if seconds is not None:
             self.computed.append(dict(kind="demos", path=str(final), seconds=round(seconds, 2)))
         return final

@@ -13,7 +13,7 @@ from dexpie_experiment.cell_cache import cell_lock, fresh_partial, write_json
 
 
 def demo_cell(final: Path, task_name: str, seeds: range, cameras: tuple[str, ...] = (),
-              progress: bool = True, log=print, population: str = "expert") -> float | None:
+              progress: bool = True, log=print, *, population: str) -> float | None:
     """A cached folder of operator demonstrations of `seeds` by the operator `population`
     (complete.json: seeds, successes, steps, human_steps, operator_population); a finished
     folder made for other seeds or by another population is refused. Returns the seconds
@@ -24,7 +24,8 @@ def demo_cell(final: Path, task_name: str, seeds: range, cameras: tuple[str, ...
             if not (final / "complete.json").exists():
                 start = time.perf_counter()
                 partial = fresh_partial(final)
-                record_demos(task_name, partial, seeds, cameras, progress, log, population)
+                record_demos(task_name, partial, seeds, cameras, progress, log,
+                             population=population)
                 partial.rename(final)
                 seconds = time.perf_counter() - start
                 log(f"[demos] done in {seconds:.1f} s")
@@ -40,7 +41,7 @@ def demo_cell(final: Path, task_name: str, seeds: range, cameras: tuple[str, ...
 
 
 def record_demos(task_name: str, partial: Path, seeds: range, cameras: tuple[str, ...],
-                 progress: bool, log, population: str = "expert") -> None:
+                 progress: bool, log, *, population: str) -> None:
     """The simulated operator `population` demonstrates `task_name` once per seed into
     `partial` (seed s by `member_for_episode(population, s)`)."""
     from tqdm import tqdm

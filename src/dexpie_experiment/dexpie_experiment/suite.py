@@ -205,7 +205,8 @@ class ExperimentSuite:
             folder = self.out / "demos" / task
             first = self.config.template.first_demo_seed
             seconds = demo_cell(folder, task, range(first, first + self.config.demos[task]),
-                                cameras, self.progress, self.log)
+                                cameras, self.progress, self.log,
+                                population=self.config.template.operator_population)
             if seconds is not None:
                 self._computed.append(dict(kind="demos", path=str(folder),
                                            seconds=round(seconds, 2), pipeline=task))

@@ -34,6 +34,19 @@ def test_main_job_collects_readable_demos(tmp_path, capsys):
     assert not (tmp_path / "relocate").exists()   # no pipeline settings pinned by demos-only
 
 
+def test_main_job_demos_come_from_the_operator_population_asked_for(tmp_path):
+    from dexpie_sim.operators.population import member_for_episode
+    assert main(["--demos", "2", "--tasks", "door", "--operator-population", "mixed",
+                 "--out", str(tmp_path), "--demos-only"]) == 0
+    folder = tmp_path / "demos" / "door"
+    assert json.loads((folder / "complete.json").read_text())["operator_population"] == "mixed"
+    for episode in load_episodes(folder)[0]:
+        member = member_for_episode("mixed", episode.seed)
+        assert f"operator {member.tier} #{member.identity}" in episode.meta.note
+    # the folder is mixed's: a run asking the expert for the same demos is refused by name
+    assert main(["--demos", "2", "--tasks", "door", "--out", str(tmp_path), "--demos-only"]) != 0
+
+
 @pytest.fixture(scope="module")
 def short_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("short")
