@@ -37,7 +37,8 @@ CONDITIONS = {"s=1, w=1 (no guidance)": (1.0, 1.0), "s=0, w=1.5": (0.0, 1.5),
               "null condition": (None, 1.0)}
 LABELS = {"bc": "BC (demos, reference)", "policy": "DexPIE (continuous s, w=1.5)",
           "hg-dagger": "HG-DAgger", "iwr": "IWR", "filtered-bc": "filtered BC",
-          "binary-indicator": "binary indicator", "awr": "AWR"}
+          "binary-indicator": "binary indicator", "awr": "AWR",
+          "hg-dagger-success": "HG-DAgger, successful episodes only"}
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -14,7 +14,8 @@ TINY = ["--demos", "2", "--rollouts", "4", "--steps", "5", "--eval-episodes", "1
         "--hidden-size", "32", "--num-layers", "1", "--batch-size", "16", "--horizon", "8",
         "--critic-steps", "5", "--critic-hidden-size", "32", "--critic-batch-size", "32",
         "--critic-bins", "21", "--quiet", "--diagnostics"]
-ALL_METHODS = ["bc", "policy", "hg-dagger", "iwr", "filtered-bc", "binary-indicator", "awr"]
+ALL_METHODS = ["bc", "policy", "hg-dagger", "iwr", "filtered-bc", "binary-indicator", "awr",
+               "hg-dagger-success"]
 
 
 def _load_script():
