@@ -49,9 +49,12 @@ def test_the_expert_tier_is_the_scripted_operator_draw_for_draw(relocate):
     expert = make_operator("relocate", task, seed=1, member=member_for_episode("expert", 3))
     assert expert.profile is None and POPULATIONS["expert"][0].tier == "expert"
     np.testing.assert_array_equal(_readings(plain, library, 11), _readings(expert, library, 11))
-    # and a person is not
+    # and a person is not; the same operator made the expert again is the expert again
     person = make_operator("relocate", task, seed=1, member=member_for_episode("okay", 3))
     assert not np.allclose(_readings(person, library, 11), _readings(plain, library, 11))
+    person.set_profile(member_for_episode("expert", 0))
+    np.testing.assert_array_equal(_readings(person, library, 11), _readings(plain, library, 11))
+    assert person.reaction_delay_steps == plain.reaction_delay_steps
 
 
 def test_delays_are_drawn_per_episode_within_the_profile(relocate):

@@ -147,6 +147,7 @@ class SimOperator(abc.ABC):
             self.strategy_spread, self.profile.strategy_between,
             np.random.default_rng([self.identity, 0x5EED]))
         self._episode = None
+        self._seen = deque(maxlen=self.config.reaction_delay_steps + 1)   # the expert's
         self._apply_strategy({})
 
     def _draw_episode(self, seed: int | None) -> None:
