@@ -92,6 +92,10 @@ class GraphOptions:
                             "sim: empty = config/sim_<task>.yaml")
     operator: str = _arg("rule", "the twin's simulated operator: rule (takes over when it judges the policy "
                          "failing), scripted (at fixed ticks), never")
+    operator_population: str = _arg("expert", "who the twin's simulated operator is: expert (the scripted "
+                                    "operator), a skill tier (better, okay, worse) or mixed "
+                                    "(dexpie_sim/operators/population.py; the sim_operator node checks "
+                                    "the name)")
     network: str = _arg("localhost", "discovery: localhost (this host only) or subnet (the lab network; needs "
                         "domain_id; docs/lab_network.md)")
     domain_id: str = _arg("", "ROS_DOMAIN_ID of every node, 0..101 (empty: the environment's)")
@@ -322,7 +326,8 @@ def _recorder(options: GraphOptions, files) -> NodeLaunch:
 
 
 def _twin(options: GraphOptions, files) -> list[NodeLaunch]:
-    operator = (("takeover_mode", options.operator),) + _extra(options, "sim_operator")
+    operator = (("takeover_mode", options.operator),
+                ("operator_population", options.operator_population)) + _extra(options, "sim_operator")
     return [
         NodeLaunch("dexpie_sim", "sim_hand", "sim_hand", files,
                    _twin_camera(options) + _extra(options, "sim_hand")),

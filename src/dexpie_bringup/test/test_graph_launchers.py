@@ -29,6 +29,10 @@ def test_teleop_graph_runs_the_arbiter_human_only():
     assert set(nodes) == {"hand_controller", "intervention_arbiter", "episode_recorder", "sim_hand",
                           "sim_operator"}
     assert ("human_only", True) in nodes["intervention_arbiter"].parameters
+    assert ("operator_population", "expert") in nodes["sim_operator"].parameters
+    mixed = {n.name: n for n in graph_by_name("teleop", parse_launch_arguments(
+        ["operator_population:=mixed"]))}
+    assert ("operator_population", "mixed") in mixed["sim_operator"].parameters
 
 
 @pytest.mark.parametrize("options, message", [

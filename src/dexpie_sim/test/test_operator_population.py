@@ -197,3 +197,19 @@ def test_population_membership_and_profile_checks():
     with pytest.raises(ProfileError, match="glove_noise_std must be a finite number"):
         dataclasses.replace(WORSE, glove_noise_std=float("nan"))
     assert isinstance(OKAY, OperatorProfile)
+
+
+def test_a_resting_persons_puck_stays_inside_the_takeover_deflection(relocate):
+    """Resting hands do not steer: the puck reads the person's white noise, not their
+    steering drift, so the arbiter's device-motion rule (0.15 for 3 ticks) is not tripped."""
+    from dexpie_teleop.arbiter import ArbiterConfig
+    task, library = relocate
+    limit = ArbiterConfig().takeover_deflection
+    for identity in (30, 31):   # the worse tier's people
+        person = make_operator("relocate", task, member=PopulationMember(WORSE, identity))
+        library.reset(identity, INIT_STAGE)
+        person.reset(identity)
+        axes = np.array([person.resting_devices().spacemouse_axes for _ in range(900)])
+        beyond = np.max(np.abs(axes), axis=1) > limit
+        assert not np.any(beyond[:-2] & beyond[1:-1] & beyond[2:])
+        assert np.std(axes) > 0.03   # the noise is there

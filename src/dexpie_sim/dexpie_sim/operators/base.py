@@ -256,9 +256,11 @@ class SimOperator(abc.ABC):
         twist = self.teleop.integrator.twist_towards(intent.arm, self.teleop.dt, gain)
         return self._human_hands(glove, self.teleop.spacemouse.axes_for(twist))
 
-    def _human_hands(self, glove: np.ndarray, axes: np.ndarray) -> DeviceReading:
+    def _human_hands(self, glove: np.ndarray, axes: np.ndarray,
+                     resting: bool = False) -> DeviceReading:
         """What the devices read when a hand means `glove` and `axes`: white noise, and a
-        profiled person's slow drift."""
+        profiled person's slow drift (on the puck only while steering: a hand resting on it
+        stays inside the deadband, population.py)."""
         profile = self.profile
         glove_std = self.config.glove_noise_std if profile is None else profile.glove_noise_std
         puck_std = self.config.spacemouse_noise_std if profile is None else profile.spacemouse_noise_std
@@ -266,7 +268,8 @@ class SimOperator(abc.ABC):
         axes = axes + self.rng.normal(0.0, puck_std, 6)
         if profile is not None:
             glove = glove + self._episode["glove_drift"].step()
-            axes = axes + self._episode["puck_drift"].step()
+            if not resting:
+                axes = axes + self._episode["puck_drift"].step()
         return DeviceReading(glove=glove, spacemouse_axes=np.clip(axes, -1.0, 1.0))
 
     def resting_devices(self) -> DeviceReading:
@@ -278,7 +281,7 @@ class SimOperator(abc.ABC):
         if self._rest_glove is None:
             fingers = np.asarray(self.task.target, float)[self.teleop.n_arm:]
             self._rest_glove = self.teleop.retargeter.glove_for(fingers)
-        return self._human_hands(self._rest_glove, np.zeros(6))
+        return self._human_hands(self._rest_glove, np.zeros(6), resting=True)
 
     # ---- intervening: the hand-back rule ---------------------------------------------------
     def begin_intervention(self, scene: dict) -> None:
