@@ -28,7 +28,6 @@ import os
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from dexpie_experiment.evaluation import EvalConfig, evaluate_policy
