@@ -30,6 +30,10 @@ report them.
                      (the true outcome, no critic)
     hg-dagger+success-4x  the same, four times the run's training steps: do the added ticks
                      still cost success once the larger dataset is trained as long?
+    human-success    human windows forced to s = 1 only in successful episodes (labels'
+                     human_override "successful"): a failed demo or correction is scored by
+                     the critic, not taught at s = 1 (operators who fail: the mixed population)
+    human-critic     no human window forced (human_override "none"): the critic scores all
     smooth, smooth-4x  the run's labels, s embedded smoothly (optimality_embedding_scale 1, as
                      in the DexPIE authors' code, instead of 1000): does a condition that
                      orders nearby scores let s steer the policy?
@@ -65,7 +69,7 @@ REUSED = {"dexpie": ("r{R}/policy/policy", 1.5, None),
 TRAINED = ("strict", "strict-takeover", "cap05", "humanpos", "dexpie-2x", "hg-dagger-2x",
            "dexpie-bal3", "humanpos-bal3", "dexpie-4x", "hg-dagger-4x", "humanpos-4x",
            "bc-4x", "hg-dagger+top", "hg-dagger+success", "hg-dagger+success-4x", "smooth",
-           "smooth-4x")
+           "smooth-4x", "human-success", "human-critic")
 SMOOTH_EMBEDDING_SCALE = 1.0   # smooth*: the indicator's scale before its sinusoidal embedding
 TOP_POLICY_TICKS = 0.9     # hg-dagger+top: policy ticks with s at least this are added
 STEP_MULTIPLIERS = {"-2x": 2, "-4x": 4}
@@ -90,10 +94,18 @@ def with_policy_ticks(weights: np.ndarray, added: np.ndarray) -> np.ndarray:
     return np.maximum(weights, added.astype(float))
 
 
-def variant_optimality(variant: str, labels, interventions: dict) -> dict:
-    """episode_id -> (T,) indicator of `variant` from the run's labels (advantages reused)."""
+# human-* variants -> the labels' human_override rule
+HUMAN_OVERRIDE_VARIANTS = {"human-success": "successful", "human-critic": "none"}
+
+
+def variant_optimality(variant: str, labels, interventions: dict,
+                       successes: dict | None = None) -> dict:
+    """episode_id -> (T,) indicator of `variant` from the run's labels (advantages reused);
+    successes (episode_id -> bool) is needed by the human-* variants."""
     from dexpie_learning.labels.indicator import (BETA_DIVISOR, MIN_BETA, IndicatorParams,
                                                   continuous_indicator)
+    from dexpie_learning.labels.labelling import human_override_applies
+    rule = HUMAN_OVERRIDE_VARIANTS.get(variant, "all")
     params = labels.indicator
     if variant.startswith("strict"):
         own = np.concatenate([e.advantages[~e.human_window] for e in labels.episodes.values()])
@@ -103,7 +115,9 @@ def variant_optimality(variant: str, labels, interventions: dict) -> dict:
     out = {}
     for episode_id, episode in labels.episodes.items():
         intervention = interventions[episode_id]
-        score = continuous_indicator(episode.advantages, intervention, labels.horizon, params)
+        override = human_override_applies(rule, (successes or {}).get(episode_id))
+        score = continuous_indicator(episode.advantages, intervention, labels.horizon, params,
+                                     override)
         if variant == "cap05":
             score = np.where(episode.human_window, 1.0, 0.5 * score)
         if variant.startswith("humanpos"):
@@ -166,7 +180,8 @@ def train_variant(variant: str, pipeline: Path, out: Path) -> None:
                              [e.episode_id for e in data.episodes])
     if method == "policy":
         scores = variant_optimality(variant, labels, {e.episode_id: np.asarray(
-            e.intervention, dtype=bool) for e in data.episodes})
+            e.intervention, dtype=bool) for e in data.episodes},
+            {e.episode_id: bool(e.success) for e in data.episodes})
         labels = dataclasses.replace(labels, episodes={
             i: dataclasses.replace(e, optimality=scores[i]) for i, e in labels.episodes.items()})
     plain = methods.method_weights

@@ -40,7 +40,7 @@ def test_round_trip(tmp_path, labels):
     loaded = load_labels(tmp_path, "round1", episode_lengths=lengths(labels))
     assert loaded.indicator == labels.indicator and loaded.returns == labels.returns
     assert loaded.critic_checkpoints == ("/runs/critic_0", "/runs/critic_1")
-    assert loaded.extra == {"note": "test"} and loaded.horizon == 4
+    assert loaded.extra == {"note": "test", "human_override": "all"} and loaded.horizon == 4
     for i in IDS:
         for name in ("values", "advantages", "optimality", "binary_indicator", "human_window"):
             np.testing.assert_array_equal(getattr(loaded.episodes[i], name),

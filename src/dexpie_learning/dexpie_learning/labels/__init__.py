@@ -17,11 +17,13 @@ Public API:
     chunk_advantages(values (T,), horizon, max_episode_steps) -> (T,) A_t
     IndicatorParams(q_low, q_high, beta, beta_guarded);  fit_indicator([A_i]) -> params
     human_windows(intervention (T,), horizon) -> (T,) bool
-    continuous_indicator(A, intervention, horizon, params) -> (T,) s_t
-    binary_indicator(A, intervention, horizon, params) -> (T,) {0, 1}
+    continuous_indicator(A, intervention, horizon, params, override=True) -> (T,) s_t
+    binary_indicator(A, intervention, horizon, params, override=True) -> (T,) {0, 1}
     EpisodeLabels(values, advantages, optimality, binary_indicator, human_window)
     DatasetLabels(episodes, horizon, returns, indicator, critic_checkpoints, extra)
-    label_dataset(values, interventions, horizon, returns, critic_checkpoints=(), extra=None)
+    label_dataset(values, interventions, horizon, returns, critic_checkpoints=(), extra=None,
+                  human_override="all", successes=None)   # HUMAN_OVERRIDES: whose human
+                                                          # windows are forced to 1
     save_labels(dataset_dir, name, labels) -> path;  label_paths(dataset_dir, name)
     load_labels(dataset_dir, name, episode_ids=None, episode_lengths=None) -> DatasetLabels
     plot_label_histograms(labels, path) -> path
@@ -30,12 +32,13 @@ from dexpie_learning.labels.advantage import chunk_advantages, window_lengths
 from dexpie_learning.labels.indicator import (HIGH_QUANTILE, LOW_QUANTILE, MIN_BETA,
                                               IndicatorParams, binary_indicator,
                                               continuous_indicator, fit_indicator, human_windows)
-from dexpie_learning.labels.labelling import DatasetLabels, EpisodeLabels, label_dataset
+from dexpie_learning.labels.labelling import (DEFAULT_HUMAN_OVERRIDE, HUMAN_OVERRIDES,
+                                              DatasetLabels, EpisodeLabels, label_dataset)
 from dexpie_learning.labels.plots import plot_label_histograms
 from dexpie_learning.labels.store import LabelStoreError, label_paths, load_labels, save_labels
 
 __all__ = [
-    "HIGH_QUANTILE", "LOW_QUANTILE", "MIN_BETA", "DatasetLabels", "EpisodeLabels",
+    "DEFAULT_HUMAN_OVERRIDE", "HIGH_QUANTILE", "HUMAN_OVERRIDES", "LOW_QUANTILE", "MIN_BETA", "DatasetLabels", "EpisodeLabels",
     "IndicatorParams", "LabelStoreError", "binary_indicator", "chunk_advantages",
     "continuous_indicator", "fit_indicator", "human_windows", "label_dataset", "label_paths",
     "load_labels", "plot_label_histograms", "save_labels", "window_lengths",

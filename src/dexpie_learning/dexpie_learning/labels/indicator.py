@@ -10,6 +10,11 @@ commanded by the human: an intervention is by construction what the human wanted
 to do. A window that is only partly human is NOT forced (the policy's part may be the bad
 part that caused the takeover).
 
+Which episodes' human windows are forced is the labelling's `human_override` rule (see
+labelling.HUMAN_OVERRIDES): the paper forces every one ("all"); with operators who sometimes
+fail ("successful", "none") a human window of a failed episode is scored by the critic like
+any other tick. The functions here take the per-episode decision as `override`.
+
 The quantiles are taken over every step of every episode of the training set (human-forced
 steps included: they are part of the data distribution the policy is conditioned on), with
 numpy's default linear interpolation.
@@ -84,22 +89,26 @@ def human_windows(intervention: np.ndarray, horizon: int) -> np.ndarray:
 
 
 def continuous_indicator(advantages: np.ndarray, intervention: np.ndarray, horizon: int,
-                         params: IndicatorParams) -> np.ndarray:
-    """(T,) s_t in [0, 1] (float64) for one episode."""
+                         params: IndicatorParams, override: bool = True) -> np.ndarray:
+    """(T,) s_t in [0, 1] (float64) for one episode; override: force its whole-human windows
+    to 1 (False: every tick keeps the critic's score)."""
     advantages = _check(advantages, intervention)
     z = (advantages - params.q_low) / params.beta
     # Written with exp of a non-positive number only: no overflow for a tiny (guarded) beta.
     score = np.where(z >= 0, 1.0 / (1.0 + np.exp(-np.abs(z))),
                      np.exp(-np.abs(z)) / (1.0 + np.exp(-np.abs(z))))
+    if not override:
+        return score
     return np.where(human_windows(intervention, horizon), 1.0, score)
 
 
 def binary_indicator(advantages: np.ndarray, intervention: np.ndarray, horizon: int,
-                     params: IndicatorParams) -> np.ndarray:
-    """(T,) {0.0, 1.0}: 1 where A_t >= q_0.6 or the window is fully human."""
+                     params: IndicatorParams, override: bool = True) -> np.ndarray:
+    """(T,) {0.0, 1.0}: 1 where A_t >= q_0.6 or (override) the window is fully human."""
     advantages = _check(advantages, intervention)
-    return ((advantages >= params.q_low) | human_windows(intervention, horizon)).astype(
-        np.float64)
+    forced = human_windows(intervention, horizon) if override else np.zeros(len(advantages),
+                                                                             dtype=bool)
+    return ((advantages >= params.q_low) | forced).astype(np.float64)
 
 
 def _check(advantages: np.ndarray, intervention: np.ndarray) -> np.ndarray:

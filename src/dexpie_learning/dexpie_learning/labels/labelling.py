@@ -17,12 +17,22 @@ from dexpie_learning.labels.indicator import (IndicatorParams, binary_indicator,
 
 ARRAY_NAMES = ("values", "advantages", "optimality", "binary_indicator", "human_window")
 
+# Whose whole-human chunk windows get s = b = 1 regardless of the critic:
+#   all         every episode's (the paper: a human command is what the human wanted)
+#   successful  only episodes that ended in success: a demo or correction that failed is
+#               scored by the critic like the policy's ticks (operators who fail, e.g. the
+#               twin's mixed population, otherwise teach their failures at s = 1)
+#   none        no episode's: the critic scores every tick
+HUMAN_OVERRIDES = ("all", "successful", "none")
+DEFAULT_HUMAN_OVERRIDE = "all"
+
 
 @dataclass(frozen=True)
 class EpisodeLabels:
     """One episode, all (T,): values V(o_t) (held-out critic), advantages A_t, optimality
     s_t in [0, 1] (continuous indicator), binary_indicator b_t in {0, 1}, human_window
-    (bool): the whole chunk window was human (s_t and b_t forced to 1)."""
+    (bool): the whole chunk window was human (s_t and b_t forced to 1 there when the
+    labelling's human_override rule covers the episode)."""
     values: np.ndarray
     advantages: np.ndarray
     optimality: np.ndarray
@@ -73,12 +83,30 @@ class DatasetLabels:
         return self.episodes[episode_id].optimality
 
 
+def human_override_applies(rule: str, success: bool | None) -> bool:
+    """Whether an episode's whole-human windows are forced to 1 under `rule`."""
+    if rule not in HUMAN_OVERRIDES:
+        raise ValueError(f"human_override must be one of {HUMAN_OVERRIDES}, got {rule!r}")
+    if rule == "successful" and success is None:
+        raise ValueError("human_override 'successful' needs each episode's outcome")
+    return rule == "all" or (rule == "successful" and bool(success))
+
+
 def label_dataset(values: dict[str, np.ndarray], interventions: dict[str, np.ndarray],
                   horizon: int, returns: ReturnConfig,
                   critic_checkpoints: tuple[str, ...] | list[str] = (),
-                  extra: dict | None = None) -> DatasetLabels:
+                  extra: dict | None = None, human_override: str = DEFAULT_HUMAN_OVERRIDE,
+                  successes: dict[str, bool] | None = None) -> DatasetLabels:
     """values: episode_id -> (T,) held-out V(o_t); interventions: episode_id -> (T,) bool.
-    The two must have the same ids and lengths. Returns the labels of every episode."""
+    The two must have the same ids and lengths. human_override: one of HUMAN_OVERRIDES;
+    successes (episode_id -> bool, the outcome) is needed for "successful". Returns the
+    labels of every episode; the rule is recorded in extra["human_override"]."""
+    human_override_applies(human_override, True)   # names a bad rule before any work
+    if human_override == "successful":
+        missing = sorted(set(values) - set(successes or {}))
+        if missing:
+            raise ValueError(f"human_override 'successful': no outcome for episodes "
+                             f"{missing[:5]}")
     if set(values) != set(interventions):
         raise ValueError(f"values and interventions name different episodes: only in values "
                          f"{sorted(set(values) - set(interventions))[:5]}, only in "
@@ -94,11 +122,14 @@ def label_dataset(values: dict[str, np.ndarray], interventions: dict[str, np.nda
         if intervention.shape != advantages[i].shape:
             raise ValueError(f"{i}: intervention has shape {intervention.shape}, values "
                              f"{advantages[i].shape}")
+        override = human_override_applies(human_override, (successes or {}).get(i))
         episodes[i] = EpisodeLabels(
             values=np.asarray(values[i], dtype=np.float64), advantages=advantages[i],
-            optimality=continuous_indicator(advantages[i], intervention, horizon, params),
-            binary_indicator=binary_indicator(advantages[i], intervention, horizon, params),
+            optimality=continuous_indicator(advantages[i], intervention, horizon, params,
+                                            override),
+            binary_indicator=binary_indicator(advantages[i], intervention, horizon, params,
+                                              override),
             human_window=human_windows(intervention, horizon))
     return DatasetLabels(episodes=episodes, horizon=horizon, returns=returns, indicator=params,
                          critic_checkpoints=tuple(str(c) for c in critic_checkpoints),
-                         extra=dict(extra or {}))
+                         extra=dict(extra or {}, human_override=human_override))
