@@ -34,6 +34,8 @@ report them.
                      human_override "successful"): a failed demo or correction is scored by
                      the critic, not taught at s = 1 (operators who fail: the mixed population)
     human-critic     no human window forced (human_override "none"): the critic scores all
+    <variant>-e<N>   a trained variant (or dexpie / hg-dagger / bc retrained) for N passes
+                     over its own training samples instead of the run's steps (equal epochs)
     smooth, smooth-4x  the run's labels, s embedded smoothly (optimality_embedding_scale 1, as
                      in the DexPIE authors' code, instead of 1000): does a condition that
                      orders nearby scores let s steer the policy?
@@ -49,6 +51,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import re
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -74,6 +77,30 @@ SMOOTH_EMBEDDING_SCALE = 1.0   # smooth*: the indicator's scale before its sinus
 TOP_POLICY_TICKS = 0.9     # hg-dagger+top: policy ticks with s at least this are added
 STEP_MULTIPLIERS = {"-2x": 2, "-4x": 4}
 VARIANTS = tuple(REUSED) + TRAINED
+# "-e<N>": N epochs; the bases it applies to are the trained variants and the three methods
+EPOCH_SUFFIX = re.compile(r"^(?P<base>.+)-e(?P<epochs>[1-9][0-9]*)$")
+EPOCH_BASES = ("dexpie", "hg-dagger", "bc") + tuple(
+    v for v in TRAINED if v[-3:] not in STEP_MULTIPLIERS)
+
+
+def budget_of(variant: str) -> tuple[str, int, int]:
+    """variant -> (base variant, step multiplier, epochs (0: the run's steps x multiplier))."""
+    match = EPOCH_SUFFIX.match(variant)
+    if match and match["base"] in EPOCH_BASES:
+        return match["base"], 1, int(match["epochs"])
+    if variant[-3:] in STEP_MULTIPLIERS:
+        return variant[:-3], STEP_MULTIPLIERS[variant[-3:]], 0
+    return variant, 1, 0
+
+
+def variant_name(text: str) -> str:
+    """argparse type: a known variant or <base>-e<N>."""
+    if text in VARIANTS or (EPOCH_SUFFIX.match(text)
+                            and EPOCH_SUFFIX.match(text)["base"] in EPOCH_BASES):
+        return text
+    raise argparse.ArgumentTypeError(
+        f"unknown variant {text!r}: one of {', '.join(VARIANTS)}, or <base>-e<N> with base "
+        f"in {', '.join(EPOCH_BASES)}")
 
 
 def takeover_windows(intervention: np.ndarray, horizon: int) -> np.ndarray:
@@ -166,11 +193,10 @@ def train_variant(variant: str, pipeline: Path, out: Path) -> None:
     config, data = last_round_data(pipeline)
     method = next((m for m in ("hg-dagger", "bc") if variant.startswith(m)), "policy")
     train_config = config.train_config(method)
-    # "-2x" / "-4x" only scale the steps; `base` names the data and weighting.
-    suffix = variant[-3:] if variant[-3:] in STEP_MULTIPLIERS else ""
-    base = variant[:len(variant) - len(suffix)]
-    train_config = dataclasses.replace(
-        train_config, steps=STEP_MULTIPLIERS.get(suffix, 1) * train_config.steps)
+    # "-2x" / "-4x" scale the steps, "-e<N>" trains N epochs; `base` names data and weighting.
+    base, multiplier, epochs = budget_of(variant)
+    train_config = dataclasses.replace(train_config, steps=multiplier * train_config.steps,
+                                       epochs=epochs)
     if base == "smooth":
         train_config = dataclasses.replace(
             train_config, optimality_embedding_scale=SMOOTH_EMBEDDING_SCALE)
@@ -179,7 +205,7 @@ def train_variant(variant: str, pipeline: Path, out: Path) -> None:
         labels = load_labels(pipeline / f"r{config.rounds}" / "labels", "dexpie",
                              [e.episode_id for e in data.episodes])
     if method == "policy":
-        scores = variant_optimality(variant, labels, {e.episode_id: np.asarray(
+        scores = variant_optimality(base, labels, {e.episode_id: np.asarray(
             e.intervention, dtype=bool) for e in data.episodes},
             {e.episode_id: bool(e.success) for e in data.episodes})
         labels = dataclasses.replace(labels, episodes={
@@ -199,7 +225,7 @@ def train_variant(variant: str, pipeline: Path, out: Path) -> None:
             added = [np.full(e.num_ticks, bool(e.success)) for e in method_data.episodes]
         return [with_policy_ticks(w, a) for w, a in zip(weights, added)], None
     weigh = None   # the method's own weights
-    if variant.endswith("-bal3"):
+    if base.endswith("-bal3"):
         weigh = balanced
     if base in ("hg-dagger+top", "hg-dagger+success"):
         weigh = policy_ticks_added
@@ -221,7 +247,7 @@ def run_cell(args: tuple) -> dict:
                     cached=True)
     start = time.perf_counter()
     optimality = None
-    if variant in REUSED:
+    if variant in REUSED:   # (a "-e<N>" variant of these is retrained below)
         relative, cfg_scale, optimality = REUSED[variant]
         policy_dir = pipeline / relative.format(R=rounds)
     else:
@@ -262,7 +288,8 @@ def main() -> None:
     parser.add_argument("--cells", type=Path, default=None,
                         help="cache of trained variants (default: <run>/label_variants)")
     parser.add_argument("--tasks", nargs="+", default=["relocate", "hammer", "door"])
-    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), type=variant_name,
+                        help="variants (see the module docstring), or <base>-e<N>")
     parser.add_argument("--episodes", type=int, default=40)
     parser.add_argument("--first-seed", type=int, default=200_000)
     parser.add_argument("--jobs", type=int, default=2)

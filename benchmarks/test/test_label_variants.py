@@ -64,3 +64,33 @@ def test_policy_ticks_are_added_to_hg_daggers_weights():
     np.testing.assert_array_equal(variants.with_policy_ticks(weights, np.zeros(5, bool)), weights)
     with pytest.raises(ValueError, match="differ"):
         variants.with_policy_ticks(weights, optimality[:3] > 0)
+
+
+def test_human_variants_follow_the_labels_human_override_rule():
+    labels, interventions = _labels()
+    human = labels.episodes["e0"].human_window
+    for outcome, rule in ((True, "successful"), (False, "successful"), (True, "none")):
+        successes = {k: outcome for k in labels.episodes}
+        variant = {"successful": "human-success", "none": "human-critic"}[rule]
+        scores = variants.variant_optimality(variant, labels, interventions, successes)
+        expected = label_dataset({k: e.values for k, e in labels.episodes.items()},
+                                 interventions, 8, ReturnConfig(100, 1.0, 0.99),
+                                 human_override=rule, successes=successes)
+        for k in labels.episodes:
+            np.testing.assert_array_equal(scores[k], expected.episodes[k].optimality)
+        forced = rule == "successful" and outcome
+        assert np.all(scores["e0"][human] == 1.0) == forced, (variant, outcome)
+
+
+def test_budget_suffixes_name_the_base_and_the_budget():
+    assert variants.budget_of("dexpie") == ("dexpie", 1, 0)
+    assert variants.budget_of("hg-dagger-4x") == ("hg-dagger", 4, 0)
+    assert variants.budget_of("hg-dagger+success-4x") == ("hg-dagger+success", 4, 0)
+    assert variants.budget_of("human-success-e200") == ("human-success", 1, 200)
+    assert variants.budget_of("bc-e50") == ("bc", 1, 50)
+    assert variants.budget_of("human-success") == ("human-success", 1, 0)
+    assert variants.budget_of("dexpie-w1") == ("dexpie-w1", 1, 0)
+    assert variants.variant_name("dexpie-e100") == "dexpie-e100"
+    for bad in ("dexpie-w1-e100", "dexpie-e0", "nothing", "dexpie-4x-e10"):
+        with pytest.raises(Exception, match="unknown variant"):
+            variants.variant_name(bad)

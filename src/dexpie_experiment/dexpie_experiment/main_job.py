@@ -38,6 +38,7 @@ from dexpie_experiment.extra_demos import EXTRA_DEMO_METHODS
 from dexpie_experiment.results_merge import (check_same_configuration, evaluated_keys,
                                            merge_results)
 from dexpie_experiment.results_report import write_results
+from dexpie_learning.labels import HUMAN_OVERRIDES
 from dexpie_learning.train.loop import training_device
 from dexpie_sim.operators.population import POPULATIONS
 from dexpie_sim.registry import TASK_NAMES
@@ -107,6 +108,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         "expert, one skill tier (better, okay, worse: 2 simulated people each) or the mixed "
         "population of the three tiers (dexpie_sim/operators/population.py; measured per tier "
         "by benchmarks/operator_population.py)")
+    add("--human-override", default=PipelineConfig.human_override, choices=HUMAN_OVERRIDES,
+        help="whose whole-human chunk windows the indicator forces to s = 1: all (the paper), "
+             "successful (episodes that succeeded; a failed demo or correction is scored by "
+             "the critic) or none")
     add("--latency-ticks", type=int, default=PipelineConfig.latency_ticks,
         help="modelled inference latency d in control ticks")
     add("--baselines", nargs="*", default=None, choices=BASELINES,
@@ -174,7 +179,8 @@ def suite_config(args) -> SuiteConfig:
         critic_steps=preset["critic_steps"], critic_hidden_size=preset["critic_hidden_size"],
         critic_batch_size=preset["critic_batch_size"], critic_num_bins=preset["critic_bins"],
         torch_threads=args.torch_threads, train_device=args.device,
-        operator_population=args.operator_population, train_epochs=args.train_epochs)
+        operator_population=args.operator_population, train_epochs=args.train_epochs,
+        human_override=args.human_override)
     return SuiteConfig(tasks=tuple(args.tasks),
                        demos={t: args.demos or REFERENCE_DEMOS[t] for t in args.tasks},
                        seeds=tuple(range(preset["seeds"])), template=template,

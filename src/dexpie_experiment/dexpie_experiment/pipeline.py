@@ -43,6 +43,7 @@ from dexpie_experiment.cell_cache import cell_lock, fresh_partial, torch_threads
 
 from dexpie_experiment.pipeline_report import label_stats, pipeline_report
 from dexpie_experiment.pipeline_work import demo_cell, evaluate_checkpoint, record_rollouts
+from dexpie_learning.labels import DEFAULT_HUMAN_OVERRIDE, HUMAN_OVERRIDES
 from dexpie_learning.train.config import config_to_dict
 from dexpie_learning.train.critic_label import (DEFAULT_LABEL_SET, CriticTrainConfig,
                                                 LabelConfig, label_episodes, train_critics)
@@ -85,6 +86,7 @@ class PipelineConfig:
     rollout_mode: str = "async"
     arm_representation: str = "relative_joint"
     operator_population: str = "expert"   # who demonstrates and intervenes (population.py)
+    human_override: str = DEFAULT_HUMAN_OVERRIDE   # whose human windows get s = 1 (labels)
 
     def __post_init__(self):
         for name in ("demos", "rounds", "rollouts", "eval_episodes", "train_steps", "hidden_size",
@@ -111,6 +113,9 @@ class PipelineConfig:
         if not isinstance(self.train_epochs, int) or self.train_epochs < 0:
             raise ValueError(f"train_epochs must be 0 (train_steps for every method) or a "
                              f"positive integer, got {self.train_epochs!r}")
+        if self.human_override not in HUMAN_OVERRIDES:
+            raise ValueError(f"human_override must be one of {HUMAN_OVERRIDES}, got "
+                             f"{self.human_override!r}")
         if self.operator_population not in POPULATIONS:
             raise ValueError(f"operator_population must be one of {sorted(POPULATIONS)}, got "
                              f"{self.operator_population!r}")
@@ -305,7 +310,9 @@ class ComparisonPipeline:
         self.log(f"[labels] advantages and indicators for {rounds} round(s)")
         with torch_threads(self.config.torch_threads):
             summary = label_episodes(critic, partial, DEFAULT_LABEL_SET,
-                                     LabelConfig(horizon=self.config.horizon), demos, rollouts,
+                                     LabelConfig(horizon=self.config.horizon,
+                                                 human_override=self.config.human_override),
+                                     demos, rollouts,
                                      progress=self.progress)
         summary["labels"] = summary["labels"].replace(str(partial), str(final))
         write_json(partial / "labels.json", summary)

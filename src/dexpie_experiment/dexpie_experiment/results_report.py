@@ -117,17 +117,23 @@ def markdown(results: dict, rows: list[dict], curves: dict, summary: dict,
              labels: dict[str, str]) -> str:
     c, t = results["config"], results["config"]["template"]
     demos = ", ".join(f"{k} {v}" for k, v in c["demos"].items() if k in c["tasks"])
+    # Keys added after older results were written hold their defaults there.
+    population = t.get("operator_population", "expert")
+    budget = (f"{t['train_epochs']} epochs (passes over its own training samples)"
+              if t.get("train_epochs") else f"{t['train_steps']} steps")
     lines = ["# DexPIE in the MuJoCo twin: results", "",
+             f"Operator population: {population} (dexpie_sim/operators/population.py). "
              f"Operator demos per task: {demos}. {t['rounds']} DAgger round(s) x "
              f"{t['rollouts']} rollouts with the simulated operator intervening (stage mix "
              f"{t['stage_mix']}; round r+1 collected with DexPIE of round r), {t['rollout_mode']} "
              f"execution with d = {t['latency_ticks']} ticks, {t['arm_representation']} arm "
-             f"actions. Every policy: {t['train_steps']} steps, hidden {t['hidden_size']} x "
+             f"actions. Every policy: {budget}, hidden {t['hidden_size']} x "
              f"{t['num_layers']}, batch {t['batch_size']}, H = {t['horizon']}; critics "
              f"{t['critic_steps']} steps. Evaluation without interventions on "
              f"{t['eval_episodes']} seeded initial states (seeds {t['first_eval_seed']}..) per "
              f"training seed; training seeds {', '.join(map(str, c['seeds']))}. DexPIE is "
-             f"deployed with s = 1 and CFG w = 1.5. Baselines are trained on DexPIE's data "
+             f"deployed with s = 1 and CFG w = 1.5; human windows forced to s = 1: "
+             f"{t.get('human_override', 'all')}. Baselines are trained on DexPIE's data "
              f"(same demos, same rollouts). Human steps: demonstration + intervention "
              "control steps in the policy's training data (mean over seeds).", ""]
     lines += table_lines(rows)

@@ -114,3 +114,40 @@ def test_label_dataset_fits_quantiles_over_all_episodes():
     with pytest.raises(ValueError, match="only in values \\['e3'\\]"):
         label_dataset(values, {k: interventions[k] for k in ("e0", "e1", "e2")}, 4,
                       ReturnConfig(50))
+
+
+def test_human_override_rule_decides_whose_human_windows_are_forced():
+    # e_ok: a successful fully-human episode (a demo); e_fail: a failed one (a demo that did
+    # not work); e_mix: a failed rollout with a correction. Values fall steadily, so every
+    # critic score of a human tick is well below 1.
+    values = {k: np.linspace(-0.2, -0.9, 12) for k in ("e_ok", "e_fail", "e_mix")}
+    interventions = {"e_ok": np.ones(12, bool), "e_fail": np.ones(12, bool),
+                     "e_mix": np.r_[np.zeros(4, bool), np.ones(8, bool)]}
+    successes = {"e_ok": True, "e_fail": False, "e_mix": False}
+    returns = ReturnConfig(50)
+    rules = {rule: label_dataset(values, interventions, 4, returns, human_override=rule,
+                                 successes=successes) for rule in ("all", "successful", "none")}
+    critic_only = rules["none"]
+    for rule, labels in rules.items():
+        assert labels.extra["human_override"] == rule
+        assert labels.indicator == critic_only.indicator   # quantiles do not depend on it
+        for k in values:   # the fact stays recorded whatever the rule
+            np.testing.assert_array_equal(labels.episodes[k].human_window,
+                                          human_windows(interventions[k], 4))
+    forced = {"all": {"e_ok", "e_fail", "e_mix"}, "successful": {"e_ok"}, "none": set()}
+    for rule, labels in rules.items():
+        for k in values:
+            human = labels.episodes[k].human_window
+            expected_s = (np.where(human, 1.0, critic_only.episodes[k].optimality)
+                          if k in forced[rule] else critic_only.episodes[k].optimality)
+            np.testing.assert_array_equal(labels.episodes[k].optimality, expected_s,
+                                          err_msg=f"{rule} {k}")
+            expected_b = (np.where(human, 1.0, critic_only.episodes[k].binary_indicator)
+                          if k in forced[rule] else critic_only.episodes[k].binary_indicator)
+            np.testing.assert_array_equal(labels.episodes[k].binary_indicator, expected_b)
+    assert np.all(critic_only.episodes["e_fail"].optimality < 1.0)
+    with pytest.raises(ValueError, match="no outcome for episodes \\['e_mix'\\]"):
+        label_dataset(values, interventions, 4, returns, human_override="successful",
+                      successes={"e_ok": True, "e_fail": False})
+    with pytest.raises(ValueError, match="human_override must be one of"):
+        label_dataset(values, interventions, 4, returns, human_override="some")

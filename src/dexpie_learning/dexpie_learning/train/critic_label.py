@@ -31,7 +31,8 @@ from dexpie_learning.critic import (CriticConfig, ReturnConfig, critic_episode,
 from dexpie_learning.critic.returns import DEFAULT_FAILURE_DECAY, DEFAULT_FAILURE_PENALTY
 from dexpie_learning.datasets import DatasetError
 from dexpie_episode import OUTCOME_FAILURE, OUTCOME_SUCCESS
-from dexpie_learning.labels import label_dataset, load_labels, plot_label_histograms, save_labels
+from dexpie_learning.labels import (DEFAULT_HUMAN_OVERRIDE, HUMAN_OVERRIDES, label_dataset,
+                                    load_labels, plot_label_histograms, save_labels)
 from dexpie_learning.train.config import TrainConfigError, _check_field_types, config_to_dict
 from dexpie_learning.train.data import TrainingData, load_training_data, object_state_wanted
 from dexpie_learning.train.plots import save_loss_curves
@@ -80,13 +81,19 @@ class CriticTrainConfig:
 
 @dataclass(frozen=True)
 class LabelConfig:
-    """horizon: H of the advantage's chunk window (must be the policy's horizon)."""
+    """horizon: H of the advantage's chunk window (must be the policy's horizon).
+    human_override: whose whole-human windows are forced to s = 1, one of HUMAN_OVERRIDES
+    ("all": the paper; "successful": episodes that succeeded; "none")."""
     horizon: int = 16
+    human_override: str = DEFAULT_HUMAN_OVERRIDE
 
     def __post_init__(self):
         _check_field_types(self)
         if self.horizon < 1:
             raise TrainConfigError(f"horizon must be a positive integer, got {self.horizon!r}")
+        if self.human_override not in HUMAN_OVERRIDES:
+            raise TrainConfigError(f"human_override must be one of {HUMAN_OVERRIDES}, got "
+                                   f"{self.human_override!r}")
 
 
 def has_return(episode) -> bool:
@@ -184,10 +191,13 @@ def label_episodes(critic_dir: Path, labels_dir: Path, label_set: str, config: L
                            critic_checkpoints=[str(Path(critic_dir) / n) for n in CRITIC_DIRS],
                            extra=dict(not_cross_fitted=not_cross_fitted,
                                       demo_folders=[str(f) for f in data.demo_folders],
-                                      rollout_folders=[str(f) for f in data.rollout_folders]))
+                                      rollout_folders=[str(f) for f in data.rollout_folders]),
+                           human_override=config.human_override,
+                           successes={e.episode_id: e.success for e in data.episodes})
     path = save_labels(labels_dir, label_set, labels)
     plot_label_histograms(labels, path.with_name(f"{label_set}_histograms.png"))
     return dict(labels=str(path), episodes=len(labels.episodes),
+                human_override=config.human_override,
                 episodes_without_outcome=excluded, not_cross_fitted=not_cross_fitted,
                 indicator=labels.indicator.to_dict(), skipped_bags=[str(e) for e in data.skipped],
                 human_effort=data.effort())
