@@ -22,6 +22,8 @@ import numpy as np
 DEXPIE = "policy"
 REFERENCE = "bc"
 TARGET_POINTS = 0.37      # the paper's gain over the demo-only policy
+# The paper's success rates (three real tasks, human operators, 50 trials per task), by row.
+PAPER = {"bc": 0.500, "policy": 0.873, "hg-dagger": 0.753, "binary-indicator": 0.800}
 
 
 def seed_outcomes(results: dict) -> dict[str, dict[str, dict[int, tuple[int, int]]]]:
@@ -121,15 +123,17 @@ def headline_lines(summary: dict, labels: dict[str, str]) -> list[str]:
              f"difference in points; 95 % intervals from a bootstrap over training seeds "
              f"({len(seeds)} here{': episode noise only' if len(seeds) < 2 else ''}) and "
              "evaluation episodes:", "",
-             "| method | mean success | DexPIE − method (points) |", "|---|---|---|"]
+             "| method | mean success | DexPIE − method (points) | the paper (real robot, "
+             "human operators) |", "|---|---|---|---|"]
     for row, mean in summary["means"].items():
         gap = "" if row == DEXPIE else _interval(summary["dexpie_minus"].get(row), 100, True)
+        paper = f"{PAPER[row]:.3f}" if row in PAPER else "–"
         label = labels[row]
         if row in summary["seeds_per_task"]:
             label += " (partial; seeds " + " · ".join(
                 f"{task} {', '.join(map(str, seeds)) or 'none'}"
                 for task, seeds in summary["seeds_per_task"][row].items()) + ")"
-        lines.append(f"| {label} | {_interval(mean)} | {gap} |")
+        lines.append(f"| {label} | {_interval(mean)} | {gap} | {paper} |")
     verdict = summary["verdict"]
     lines.append("")
     if verdict is None:
@@ -151,7 +155,8 @@ def headline_lines(summary: dict, labels: dict[str, str]) -> list[str]:
 
 
 def plot_headline(summary: dict, labels: dict[str, str], path) -> None:
-    """Horizontal bars: each row's mean success over the tasks with its 95 % interval; the BC
+    """Horizontal bars: each row's mean success over the tasks with its 95 % interval, the
+    paper's rate as a diamond where it reports the method; the BC
     reference + 37 points (the target) as a line; rows not yet evaluated are left out, rows on
     fewer training seeds than DexPIE's say "(partial)"."""
     import matplotlib
@@ -166,6 +171,9 @@ def plot_headline(summary: dict, labels: dict[str, str], path) -> None:
         ax.errorbar(mean["point"], y, xerr=[[mean["point"] - mean["ci95"][0]],
                                             [mean["ci95"][1] - mean["point"]]],
                     color="black", capsize=3, lw=1)
+        if row in PAPER:
+            ax.plot(PAPER[row], y, marker="D", color="C1", ms=5, ls="none",
+                    label="the paper (real robot)" if row == DEXPIE else None)
     reference = summary["means"].get(REFERENCE)
     if reference is not None:
         ax.axvline(min(reference["point"] + TARGET_POINTS, 1.0), color="C3", ls="--")
@@ -178,6 +186,8 @@ def plot_headline(summary: dict, labels: dict[str, str], path) -> None:
     ax.set_xlim(0, 1)
     ax.set_xlabel(f"mean success over {', '.join(summary['tasks'])} (95 % interval)", fontsize=8)
     ax.grid(axis="x", alpha=0.3)
+    if any(row in PAPER for row in rows):
+        ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

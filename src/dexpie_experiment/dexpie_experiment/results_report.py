@@ -2,7 +2,9 @@
 behind it and the plot of DexPIE's success per round, from `ExperimentSuite.collect()`.
 
 Success is pooled over training seeds (successes and episodes summed, 95 % Wilson interval
-of the pooled rate) and listed per seed. Human effort is in human-operated control steps
+of the pooled rate) and listed per seed. Rows trained on the critic's labels (DexPIE, the
+binary indicator, AWR, the ablations) show that critic's held-out ranking accuracy (mean over
+seeds): a critic that cannot rank makes the indicator noise. Human effort is in human-operated control steps
 (demonstration steps + intervention steps of the policy's training data), mean over seeds.
 """
 from __future__ import annotations
@@ -12,6 +14,7 @@ from pathlib import Path
 
 from dexpie_experiment.evaluation import wilson_interval
 from dexpie_experiment.results_headline import headline, headline_lines, plot_headline
+from dexpie_learning.train.methods import LABELLED_METHODS
 
 
 def pool_seeds(per_seed: list[tuple[int, int]]) -> dict:
@@ -53,6 +56,20 @@ def _aggregate(entries: list[dict]) -> dict:
                              if e.get("extra_demos")] or None)
 
 
+def critic_ranking(results: dict, entries: list[dict]) -> float | None:
+    """Mean over seeds of the held-out ranking accuracy of the critic whose labels the
+    entries' method trained on (None for methods without labels or no critic yet)."""
+    accuracies = []
+    for e in entries:
+        if e.get("method") not in LABELLED_METHODS:
+            continue
+        report = results.get("pipelines", {}).get(f"{e['task']}/seed{e['seed']}/{e['variant']}")
+        critic = (report or {}).get("critic")
+        if critic is not None:
+            accuracies.append(critic["diagnostics"]["ranking_accuracy"])
+    return _mean(accuracies)
+
+
 def table(results: dict) -> list[dict]:
     """Per task, per row (in the suite's order) present in the plan: the aggregate over seeds.
     DexPIE's row is its last round; its earlier rounds are in `round_curves`."""
@@ -64,6 +81,7 @@ def table(results: dict) -> list[dict]:
                        and e["row"] == row["key"] and (e["row"] != "policy" or e["round"] == last)]
             if entries:
                 rows.append(dict(task=task, row=row["key"], label=row["label"],
+                                 critic_ranking=critic_ranking(results, entries),
                                  **_aggregate(entries)))
     return rows
 
@@ -98,8 +116,8 @@ def _effort(effort: dict | None) -> str:
 
 def table_lines(rows: list[dict]) -> list[str]:
     lines = ["| task | method | success (pooled) | 95 % CI | per seed | human steps "
-             "(demo + interv.) | interv. rate per round | mean ep. length |",
-             "|---|---|---|---|---|---|---|---|"]
+             "(demo + interv.) | interv. rate per round | mean ep. length | critic ranking "
+             "(held-out) |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         ci = f"[{r['ci95'][0]:.2f}, {r['ci95'][1]:.2f}]" if r["episodes"] else ""
         per_seed = " · ".join(f"s{p['seed']} {p['successes']}/{p['episodes']}"
@@ -108,8 +126,9 @@ def table_lines(rows: list[dict]) -> list[str]:
         label = r["label"] + (f" (+{'/'.join(map(str, r['extra_demos']))} demos)"
                               if r["extra_demos"] else "")
         length = "" if r["mean_steps"] is None else f"{r['mean_steps']:.1f}"
+        ranking = "–" if r.get("critic_ranking") is None else f"{r['critic_ranking']:.2f}"
         lines.append(f"| {r['task']} | {label} | {_rate(r)} | {ci} | {per_seed} | "
-                     f"{_effort(r['human_effort'])} | {rates or '–'} | {length} |")
+                     f"{_effort(r['human_effort'])} | {rates or '–'} | {length} | {ranking} |")
     return lines
 
 

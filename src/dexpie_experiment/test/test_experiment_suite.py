@@ -256,3 +256,21 @@ def test_a_row_on_some_seeds_says_how_many_of_how_many():
     text = "\n".join(table_lines(table(results)))
     assert "| door | hg-dagger | 7/10 (0.70) (1 of 2 seeds done) |" in text
     assert "| door | policy | 14/20 (0.70) |" in text   # complete rows say nothing
+
+
+def test_rows_trained_on_labels_show_their_critics_ranking_accuracy():
+    results = _results()
+    for e in results["entries"]:
+        e["method"] = {"bc": "bc", "policy": "policy", "hg-dagger": "hg-dagger"}[e["row"]]
+    results["pipelines"] = {f"door/seed{s}/{MAIN}": dict(critic=dict(diagnostics=dict(
+        ranking_accuracy=accuracy, ranking_pairs=10))) for s, accuracy in ((0, 0.6), (1, 0.8))}
+    rows = {r["row"]: r for r in table(results)}
+    assert rows["policy"]["critic_ranking"] == pytest.approx(0.7)   # mean over the seeds
+    assert rows["bc"]["critic_ranking"] is None and rows["hg-dagger"]["critic_ranking"] is None
+    text = "\n".join(table_lines(list(rows.values())))
+    assert "critic ranking (held-out) |" in text.splitlines()[0]
+    policy_line = next(line for line in text.splitlines() if "| door | policy |" in line)
+    bc_line = next(line for line in text.splitlines() if "| door | bc |" in line)
+    assert policy_line.endswith("| 0.70 |") and bc_line.endswith("| – |")
+    del results["pipelines"]["door/seed1/" + MAIN]     # a seed whose critic is not done yet
+    assert {r["row"]: r for r in table(results)}["policy"]["critic_ranking"] == pytest.approx(0.6)

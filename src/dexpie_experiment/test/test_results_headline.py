@@ -3,7 +3,7 @@ entries (nothing is trained)."""
 import pytest
 
 from dexpie_experiment.results_headline import (headline, headline_lines, mean_over_tasks,
-                                              seed_outcomes)
+                                              plot_headline, seed_outcomes)
 
 LABELS = {"bc": "BC", "policy": "DexPIE", "hg-dagger": "HG-DAgger", "sync": "DexPIE sync"}
 
@@ -97,7 +97,7 @@ def test_a_planned_row_with_no_evaluated_cell_yet_blocks_the_verdict():
             e["evaluated"] = False
     summary = headline(results, LABELS, samples=500)
     assert summary["verdict"]["rows_not_compared"] == ["sync"] and not summary["verdict"]["met"]
-    assert "| DexPIE sync | incomplete | incomplete |" in "\n".join(headline_lines(summary, LABELS))
+    assert "| DexPIE sync | incomplete | incomplete | – |" in "\n".join(headline_lines(summary, LABELS))
 
 
 def test_without_dexpie_or_the_reference_the_check_is_incomplete():
@@ -123,3 +123,15 @@ def test_a_row_on_fewer_seeds_than_dexpie_is_named_partial_and_blocks_the_verdic
     assert "fewer training seeds than DexPIE's: DexPIE sync" in text
     results["entries"].append(_entry("hammer", 1, "sync", 60))
     assert headline(results, LABELS, samples=500)["verdict"]["met"]
+
+
+def test_the_papers_rates_stand_next_to_the_rows_it_reports(tmp_path):
+    summary = headline(_two_task_results(dexpie=80, bc=40, hg=70, sync=60), LABELS, samples=200)
+    lines = headline_lines(summary, LABELS)
+    assert "the paper (real robot, human operators) |" in lines[2]
+    row = {line.split(" | ")[0].lstrip("| "): line for line in lines if line.startswith("| ")}
+    assert row["DexPIE"].endswith("| 0.873 |") and row["HG-DAgger"].endswith("| 0.753 |")
+    assert row["BC"].endswith("| 0.500 |")
+    assert row["DexPIE sync"].endswith("| – |")   # the paper has no such row
+    plot_headline(summary, LABELS, tmp_path / "mean.png")
+    assert (tmp_path / "mean.png").stat().st_size > 0
