@@ -34,6 +34,8 @@ report them.
                      human_override "successful"): a failed demo or correction is scored by
                      the critic, not taught at s = 1 (operators who fail: the mixed population)
     human-critic     no human window forced (human_override "none"): the critic scores all
+    bc-success       BC on the successful demos only: is the reference held back by the
+                     demonstrations that failed (operators who fail)?
     <variant>-e<N>   a trained variant (or dexpie / hg-dagger / bc retrained) for N passes
                      over its own training samples instead of the run's steps (equal epochs)
     smooth, smooth-4x  the run's labels, s embedded smoothly (optimality_embedding_scale 1, as
@@ -72,7 +74,7 @@ REUSED = {"dexpie": ("r{R}/policy/policy", 1.5, None),
 TRAINED = ("strict", "strict-takeover", "cap05", "humanpos", "dexpie-2x", "hg-dagger-2x",
            "dexpie-bal3", "humanpos-bal3", "dexpie-4x", "hg-dagger-4x", "humanpos-4x",
            "bc-4x", "hg-dagger+top", "hg-dagger+success", "hg-dagger+success-4x", "smooth",
-           "smooth-4x", "human-success", "human-critic")
+           "smooth-4x", "human-success", "human-critic", "bc-success")
 SMOOTH_EMBEDDING_SCALE = 1.0   # smooth*: the indicator's scale before its sinusoidal embedding
 TOP_POLICY_TICKS = 0.9     # hg-dagger+top: policy ticks with s at least this are added
 STEP_MULTIPLIERS = {"-2x": 2, "-4x": 4}
@@ -224,7 +226,12 @@ def train_variant(variant: str, pipeline: Path, out: Path) -> None:
         else:   # +success: every tick of a successful episode
             added = [np.full(e.num_ticks, bool(e.success)) for e in method_data.episodes]
         return [with_policy_ticks(w, a) for w, a in zip(weights, added)], None
+    def successful_demos(method_name, method_config, method_data, method_labels=None):
+        weights, _ = plain(method_name, method_config, method_data, method_labels)
+        return [w * float(e.success) for w, e in zip(weights, method_data.episodes)], None
     weigh = None   # the method's own weights
+    if base == "bc-success":
+        weigh = successful_demos
     if base.endswith("-bal3"):
         weigh = balanced
     if base in ("hg-dagger+top", "hg-dagger+success"):
