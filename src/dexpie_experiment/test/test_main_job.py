@@ -5,15 +5,16 @@ import time
 
 import pytest
 
-from dexpie_experiment.main_job import FULL, REFERENCE_DEMOS, SHORT, main, parse_args, suite_config
+from dexpie_experiment.main_job import (FULL, FULL_EPOCHS, REFERENCE_DEMOS, SHORT, main,
+                                        parse_args, suite_config)
 from dexpie_episode import OUTCOME_SUCCESS, load_episodes
 from dexpie_sim.registry import TASK_NAMES
 
 # The short configuration, reduced: 1 task, 2 demos, 1 round of 3 rollouts, 20 train steps,
 # 2 evaluation episodes, tiny models.
 TINY = ["--tasks", "door", "--demos", "2", "--rounds", "1", "--rollouts", "3",
-        "--train-steps", "20", "--hidden-size", "32", "--num-layers", "1", "--batch-size", "16",
-        "--horizon", "8", "--critic-steps", "20", "--critic-hidden-size", "32",
+        "--train-steps", "20", "--train-epochs", "0", "--hidden-size", "32", "--num-layers", "1",
+        "--batch-size", "16", "--horizon", "8", "--critic-steps", "20", "--critic-hidden-size", "32",
         "--critic-batch-size", "32", "--critic-bins", "21", "--eval-episodes", "2", "--quiet"]
 
 
@@ -43,8 +44,11 @@ def test_main_job_demos_come_from_the_operator_population_asked_for(tmp_path):
     for episode in load_episodes(folder)[0]:
         member = member_for_episode("mixed", episode.seed)
         assert f"operator {member.tier} #{member.identity}" in episode.meta.note
+    # the default is the mixed population: the same demos, cached
+    assert main(["--demos", "2", "--tasks", "door", "--out", str(tmp_path), "--demos-only"]) == 0
     # the folder is mixed's: a run asking the expert for the same demos is refused by name
-    assert main(["--demos", "2", "--tasks", "door", "--out", str(tmp_path), "--demos-only"]) != 0
+    assert main(["--demos", "2", "--tasks", "door", "--out", str(tmp_path), "--demos-only",
+                 "--operator-population", "expert"]) != 0
 
 
 @pytest.fixture(scope="module")
@@ -173,6 +177,15 @@ def test_presets_and_options():
     assert mixed.seeds == (0,) and mixed.template.train_steps == 7
     assert mixed.demos == {"door": 4} and mixed.ablations == ("sync",)
     assert set(SHORT) == set(FULL)
+    # the protocol: equal epochs for every method, the mixed population operating
+    for preset in (short, full):
+        assert preset.template.train_epochs > 0
+        assert preset.template.operator_population == "mixed"
+    assert full.template.train_epochs == FULL_EPOCHS
+    steps = suite_config(parse_args(["--train-epochs", "0", "--operator-population", "expert",
+                                     "--human-override", "successful"])).template
+    assert (steps.train_epochs, steps.operator_population) == (0, "expert")
+    assert steps.human_override == "successful"
 
 
 @pytest.mark.parametrize("argv, message", [
