@@ -228,10 +228,13 @@ def print_summary(rows: list[dict]) -> None:
 
 def describe(config: SuiteConfig, full: bool) -> str:
     t = config.template
-    return (f"DexPIE in the MuJoCo twin ({'full' if full else 'short'} configuration): tasks "
+    budget = (f"{t.train_epochs} epochs per policy (passes over its own samples)"
+              if t.train_epochs else f"{t.train_steps} policy steps")
+    return (f"DexPIE in the MuJoCo twin ({'full' if full else 'short'} configuration): operator "
+            f"population {t.operator_population}; tasks "
             f"{', '.join(config.tasks)}; demos {config.demos}; training seeds "
             f"{list(config.seeds)}; {t.rounds} round(s) x {t.rollouts} rollouts (stage mix "
-            f"{t.stage_mix}); {t.train_steps} policy steps (hidden {t.hidden_size} x "
+            f"{t.stage_mix}); {budget} (hidden {t.hidden_size} x "
             f"{t.num_layers}), {t.critic_steps} critic steps; {t.eval_episodes} evaluation "
             f"episodes; baselines {list(config.baselines) or 'none'}; extra-demo baselines "
             f"{list(config.extra_demo_baselines) or 'none'}; ablations "
