@@ -221,3 +221,30 @@ def test_an_epoch_budget_gives_each_method_steps_for_its_own_data(bags, tmp_path
         assert len((out / "losses.csv").read_text().strip().splitlines()) - 1 == expected
         steps[method] = expected
     assert steps["hg-dagger"] != steps["bc"]
+
+
+def test_label_human_override_reaches_the_stored_labels(bags, labelled, tmp_path, capsys):
+    common = [*_data(bags), "--critic", str(labelled), "--labels", str(tmp_path), "--horizon",
+              "8", "--quiet"]
+    assert train_main(["label", *common, "--label-set", "ok", "--human-override",
+                       "successful"]) == 0
+    episodes = load_episodes(bags["demos"])[0] + load_episodes(bags["rollouts"])[0]
+    labels = load_labels(tmp_path, "ok", episode_lengths={e.episode_id: e.num_ticks
+                                                          for e in episodes})
+    assert labels.extra["human_override"] == "successful"
+    human_in_failed = 0
+    for episode in episodes:
+        label = labels.episodes[episode.episode_id]
+        if episode.success:
+            assert np.all(label.optimality[label.human_window] == 1.0)
+        else:   # scored by the critic (which would have to be perfect to give exactly 1)
+            human_in_failed += int(label.human_window.sum())
+            assert not np.all(label.optimality[label.human_window] == 1.0) \
+                or not label.human_window.any()
+    assert human_in_failed > 0   # the data has corrections in a failed episode to test with
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        train_main(["label", *common, "--label-set", "bad", "--human-override", "some"])
+    assert exit_info.value.code == 2
+    assert "human_override must be one of" in capsys.readouterr().err
+    assert not (tmp_path / "labels" / "bad.json").exists()
