@@ -36,6 +36,9 @@ report them.
     human-critic     no human window forced (human_override "none"): the critic scores all
     bc-success       BC on the successful demos only: is the reference held back by the
                      demonstrations that failed (operators who fail)?
+    dexpie-successful-demos, hg-dagger-successful-demos  the method's own data and weights
+                     without the demonstrations that failed (DexPIE keeps the run's labels,
+                     whose quantiles counted them)
     <variant>-e<N>   a trained variant (or dexpie / hg-dagger / bc retrained) for N passes
                      over its own training samples instead of the run's steps (equal epochs)
     smooth, smooth-4x  the run's labels, s embedded smoothly (optimality_embedding_scale 1, as
@@ -74,7 +77,8 @@ REUSED = {"dexpie": ("r{R}/policy/policy", 1.5, None),
 TRAINED = ("strict", "strict-takeover", "cap05", "humanpos", "dexpie-2x", "hg-dagger-2x",
            "dexpie-bal3", "humanpos-bal3", "dexpie-4x", "hg-dagger-4x", "humanpos-4x",
            "bc-4x", "hg-dagger+top", "hg-dagger+success", "hg-dagger+success-4x", "smooth",
-           "smooth-4x", "human-success", "human-critic", "bc-success")
+           "smooth-4x", "human-success", "human-critic", "bc-success",
+           "dexpie-successful-demos", "hg-dagger-successful-demos")
 SMOOTH_EMBEDDING_SCALE = 1.0   # smooth*: the indicator's scale before its sinusoidal embedding
 TOP_POLICY_TICKS = 0.9     # hg-dagger+top: policy ticks with s at least this are added
 STEP_MULTIPLIERS = {"-2x": 2, "-4x": 4}
@@ -125,6 +129,16 @@ def with_policy_ticks(weights: np.ndarray, added: np.ndarray) -> np.ndarray:
 
 # human-* variants -> the labels' human_override rule
 HUMAN_OVERRIDE_VARIANTS = {"human-success": "successful", "human-critic": "none"}
+
+
+def without_failed_demos(weights: list, successes: list, is_demo: list) -> list:
+    """Per-episode (T,) weights with the demonstrations that failed set to 0 (rollouts and
+    successful demonstrations keep theirs)."""
+    if not len(weights) == len(successes) == len(is_demo):
+        raise ValueError(f"{len(weights)} weights, {len(successes)} outcomes, "
+                         f"{len(is_demo)} demo flags")
+    return [np.asarray(w, dtype=float) * float(bool(ok) or not demo)
+            for w, ok, demo in zip(weights, successes, is_demo)]
 
 
 def variant_optimality(variant: str, labels, interventions: dict,
@@ -227,10 +241,11 @@ def train_variant(variant: str, pipeline: Path, out: Path) -> None:
             added = [np.full(e.num_ticks, bool(e.success)) for e in method_data.episodes]
         return [with_policy_ticks(w, a) for w, a in zip(weights, added)], None
     def successful_demos(method_name, method_config, method_data, method_labels=None):
-        weights, _ = plain(method_name, method_config, method_data, method_labels)
-        return [w * float(e.success) for w, e in zip(weights, method_data.episodes)], None
+        weights, optimality = plain(method_name, method_config, method_data, method_labels)
+        return without_failed_demos(weights, [e.success for e in method_data.episodes],
+                                    method_data.is_demo), optimality
     weigh = None   # the method's own weights
-    if base == "bc-success":
+    if base in ("bc-success", "dexpie-successful-demos", "hg-dagger-successful-demos"):
         weigh = successful_demos
     if base.endswith("-bal3"):
         weigh = balanced

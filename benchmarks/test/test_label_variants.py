@@ -94,3 +94,15 @@ def test_budget_suffixes_name_the_base_and_the_budget():
     for bad in ("dexpie-w1-e100", "dexpie-e0", "nothing", "dexpie-4x-e10"):
         with pytest.raises(Exception, match="unknown variant"):
             variants.variant_name(bad)
+
+
+def test_failed_demonstrations_lose_their_weight_and_nothing_else_does():
+    weights = [np.ones(3), np.ones(2), np.array([0.0, 1.0]), np.ones(2)]
+    kept = variants.without_failed_demos(weights, successes=[True, False, False, False],
+                                         is_demo=[True, True, False, False])
+    np.testing.assert_array_equal(kept[0], [1, 1, 1])     # successful demo
+    np.testing.assert_array_equal(kept[1], [0, 0])        # failed demo
+    np.testing.assert_array_equal(kept[2], [0, 1])        # failed rollout: its own weights
+    np.testing.assert_array_equal(kept[3], [1, 1])
+    with pytest.raises(ValueError, match="3 outcomes"):
+        variants.without_failed_demos(weights, [True] * 3, [True] * 4)
