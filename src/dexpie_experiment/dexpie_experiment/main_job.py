@@ -52,8 +52,8 @@ REFERENCE_DEMOS = {"relocate": 20, "door": 5, "hammer": 10}
 
 # The two configurations (command-line options override single values).
 # Short: hidden 512 (at 256, BC on these demo budgets collapsed: relocate and hammer 0-1 of
-# 30 for every training seed, benchmarks/training_stability.py); 1200 steps and 20 rollouts
-# keep the whole loop under 20 minutes on 2 cores.
+# 30 for every training seed, benchmarks/training_stability.py); 60 epochs and 20 rollouts
+# keep the whole loop under 20 minutes on 2 cores (17.1 min measured at d933123).
 # --full's passes per policy, chosen once for every method on validation seeds (200000..,
 # disjoint from the evaluation's) by a rule fixed before the 200-epoch cells were read: 100
 # unless 200 raised the mean of BC, HG-DAgger and DexPIE (two label rules) by >= 5 points;
@@ -69,8 +69,9 @@ SHORT = dict(seeds=1, rounds=2, rollouts=20, stage_mix=0.5, train_steps=1200, tr
              critic_hidden_size=256, critic_batch_size=256, critic_bins=201,
              eval_episodes=30, baselines=["hg-dagger"], extra_demo_baselines=[], ablations=[],
              operator_population="mixed")
-# Hidden 512 / 3000 steps: what the 3-seed run of benchmarks/results/experiment_h512_gpu used;
-# at hidden 256 BC on these demo budgets collapses (relocate and hammer 0-1 of 30).
+# Hidden 512: what the 3-seed run of benchmarks/results/experiment_h512_gpu used (at hidden
+# 256 BC on these demo budgets collapses: relocate and hammer 0-1 of 30). train_steps (3000
+# in that run) applies only with --train-epochs 0.
 FULL = dict(seeds=3, rounds=2, rollouts=40, stage_mix=0.5, train_steps=3000,
             train_epochs=FULL_EPOCHS, hidden_size=512, num_layers=3, batch_size=256, horizon=16,
             critic_steps=3000, critic_hidden_size=256, critic_batch_size=256, critic_bins=201,
