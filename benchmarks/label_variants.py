@@ -127,18 +127,10 @@ def with_policy_ticks(weights: np.ndarray, added: np.ndarray) -> np.ndarray:
     return np.maximum(weights, added.astype(float))
 
 
+# variants that learn from the successful demonstrations only (PolicyTrainConfig.demonstrations)
+SUCCESSFUL_DEMO_VARIANTS = ("bc-success", "dexpie-successful-demos", "hg-dagger-successful-demos")
 # human-* variants -> the labels' human_override rule
 HUMAN_OVERRIDE_VARIANTS = {"human-success": "successful", "human-critic": "none"}
-
-
-def without_failed_demos(weights: list, successes: list, is_demo: list) -> list:
-    """Per-episode (T,) weights with the demonstrations that failed set to 0 (rollouts and
-    successful demonstrations keep theirs)."""
-    if not len(weights) == len(successes) == len(is_demo):
-        raise ValueError(f"{len(weights)} weights, {len(successes)} outcomes, "
-                         f"{len(is_demo)} demo flags")
-    return [np.asarray(w, dtype=float) * float(bool(ok) or not demo)
-            for w, ok, demo in zip(weights, successes, is_demo)]
 
 
 def variant_optimality(variant: str, labels, interventions: dict,
@@ -203,19 +195,29 @@ def last_round_data(pipeline: Path):
     return config, data
 
 
-def train_variant(variant: str, pipeline: Path, out: Path) -> None:
-    from dexpie_learning.labels.store import load_labels
-    from dexpie_learning.train import methods, weighting
-    config, data = last_round_data(pipeline)
+def variant_train_config(variant: str, config) -> tuple[str, object]:
+    """The method a variant trains and its training config, from the run's PipelineConfig:
+    "-2x" / "-4x" scale the steps, "-e<N>" trains N epochs; the *-successful-demos and
+    bc-success variants learn from the successful demonstrations only."""
     method = next((m for m in ("hg-dagger", "bc") if variant.startswith(m)), "policy")
-    train_config = config.train_config(method)
-    # "-2x" / "-4x" scale the steps, "-e<N>" trains N epochs; `base` names data and weighting.
     base, multiplier, epochs = budget_of(variant)
+    train_config = config.train_config(method)
     train_config = dataclasses.replace(train_config, steps=multiplier * train_config.steps,
                                        epochs=epochs)
     if base == "smooth":
         train_config = dataclasses.replace(
             train_config, optimality_embedding_scale=SMOOTH_EMBEDDING_SCALE)
+    if base in SUCCESSFUL_DEMO_VARIANTS:
+        train_config = dataclasses.replace(train_config, demonstrations="successful")
+    return method, train_config
+
+
+def train_variant(variant: str, pipeline: Path, out: Path) -> None:
+    from dexpie_learning.labels.store import load_labels
+    from dexpie_learning.train import methods, weighting
+    config, data = last_round_data(pipeline)
+    method, train_config = variant_train_config(variant, config)
+    base = budget_of(variant)[0]
     labels = None
     if method == "policy" or base == "hg-dagger+top":
         labels = load_labels(pipeline / f"r{config.rounds}" / "labels", "dexpie",
@@ -240,13 +242,7 @@ def train_variant(variant: str, pipeline: Path, out: Path) -> None:
         else:   # +success: every tick of a successful episode
             added = [np.full(e.num_ticks, bool(e.success)) for e in method_data.episodes]
         return [with_policy_ticks(w, a) for w, a in zip(weights, added)], None
-    def successful_demos(method_name, method_config, method_data, method_labels=None):
-        weights, optimality = plain(method_name, method_config, method_data, method_labels)
-        return without_failed_demos(weights, [e.success for e in method_data.episodes],
-                                    method_data.is_demo), optimality
     weigh = None   # the method's own weights
-    if base in ("bc-success", "dexpie-successful-demos", "hg-dagger-successful-demos"):
-        weigh = successful_demos
     if base.endswith("-bal3"):
         weigh = balanced
     if base in ("hg-dagger+top", "hg-dagger+success"):

@@ -96,13 +96,13 @@ def test_budget_suffixes_name_the_base_and_the_budget():
             variants.variant_name(bad)
 
 
-def test_failed_demonstrations_lose_their_weight_and_nothing_else_does():
-    weights = [np.ones(3), np.ones(2), np.array([0.0, 1.0]), np.ones(2)]
-    kept = variants.without_failed_demos(weights, successes=[True, False, False, False],
-                                         is_demo=[True, True, False, False])
-    np.testing.assert_array_equal(kept[0], [1, 1, 1])     # successful demo
-    np.testing.assert_array_equal(kept[1], [0, 0])        # failed demo
-    np.testing.assert_array_equal(kept[2], [0, 1])        # failed rollout: its own weights
-    np.testing.assert_array_equal(kept[3], [1, 1])
-    with pytest.raises(ValueError, match="3 outcomes"):
-        variants.without_failed_demos(weights, [True] * 3, [True] * 4)
+def test_successful_demo_variants_set_the_training_config_and_nothing_else():
+    from dexpie_experiment.pipeline import PipelineConfig
+    config = PipelineConfig(train_steps=100)
+    for variant, method in (("bc-success", "bc"), ("hg-dagger-successful-demos", "hg-dagger"),
+                            ("dexpie-successful-demos-e20", "policy")):
+        got_method, train_config = variants.variant_train_config(variant, config)
+        assert got_method == method and train_config.demonstrations == "successful"
+    method, train_config = variants.variant_train_config("dexpie-e20", config)
+    assert (method, train_config.demonstrations, train_config.epochs) == ("policy", "all", 20)
+    assert variants.variant_train_config("hg-dagger-2x", config)[1].steps == 200

@@ -44,7 +44,7 @@ from dexpie_experiment.cell_cache import cell_lock, fresh_partial, torch_threads
 from dexpie_experiment.pipeline_report import label_stats, pipeline_report
 from dexpie_experiment.pipeline_work import demo_cell, evaluate_checkpoint, record_rollouts
 from dexpie_learning.labels import DEFAULT_HUMAN_OVERRIDE, HUMAN_OVERRIDES
-from dexpie_learning.train.config import config_to_dict
+from dexpie_learning.train.config import DEMONSTRATION_SELECTIONS, config_to_dict
 from dexpie_learning.train.critic_label import (DEFAULT_LABEL_SET, CriticTrainConfig,
                                                 LabelConfig, label_episodes, train_critics)
 from dexpie_learning.train.methods import METHODS, POLICY_METHODS, REFERENCE, train_method
@@ -87,6 +87,9 @@ class PipelineConfig:
     arm_representation: str = "relative_joint"
     operator_population: str = "expert"   # who demonstrates and intervenes (population.py)
     human_override: str = DEFAULT_HUMAN_OVERRIDE   # whose human windows get s = 1 (labels)
+    # Which demonstrations every policy learns from ("all" attempts or the "successful"
+    # ones; PolicyTrainConfig.demonstrations). The critic sees every attempt either way.
+    demonstrations: str = "all"
 
     def __post_init__(self):
         for name in ("demos", "rounds", "rollouts", "eval_episodes", "train_steps", "hidden_size",
@@ -116,6 +119,9 @@ class PipelineConfig:
         if self.human_override not in HUMAN_OVERRIDES:
             raise ValueError(f"human_override must be one of {HUMAN_OVERRIDES}, got "
                              f"{self.human_override!r}")
+        if self.demonstrations not in DEMONSTRATION_SELECTIONS:
+            raise ValueError(f"demonstrations must be one of {DEMONSTRATION_SELECTIONS}, got "
+                             f"{self.demonstrations!r}")
         if self.operator_population not in POPULATIONS:
             raise ValueError(f"operator_population must be one of {sorted(POPULATIONS)}, got "
                              f"{self.operator_population!r}")
@@ -127,7 +133,8 @@ class PipelineConfig:
                                       hidden_size=self.hidden_size,
                                       num_layers=self.num_layers, batch_size=self.batch_size,
                                       horizon=self.horizon, seed=self.train_seed,
-                                      arm_representation=self.arm_representation)
+                                      arm_representation=self.arm_representation,
+                                      demonstrations=self.demonstrations)
 
     def critic_config(self) -> CriticTrainConfig:
         return CriticTrainConfig(steps=self.critic_steps, hidden_size=self.critic_hidden_size,
@@ -235,8 +242,11 @@ class ComparisonPipeline:
             self.train_cell(out, method, demos, rollouts, labels_dir,
                             f"on {len(rollouts)} round(s) of rollouts")
         if method == REFERENCE and self.reference_dir is not None:
-            trained = json.loads((out / "training.json").read_text())["config"]
-            if trained != config_to_dict(self.config.train_config(REFERENCE)):
+            wanted = self.config.train_config(REFERENCE)
+            # a key written before it existed holds its default
+            trained = (config_to_dict(type(wanted)())
+                       | json.loads((out / "training.json").read_text())["config"])
+            if trained != config_to_dict(wanted):
                 raise ValueError(f"the shared reference {out} was trained with another config")
         return out
 

@@ -152,9 +152,12 @@ def markdown(results: dict, rows: list[dict], curves: dict, summary: dict,
              f"{t['eval_episodes']} seeded initial states (seeds {t['first_eval_seed']}..) per "
              f"training seed; training seeds {', '.join(map(str, c['seeds']))}. DexPIE is "
              f"deployed with s = 1 and CFG w = 1.5; human windows forced to s = 1: "
-             f"{t.get('human_override', 'all')}. Baselines are trained on DexPIE's data "
+             f"{t.get('human_override', 'all')}. Every policy learns from "
+             f"{t.get('demonstrations', 'all')} demonstrations (the critic from all). "
+             f"Baselines are trained on DexPIE's data "
              f"(same demos, same rollouts). Human steps: demonstration + intervention "
-             "control steps in the policy's training data (mean over seeds).", ""]
+             "control steps in the policy's training data, every demonstration attempt "
+             "counted (mean over seeds).", ""]
     lines += table_lines(rows)
     lines += ["", "## Over the tasks", "", *headline_lines(summary, labels)]
     lines += ["", "DexPIE's success per round (round 0 = BC reference), pooled over seeds:", ""]

@@ -49,6 +49,7 @@ def test_lock_of_a_dead_process_is_taken_over(tmp_path):
     ("train_seed", -1, "train_seed"),
     ("operator_population", "novices", "operator_population must be one of"),
     ("train_epochs", -1, "train_epochs must be 0"),
+    ("demonstrations", "best", "demonstrations must be one of"),
 ])
 def test_config_rejects_bad_values(field, value, match):
     with pytest.raises(ValueError, match=match):
@@ -56,11 +57,14 @@ def test_config_rejects_bad_values(field, value, match):
 
 
 def test_every_method_gets_the_same_budget():
-    """Steps, or with train_epochs the same number of passes, for every method."""
+    """Steps, or with train_epochs the same number of passes, and the same demonstrations,
+    for every method."""
     from dexpie_learning.train.methods import METHODS
-    for config in (PipelineConfig(train_steps=1234), PipelineConfig(train_epochs=300)):
-        budgets = {(c.steps, c.epochs) for c in map(config.train_config, ("bc", *METHODS))}
-        assert budgets == {(config.train_steps, config.train_epochs)}
+    for config in (PipelineConfig(train_steps=1234),
+                   PipelineConfig(train_epochs=300, demonstrations="successful")):
+        budgets = {(c.steps, c.epochs, c.demonstrations)
+                   for c in map(config.train_config, ("bc", *METHODS))}
+        assert budgets == {(config.train_steps, config.train_epochs, config.demonstrations)}
 
 
 def test_work_folder_of_an_older_version_is_read_with_defaults(tmp_path):

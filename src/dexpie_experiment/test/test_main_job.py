@@ -181,11 +181,14 @@ def test_presets_and_options():
     for preset in (short, full):
         assert preset.template.train_epochs > 0
         assert preset.template.operator_population == "mixed"
+        assert preset.template.demonstrations == "successful"
+        assert preset.template.train_config("hg-dagger").demonstrations == "successful"
     assert full.template.train_epochs == FULL_EPOCHS
     steps = suite_config(parse_args(["--train-epochs", "0", "--operator-population", "expert",
-                                     "--human-override", "successful"])).template
+                                     "--human-override", "successful",
+                                     "--demonstrations", "all"])).template
     assert (steps.train_epochs, steps.operator_population) == (0, "expert")
-    assert steps.human_override == "successful"
+    assert steps.human_override == "successful" and steps.demonstrations == "all"
 
 
 @pytest.mark.parametrize("argv, message", [

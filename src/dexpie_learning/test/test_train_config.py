@@ -29,6 +29,7 @@ def test_file_then_overrides(tmp_path):
     (IWRConfig, {"steps": "many"}, "steps must be of type int, got 'many'"),
     (IWRConfig, {"use_object_state": "yes"}, "use_object_state must be of type bool"),
     (IWRConfig, {"arm_representation": "polar"}, "'polar'"),
+    (IWRConfig, {"demonstrations": "good"}, "demonstrations must be one of ('all', 'successful'), got 'good'"),
     (CriticTrainConfig, {"failure_decay": 0}, "failure_decay in (0, 1]"),
 ])
 def test_bad_values_are_named(tmp_path, cls, data, message):

@@ -248,3 +248,44 @@ def test_label_human_override_reaches_the_stored_labels(bags, labelled, tmp_path
     assert exit_info.value.code == 2
     assert "human_override must be one of" in capsys.readouterr().err
     assert not (tmp_path / "labels" / "bad.json").exists()
+
+
+def test_successful_demonstrations_only_drops_the_failed_ones_and_still_counts_their_effort(
+        bags, tmp_path):
+    """demonstrations="successful": a demo recorded as failed (or aborted) is not trained on,
+    by any method; what it cost the human still counts; with none left, the error says why."""
+    from dexpie_episode import OUTCOME_ABORTED
+    from dexpie_learning.datasets import DatasetError
+    from dexpie_learning.train.config import BCConfig, HGDaggerConfig
+    from dexpie_learning.train.methods import train_method
+
+    demos = tmp_path / "demos"
+    shutil.copytree(bags["demos"], demos)
+    recorded = load_episodes(bags["demos"])[0]
+    failed = tmp_path / "failed_demos"   # every tick human, as a demonstration is
+    _write_rollout(failed, recorded[0], (0, recorded[0].num_ticks), OUTCOME_FAILURE, seed=7)
+    _write_rollout(failed, recorded[1], (0, recorded[1].num_ticks), OUTCOME_ABORTED, seed=8)
+    failed_ticks = recorded[0].num_ticks + recorded[1].num_ticks
+    tiny = dict(horizon=8, steps=4, batch_size=16, hidden_size=32, num_layers=1)
+    summaries = {}
+    for selection in ("all", "successful"):
+        for method, cls, rollouts in (("bc", BCConfig, []),
+                                      ("hg-dagger", HGDaggerConfig, [bags["rollouts"]])):
+            out = tmp_path / f"{method}-{selection}"
+            train_method(method, cls(demonstrations=selection, **tiny), out, [demos, failed],
+                         rollouts, progress=False, torch_threads=1)
+            summaries[method, selection] = json.loads((out / "training.json").read_text())
+    for method, rollout_episodes in (("bc", 0), ("hg-dagger", 2)):
+        every, kept = summaries[method, "all"], summaries[method, "successful"]
+        assert every["episodes"] == 4 + rollout_episodes
+        assert kept["episodes"] == 2 + rollout_episodes
+        assert (kept["demo_episodes_loaded"], kept["demo_episodes_dropped"]) == (4, 2)
+        assert every["demo_episodes_dropped"] == 0
+        assert kept["samples_trained"] == every["samples_trained"] - failed_ticks
+        assert kept["human_effort"] == every["human_effort"]   # the attempts cost the same
+        assert kept["human_effort"]["demo_steps"] == bags["demo_ticks"] + failed_ticks
+        assert kept["config"]["demonstrations"] == "successful"
+    with pytest.raises(DatasetError, match=r"2 of 2 demonstrations were dropped as failed "
+                                           r"\(demonstrations='successful'\)"):
+        train_method("bc", BCConfig(demonstrations="successful", **tiny), tmp_path / "none",
+                     [failed], [], progress=False, torch_threads=1)

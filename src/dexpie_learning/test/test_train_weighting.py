@@ -141,3 +141,15 @@ def test_policy_gets_the_continuous_indicator_and_awr_the_advantages():
 def test_labelled_methods_need_labels():
     with pytest.raises(DatasetError, match="needs labels"):
         method_weights("awr", AWRConfig(), DATA)
+
+
+def test_which_demonstrations_are_kept_by_outcome():
+    from dexpie_episode import (OUTCOME_ABORTED, OUTCOME_FAILURE, OUTCOME_SUCCESS,
+                                OUTCOME_UNKNOWN)
+    from dexpie_learning.train.data import keeps_demonstration
+    outcomes = (OUTCOME_SUCCESS, OUTCOME_FAILURE, OUTCOME_ABORTED, OUTCOME_UNKNOWN)
+    assert [keeps_demonstration(o, "all") for o in outcomes] == [True] * 4
+    # nothing says a demo of unknown outcome failed (a robot's recordings may carry none)
+    assert [keeps_demonstration(o, "successful") for o in outcomes] == [True, False, False, True]
+    with pytest.raises(ValueError, match="demonstrations must be 'all' or 'successful', got 'best'"):
+        keeps_demonstration(OUTCOME_SUCCESS, "best")

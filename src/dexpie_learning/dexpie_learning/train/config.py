@@ -28,6 +28,8 @@ def _check_field_types(config) -> None:
 
 
 LR_SCHEDULES = ("cosine", "constant")
+# Which demonstration episodes a policy learns from (train.weighting.select_demonstrations).
+DEMONSTRATION_SELECTIONS = ("all", "successful")
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,10 @@ class PolicyTrainConfig:
     padded_step_weight: loss weight of the repeated-last-command steps near episode ends.
     lr_schedule: "cosine" (linear warm-up over warmup_steps, then cosine decay to
     min_lr_ratio x learning_rate at the last step) or "constant".
+    demonstrations: "all" demonstration episodes, or only the "successful" ones (a demo
+    recorded as failed or aborted is dropped, one of unknown outcome kept), as a lab keeps
+    the attempts that show the task (robomimic's human datasets hold successful demos only).
+    Rollouts are not affected; each method's own rule applies to them.
     ema_decay: the saved policy is an exponential moving average of the weights with this
     decay (warmed up as min(ema_decay, (1 + k) / (10 + k)) at step k); 0 saves the last
     iterate. Both default off: at 2000 steps they cost the door task 19 points and helped
@@ -73,9 +79,13 @@ class PolicyTrainConfig:
     warmup_steps: int = 100
     min_lr_ratio: float = 0.1
     ema_decay: float = 0.0
+    demonstrations: str = "all"
 
     def __post_init__(self):
         _check_field_types(self)
+        if self.demonstrations not in DEMONSTRATION_SELECTIONS:
+            raise TrainConfigError(f"demonstrations must be one of {DEMONSTRATION_SELECTIONS}, "
+                                   f"got {self.demonstrations!r}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise TrainConfigError(f"lr_schedule must be one of {LR_SCHEDULES}, got "
                                    f"{self.lr_schedule!r}")

@@ -16,6 +16,7 @@ from dexpie_common.hand import HandDescription
 from dexpie_learning.datasets import (DatasetError, check_consistent, load_episode_folders,
                                      resolve_hand)
 from dexpie_episode import Episode, EpisodeFormatError
+from dexpie_episode.schema import OUTCOME_ABORTED, OUTCOME_FAILURE
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,30 @@ def load_training_data(demo_folders: list[Path] = (), rollout_folders: list[Path
     data.task  # noqa: B018 (raises on mixed tasks)
     data.hand = resolve_hand(data.episodes, hand)
     return data
+
+
+def keeps_demonstration(outcome: int, selection: str) -> bool:
+    """Whether a demonstration with this outcome code is trained on under `selection`
+    (PolicyTrainConfig.demonstrations): "all" keeps every one; "successful" drops those
+    recorded as failed or aborted and keeps those of unknown outcome (a robot's recordings
+    may carry no outcome: nothing says they failed)."""
+    if selection == "all":
+        return True
+    if selection == "successful":
+        return outcome not in (OUTCOME_FAILURE, OUTCOME_ABORTED)
+    raise ValueError(f"demonstrations must be 'all' or 'successful', got {selection!r}")
+
+
+def select_demonstrations(data: TrainingData, selection: str) -> tuple[TrainingData, int]:
+    """The data with the demonstrations `selection` drops removed (rollouts all kept), and
+    how many were dropped. What they cost a human is still counted by the caller."""
+    keep = [i for i, (e, demo) in enumerate(zip(data.episodes, data.is_demo))
+            if not demo or keeps_demonstration(e.outcome, selection)]
+    if len(keep) == len(data.episodes):
+        return data, 0
+    subset = TrainingData([data.episodes[i] for i in keep], [data.is_demo[i] for i in keep],
+                          data.skipped, data.demo_folders, data.rollout_folders, data.hand)
+    return subset, len(data.episodes) - len(keep)
 
 
 def object_state_wanted(use_object_state: bool, data: TrainingData) -> bool:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import logging
 import math
 import os
 import time
@@ -36,12 +37,15 @@ from dexpie_learning.train.config import (AWRConfig, BCConfig, BinaryIndicatorCo
                                           config_to_dict)
 from dexpie_learning.train.critic_label import (DEFAULT_LABEL_SET, labelled_subset,
                                                 load_method_labels)
-from dexpie_learning.train.data import TrainingData, load_training_data, object_state_wanted
+from dexpie_learning.train.data import (TrainingData, load_training_data, object_state_wanted,
+                                        select_demonstrations)
 from dexpie_learning.train.loop import data_fingerprint, train_resumable
 from dexpie_learning.train.plots import save_loss_curve
 from dexpie_policy.actions.spec import ActionSpec, ActionSpecError, hand_action_spec
 from dexpie_policy.checkpoint import save_policy
 from dexpie_policy.chunk_dataset import ChunkDataset
+
+log = logging.getLogger(__name__)
 
 POLICY_METHODS = {"bc": BCConfig, "hg-dagger": HGDaggerConfig,
                   "hg-dagger-success": HGDaggerSuccessConfig, "iwr": IWRConfig,
@@ -174,6 +178,16 @@ def _train_method(method, config, out_dir, demo_folders, rollout_folders, labels
             labels_source = dict(labels_dir=None, horizon=labels.horizon,
                                  indicator=labels.indicator.to_dict(),
                                  episodes_without_outcome=excluded)
+    # Every attempt costs the human, kept or not: the effort is counted before selection.
+    effort = data.effort()
+    demos_loaded = sum(data.is_demo)
+    data, demos_dropped = select_demonstrations(data, config.demonstrations)
+    dropped = (f"; {demos_dropped} of {demos_loaded} demonstrations were dropped as failed "
+               f"(demonstrations={config.demonstrations!r})" if demos_dropped else "")
+    if demos_dropped:
+        log.info("%s: %s", method, dropped[2:])
+    if not data.episodes:
+        raise DatasetError(f"{method}: no episode to train on{dropped}")
     task = data.task
     if labels is not None and labels.horizon != config.horizon:
         raise DatasetError(f"labels were made for chunk windows of H={labels.horizon}, the "
@@ -182,7 +196,7 @@ def _train_method(method, config, out_dir, demo_folders, rollout_folders, labels
     keep = [i for i, w in enumerate(weights) if np.any(w > 0)]
     if not keep:
         raise DatasetError(f"{method}: no sample to train on (no demos / interventions / "
-                           "successes in the data?)")
+                           f"successes in the data?){dropped}")
     spec = action_spec_for(data, config)
     arrays = [dataclasses.replace(
         to_episode_arrays(data.episodes[i], config.use_object_state, config.cameras,
@@ -205,13 +219,14 @@ def _train_method(method, config, out_dir, demo_folders, rollout_folders, labels
                            data_fingerprint(dataset, kept_ids), resume=resume,
                            progress=progress, stop_after=stop_after, device=device)
     save_policy(out_dir, loop.model, dataset.stats, spec, hand=data.hand)
-    title = (f"{method} {task}: {len(keep)} episodes, "
-             f"{data.effort()['human_steps']} human steps")
+    title = f"{method} {task}: {len(keep)} episodes, {effort['human_steps']} human steps"
     write_training_log(out_dir, loop.metrics, title)
     positive = dataset.sample_weight > 0
     summary = dict(
         kind=method, method=method, task=task, hand=data.hand.name, config=config_to_dict(config),
-        policy_config=policy_config.to_dict(), **data.summary(),
+        policy_config=policy_config.to_dict(),
+        **(data.summary() | dict(human_effort=effort, demo_episodes_loaded=demos_loaded,
+                                  demo_episodes_dropped=demos_dropped)),
         episodes=len(keep), episodes_loaded=len(data.episodes), samples=len(dataset),
         samples_trained=int(positive.sum()),
         sample_weight=dict(min=float(dataset.sample_weight[positive].min()),
@@ -225,7 +240,7 @@ def _train_method(method, config, out_dir, demo_folders, rollout_folders, labels
                                      cfg_scale=config.cfg_scale)
     (out_dir / "training.json").write_text(json.dumps(summary, indent=2))
     return TrainResult(out_dir, loop.losses, len(keep), len(dataset), summary["skipped_bags"],
-                       summary["seconds"], summary["human_effort"], loop.resumed_from)
+                       summary["seconds"], effort, loop.resumed_from)
 
 
 def write_training_log(out_dir: Path, metrics: list[dict], title: str) -> None:
