@@ -39,6 +39,10 @@ report them.
     dexpie-successful-demos, hg-dagger-successful-demos  the method's own data and weights
                      without the demonstrations that failed (DexPIE keeps the run's labels,
                      whose quantiles counted them)
+    critic-noise     the run's bags relabelled by critics cross-fitted with observation noise
+                     (CRITIC_NOISE x each feature's std; the run's other critic settings),
+                     then DexPIE trained on those labels: does a critic that generalises
+                     better teach the policy better?
     <variant>-e<N>   a trained variant (or dexpie / hg-dagger / bc retrained) for N passes
                      over its own training samples instead of the run's steps (equal epochs)
     smooth, smooth-4x  the run's labels, s embedded smoothly (optimality_embedding_scale 1, as
@@ -78,7 +82,8 @@ TRAINED = ("strict", "strict-takeover", "cap05", "humanpos", "dexpie-2x", "hg-da
            "dexpie-bal3", "humanpos-bal3", "dexpie-4x", "hg-dagger-4x", "humanpos-4x",
            "bc-4x", "hg-dagger+top", "hg-dagger+success", "hg-dagger+success-4x", "smooth",
            "smooth-4x", "human-success", "human-critic", "bc-success",
-           "dexpie-successful-demos", "hg-dagger-successful-demos")
+           "dexpie-successful-demos", "hg-dagger-successful-demos", "critic-noise")
+CRITIC_NOISE = 1.0   # critic-noise: CriticTrainConfig.observation_noise
 SMOOTH_EMBEDDING_SCALE = 1.0   # smooth*: the indicator's scale before its sinusoidal embedding
 TOP_POLICY_TICKS = 0.9     # hg-dagger+top: policy ticks with s at least this are added
 STEP_MULTIPLIERS = {"-2x": 2, "-4x": 4}
@@ -212,6 +217,23 @@ def variant_train_config(variant: str, config) -> tuple[str, object]:
     return method, train_config
 
 
+def noisy_critic_labels(pipeline: Path, config, cell: Path) -> Path:
+    """Critics cross-fitted on the run's last-round bags with observation noise CRITIC_NOISE
+    (<cell>/critic) and the labels they give (<cell>/labels, label set "dexpie")."""
+    from dexpie_learning.train.critic_label import LabelConfig, label_episodes, train_critics
+    labels_dir = cell / "labels"
+    if (labels_dir / "labels" / "dexpie.json").exists():
+        return labels_dir
+    demos = [pipeline.parents[2] / "demos" / config.task]
+    rounds = [pipeline / "rollouts" / f"round_{r:02d}" for r in range(1, config.rounds + 1)]
+    critic_config = dataclasses.replace(config.critic_config(), observation_noise=CRITIC_NOISE)
+    train_critics(critic_config, cell / "critic", demos, rounds, progress=False)
+    label_episodes(cell / "critic", labels_dir, "dexpie",
+                   LabelConfig(horizon=config.horizon, human_override=config.human_override),
+                   demos, rounds, progress=False)
+    return labels_dir
+
+
 def train_variant(variant: str, pipeline: Path, out: Path) -> None:
     from dexpie_learning.labels.store import load_labels
     from dexpie_learning.train import methods, weighting
@@ -220,8 +242,10 @@ def train_variant(variant: str, pipeline: Path, out: Path) -> None:
     base = budget_of(variant)[0]
     labels = None
     if method == "policy" or base == "hg-dagger+top":
-        labels = load_labels(pipeline / f"r{config.rounds}" / "labels", "dexpie",
-                             [e.episode_id for e in data.episodes])
+        labels_dir = pipeline / f"r{config.rounds}" / "labels"
+        if base == "critic-noise":
+            labels_dir = noisy_critic_labels(pipeline, config, out.parent)
+        labels = load_labels(labels_dir, "dexpie", [e.episode_id for e in data.episodes])
     if method == "policy":
         scores = variant_optimality(base, labels, {e.episode_id: np.asarray(
             e.intervention, dtype=bool) for e in data.episodes},

@@ -106,3 +106,6 @@ def test_successful_demo_variants_set_the_training_config_and_nothing_else():
     method, train_config = variants.variant_train_config("dexpie-e20", config)
     assert (method, train_config.demonstrations, train_config.epochs) == ("policy", "all", 20)
     assert variants.variant_train_config("hg-dagger-2x", config)[1].steps == 200
+    method, train_config = variants.variant_train_config("critic-noise", config)
+    assert (method, train_config.demonstrations) == ("policy", "all")
+    assert variants.variant_name("critic-noise-e60") == "critic-noise-e60"

@@ -81,6 +81,7 @@ class PipelineConfig:
     critic_hidden_size: int = 256
     critic_batch_size: int = 256
     critic_num_bins: int = 201
+    critic_observation_noise: float = 0.0   # CriticTrainConfig.observation_noise
     torch_threads: int = 1
     train_device: str = "cpu"   # where policies are optimised; not part of a cell's identity
     rollout_mode: str = "async"
@@ -113,6 +114,9 @@ class PipelineConfig:
                              f"{self.arm_representation!r}")
         if self.train_seed < 0:
             raise ValueError(f"train_seed must be >= 0, got {self.train_seed}")
+        if not 0 <= self.critic_observation_noise < float("inf"):
+            raise ValueError(f"critic_observation_noise must be a finite number >= 0, got "
+                             f"{self.critic_observation_noise!r}")
         if not isinstance(self.train_epochs, int) or self.train_epochs < 0:
             raise ValueError(f"train_epochs must be 0 (train_steps for every method) or a "
                              f"positive integer, got {self.train_epochs!r}")
@@ -139,7 +143,8 @@ class PipelineConfig:
     def critic_config(self) -> CriticTrainConfig:
         return CriticTrainConfig(steps=self.critic_steps, hidden_size=self.critic_hidden_size,
                                  batch_size=self.critic_batch_size,
-                                 num_bins=self.critic_num_bins, seed=self.train_seed)
+                                 num_bins=self.critic_num_bins, seed=self.train_seed,
+                                 observation_noise=self.critic_observation_noise)
 
 
 class ComparisonPipeline:

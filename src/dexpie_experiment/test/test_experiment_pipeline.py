@@ -50,6 +50,7 @@ def test_lock_of_a_dead_process_is_taken_over(tmp_path):
     ("operator_population", "novices", "operator_population must be one of"),
     ("train_epochs", -1, "train_epochs must be 0"),
     ("demonstrations", "best", "demonstrations must be one of"),
+    ("critic_observation_noise", float("nan"), "critic_observation_noise must be a finite"),
 ])
 def test_config_rejects_bad_values(field, value, match):
     with pytest.raises(ValueError, match=match):

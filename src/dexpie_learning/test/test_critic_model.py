@@ -203,3 +203,36 @@ def test_tiny_critic_learns_to_rank_held_out_episodes():
     late_failure = np.mean([values[e.episode_id][-5:].mean() for e in held_out
                             if not e.success])
     assert late_success > late_failure + 0.3
+
+
+def test_observation_noise_is_scaled_per_feature_seeded_and_validated():
+    from dexpie_learning.critic.training import feature_noise_scales
+    stats = NormalizationStats.from_data({
+        STATE_KEY: np.stack([np.linspace(0, 2, 50), np.full(50, 3.0), np.zeros(50)], 1),
+        OBJECT_KEY: np.stack([np.linspace(-1, 1, 50), np.linspace(0, 10, 50)], 1)})
+    scales = feature_noise_scales(stats, 0.5)
+    np.testing.assert_allclose(scales[STATE_KEY].numpy(),
+                               [0.5 * np.linspace(0, 2, 50).std(), 0.0, 0.0], rtol=1e-6)
+    np.testing.assert_allclose(scales[OBJECT_KEY].numpy(),
+                               0.5 * np.array([np.linspace(-1, 1, 50).std(),
+                                               np.linspace(0, 10, 50).std()]), rtol=1e-6)
+    assert feature_noise_scales(stats, 0.0) == {}
+    rng = np.random.default_rng(5)
+    episodes = [synthetic_episode(i, i % 2 == 0, rng) for i in range(6)]
+    runs = [train_critic(episodes, tiny_config(), steps=5, batch_size=16, seed=3,
+                         progress=False, observation_noise=noise)[1] for noise in (1.0, 1.0, 0.0)]
+    assert runs[0] == runs[1] and runs[0] != runs[2]   # seeded, and the noise is applied
+    for bad in (-0.1, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="observation_noise must be a finite number >= 0"):
+            train_critic(episodes, tiny_config(), steps=1, progress=False,
+                         observation_noise=bad)
+
+
+def test_a_critic_trained_with_observation_noise_still_ranks_held_out_episodes():
+    rng = np.random.default_rng(4)
+    train = [synthetic_episode(i, i % 2 == 0, rng) for i in range(16)]
+    held_out = [synthetic_episode(100 + i, i % 2 == 0, rng) for i in range(10)]
+    critic, _ = train_critic(train, tiny_config(), steps=150, batch_size=64, lr=3e-3, seed=0,
+                             progress=False, observation_noise=0.5)
+    values = {e.episode_id: critic.episode_values(e) for e in held_out}
+    assert ranking_accuracy(values, held_out).accuracy >= 0.9

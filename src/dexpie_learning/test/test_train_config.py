@@ -31,6 +31,7 @@ def test_file_then_overrides(tmp_path):
     (IWRConfig, {"arm_representation": "polar"}, "'polar'"),
     (IWRConfig, {"demonstrations": "good"}, "demonstrations must be one of ('all', 'successful'), got 'good'"),
     (CriticTrainConfig, {"failure_decay": 0}, "failure_decay in (0, 1]"),
+    (CriticTrainConfig, {"observation_noise": -1.0}, "observation_noise must be a finite number >= 0"),
 ])
 def test_bad_values_are_named(tmp_path, cls, data, message):
     path = tmp_path / "c.json"

@@ -66,15 +66,16 @@ class CrossFitResult:
 
 def cross_fit_values(episodes: list[CriticEpisode], config: CriticConfig, steps: int,
                      batch_size: int = 256, lr: float = 3e-4, seed: int = 0,
-                     progress: bool = True) -> CrossFitResult:
+                     progress: bool = True, observation_noise: float = 0.0) -> CrossFitResult:
     """Split (seeded, stratified), train one critic per half (seeds `seed` and `seed + 1`),
-    label every episode with the other half's critic."""
+    label every episode with the other half's critic. observation_noise: train_critic's."""
     halves = split_episodes(episodes, seed)
     by_id = {e.episode_id: e for e in episodes}
     critics, losses = [], []
     for index, half in enumerate(halves):
         critic, half_losses = train_critic([by_id[i] for i in half], config, steps, batch_size,
-                                           lr, seed + index, progress)
+                                           lr, seed + index, progress,
+                                           observation_noise=observation_noise)
         critics.append(critic)
         losses.append(half_losses)
     values, labelled_by = {}, {}

@@ -10,7 +10,7 @@ from dexpie_learning.critic.data import CriticEpisode, check_unique_ids
 from dexpie_learning.critic.modeling_critic import DistributionalCritic
 from dexpie_policy.chunk_dataset import image_tensor
 from dexpie_policy.flow import IMAGE_KEY_PREFIX, OBJECT_KEY, STATE_KEY
-from dexpie_policy.normalization import NormalizationStats
+from dexpie_policy.normalization import MIN_STD, NormalizationStats
 
 
 class CriticSamples:
@@ -53,29 +53,45 @@ class CriticSamples:
 
 def train_critic(episodes: list[CriticEpisode], config: CriticConfig, steps: int,
                  batch_size: int = 256, lr: float = 3e-4, seed: int = 0, progress: bool = True,
-                 weight_decay: float = 1e-4, grad_clip_norm: float = 1.0
+                 weight_decay: float = 1e-4, grad_clip_norm: float = 1.0,
+                 observation_noise: float = 0.0
                  ) -> tuple[DistributionalCritic, list[float]]:
     """AdamW on the critic's cross-entropy over uniformly drawn steps of `episodes`.
 
+    observation_noise: std of the Gaussian noise added to every sampled joint and object
+    feature, in units of that feature's std over these episodes (0: none; constant features
+    get none). A critic fit on a few dozen episodes otherwise memorises them: it ranks its
+    own episodes perfectly and held-out ones near chance (benchmarks/critic_generalization.py).
+
     Returns (critic in eval mode, loss per optimisation step). The normalisation statistics
     are computed on these episodes' steps and stored in the critic. Deterministic for a seed
-    on one machine (initialisation and batch indices come from `seed`).
+    on one machine (initialisation, batch indices and noise come from `seed`).
     """
     if steps < 1 or batch_size < 1:
         raise ValueError(f"steps and batch_size must be positive, got {steps}, {batch_size}")
     if not 0 < lr < 1:
         raise ValueError(f"lr must be in (0, 1), got {lr}")
+    if not 0 <= observation_noise < float("inf"):
+        raise ValueError(f"observation_noise must be a finite number >= 0, got "
+                         f"{observation_noise!r}")
     samples = CriticSamples(episodes, config)
     torch.manual_seed(seed)
-    critic = DistributionalCritic(config, samples.stats())
+    stats = samples.stats()
+    critic = DistributionalCritic(config, stats)
     critic.train()
     optimizer = torch.optim.AdamW(critic.parameters(), lr=lr, weight_decay=weight_decay)
     index_rng = np.random.default_rng(seed)
+    noise_scale = feature_noise_scales(stats, observation_noise)
+    noise_rng = torch.Generator().manual_seed(seed)
     losses: list[float] = []
     bar = tqdm(range(steps), desc="train critic", disable=not progress, leave=False)
     for _ in bar:
         indices = index_rng.integers(0, len(samples), size=min(batch_size, len(samples)))
         observation, target = samples.batch(indices)
+        for key, scale in noise_scale.items():
+            feature = observation[key]
+            observation[key] = feature + scale * torch.randn(feature.shape,
+                                                             generator=noise_rng)
         loss = critic.compute_loss(observation, target)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -85,6 +101,22 @@ def train_critic(episodes: list[CriticEpisode], config: CriticConfig, steps: int
         if progress:
             bar.set_postfix(loss=f"{losses[-1]:.4f}", refresh=False)
     return critic.eval(), losses
+
+
+def feature_noise_scales(stats: NormalizationStats, observation_noise: float
+                         ) -> dict[str, torch.Tensor]:
+    """key -> (F,) raw-unit std of the training noise: observation_noise x each feature's
+    std, 0 for (numerically) constant features; {} when observation_noise is 0."""
+    if observation_noise == 0:
+        return {}
+    scales = {}
+    for key in (STATE_KEY, OBJECT_KEY):
+        if key in stats.features:
+            feature = stats.features[key]
+            varying = feature.std >= MIN_STD
+            scales[key] = torch.as_tensor(np.where(varying, observation_noise * feature.std, 0.0),
+                                          dtype=torch.float32)
+    return scales
 
 
 def _check_matches(episode: CriticEpisode, config: CriticConfig) -> None:

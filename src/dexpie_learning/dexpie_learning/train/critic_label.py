@@ -45,7 +45,9 @@ DEFAULT_LABEL_SET = "dexpie"
 class CriticTrainConfig:
     """Critic training. max_episode_steps: L, the return normaliser (0 = the hand description's step
     limit). failure_penalty C_fail, failure_decay gamma_f. num_bins K on [-1, 0],
-    target_sigma_bins: target smoothing in bins."""
+    target_sigma_bins: target smoothing in bins. observation_noise: Gaussian noise on the
+    joint and object features while training, in units of each feature's std (0: none;
+    critic.training.train_critic)."""
     steps: int = 3000
     batch_size: int = 256
     learning_rate: float = 3e-4
@@ -59,9 +61,13 @@ class CriticTrainConfig:
     failure_decay: float = DEFAULT_FAILURE_DECAY
     use_object_state: bool = True
     cameras: tuple[str, ...] = ()
+    observation_noise: float = 0.0
 
     def __post_init__(self):
         _check_field_types(self)
+        if not 0 <= self.observation_noise < float("inf"):
+            raise TrainConfigError(f"observation_noise must be a finite number >= 0, got "
+                                   f"{self.observation_noise}")
         for name in ("steps", "batch_size", "hidden_size", "num_layers"):
             if getattr(self, name) < 1:
                 raise TrainConfigError(f"{name} must be a positive integer, got "
@@ -134,7 +140,8 @@ def train_critics(config: CriticTrainConfig, out_dir: Path, demo_folders=(), rol
         num_layers=config.num_layers, num_bins=config.num_bins,
         target_sigma_bins=config.target_sigma_bins, **image_fields)
     result = cross_fit_values(episodes, critic_config, config.steps, config.batch_size,
-                              config.learning_rate, config.seed, progress)
+                              config.learning_rate, config.seed, progress,
+                              observation_noise=config.observation_noise)
     out_dir = Path(out_dir)
     for index, name in enumerate(CRITIC_DIRS):
         save_critic(out_dir / name, result.critics[index], metadata=dict(
