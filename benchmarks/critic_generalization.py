@@ -11,12 +11,13 @@ every episode twice: held out (the other half's critic, what the labels use) and
 - per group (demonstration / rollout x outcome): episodes, mean held-out V, mean in-sample
   V and the mean return target (calibration: does V land where the returns are?).
 
-`--retrain STEPS:HIDDEN ...` also cross-fits fresh critics on the same bags with other
-step counts and widths (the run's other settings) and reports the same for each, to see
-whether stopping earlier or a smaller network generalises better. Nothing is evaluated.
+`--retrain STEPS:HIDDEN[:NOISE] ...` also cross-fits fresh critics on the same bags with
+other step counts, widths and observation noise (CriticTrainConfig.observation_noise; the
+run's other settings) and reports the same for each, to see whether stopping earlier, a
+smaller network or noisy inputs generalise better. Nothing is evaluated.
 
     .venv/bin/python benchmarks/critic_generalization.py --run /path/to/run \\
-        --retrain 300:256 1000:64
+        --retrain 300:256 1000:64 1000:256:1.0
 """
 from __future__ import annotations
 
@@ -80,7 +81,7 @@ def critic_values(critic_dir: Path, data) -> tuple[list, dict, dict]:
 
 
 def pipeline_summary(run: Path, task: str, seed: int, round_index: int | None,
-                     retrain: list[tuple[int, int]]) -> dict:
+                     retrain: list[tuple[int, int, float]]) -> dict:
     from dexpie_learning.train.critic_label import (CriticTrainConfig, labelled_subset,
                                                     train_critics)
     from dexpie_learning.train.data import load_training_data
@@ -95,13 +96,14 @@ def pipeline_summary(run: Path, task: str, seed: int, round_index: int | None,
     out = dict(round=round_index, run_critic=summarise(episodes, data.is_demo, held_out,
                                                        in_sample))
     config = CriticTrainConfig(**json.loads((critic_dir / "training.json").read_text())["config"])
-    for steps, hidden in retrain:
+    for steps, hidden, noise in retrain:
         with tempfile.TemporaryDirectory() as folder:
-            train_critics(dataclasses.replace(config, steps=steps, hidden_size=hidden),
+            train_critics(dataclasses.replace(config, steps=steps, hidden_size=hidden,
+                                              observation_noise=noise),
                           Path(folder), [run / "demos" / task], rollouts, progress=False)
             episodes, held_out, in_sample = critic_values(Path(folder), data)
-        out[f"retrained {steps} steps, hidden {hidden}"] = summarise(episodes, data.is_demo,
-                                                                     held_out, in_sample)
+        out[retrained_name(steps, hidden, noise)] = summarise(episodes, data.is_demo,
+                                                              held_out, in_sample)
     return out
 
 
@@ -120,14 +122,24 @@ def lines_for(name: str, summary: dict) -> list[str]:
     return lines
 
 
-def retrain_setting(text: str) -> tuple[int, int]:
+def retrained_name(steps: int, hidden: int, noise: float) -> str:
+    return f"retrained {steps} steps, hidden {hidden}, noise {noise:g}"
+
+
+def retrain_setting(text: str) -> tuple[int, int, float]:
+    """"STEPS:HIDDEN" or "STEPS:HIDDEN:NOISE" -> (steps, hidden, noise; 0 when omitted)."""
+    parts = text.split(":")
     try:
-        steps, hidden = (int(part) for part in text.split(":"))
+        if len(parts) not in (2, 3):
+            raise ValueError
+        steps, hidden = int(parts[0]), int(parts[1])
+        noise = float(parts[2]) if len(parts) == 3 else 0.0
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected STEPS:HIDDEN, got {text!r}") from None
-    if steps < 1 or hidden < 1:
-        raise argparse.ArgumentTypeError(f"STEPS and HIDDEN must be positive, got {text!r}")
-    return steps, hidden
+        raise argparse.ArgumentTypeError(f"expected STEPS:HIDDEN[:NOISE], got {text!r}") from None
+    if steps < 1 or hidden < 1 or not 0 <= noise < float("inf"):
+        raise argparse.ArgumentTypeError(f"STEPS and HIDDEN must be positive and NOISE a "
+                                         f"finite number >= 0, got {text!r}")
+    return steps, hidden, noise
 
 
 def main() -> None:
@@ -139,7 +151,7 @@ def main() -> None:
                         help="training seeds (default: every seed folder of the run)")
     parser.add_argument("--round", type=int, default=None, help="critic round (default: last)")
     parser.add_argument("--retrain", type=retrain_setting, nargs="*", default=[],
-                        metavar="STEPS:HIDDEN")
+                        metavar="STEPS:HIDDEN[:NOISE]")
     parser.add_argument("--out", type=Path, default=RESULTS / "critic_generalization.json")
     args = parser.parse_args()
     torch.set_num_threads(1)

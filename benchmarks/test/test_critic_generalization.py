@@ -39,7 +39,8 @@ def test_a_memorising_critic_ranks_in_sample_and_not_held_out():
 
 
 def test_retrain_settings_are_parsed_and_bad_ones_named():
-    assert generalization.retrain_setting("300:64") == (300, 64)
-    for bad in ("300", "a:b", "0:64"):
+    assert generalization.retrain_setting("300:64") == (300, 64, 0.0)
+    assert generalization.retrain_setting("1000:256:1.5") == (1000, 256, 1.5)
+    for bad in ("300", "a:b", "0:64", "300:64:-1", "300:64:nan", "1:2:3:4"):
         with pytest.raises(argparse.ArgumentTypeError, match=repr(bad)):
             generalization.retrain_setting(bad)
