@@ -83,7 +83,7 @@ TRAINED = ("strict", "strict-takeover", "cap05", "humanpos", "dexpie-2x", "hg-da
            "bc-4x", "hg-dagger+top", "hg-dagger+success", "hg-dagger+success-4x", "smooth",
            "smooth-4x", "human-success", "human-critic", "bc-success",
            "dexpie-successful-demos", "hg-dagger-successful-demos", "critic-noise")
-CRITIC_NOISE = 1.0   # critic-noise: CriticTrainConfig.observation_noise
+CRITIC_NOISE = 4.0   # critic-noise: CriticTrainConfig.observation_noise
 SMOOTH_EMBEDDING_SCALE = 1.0   # smooth*: the indicator's scale before its sinusoidal embedding
 TOP_POLICY_TICKS = 0.9     # hg-dagger+top: policy ticks with s at least this are added
 STEP_MULTIPLIERS = {"-2x": 2, "-4x": 4}
