@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from dexpie_experiment.main_job import (FULL, FULL_EPOCHS, REFERENCE_DEMOS, SHORT, main,
+from dexpie_experiment.main_job import (CRITIC_NOISE, FULL, FULL_EPOCHS, REFERENCE_DEMOS, SHORT, main,
                                         parse_args, suite_config)
 from dexpie_episode import OUTCOME_SUCCESS, load_episodes
 from dexpie_sim.registry import TASK_NAMES
@@ -182,13 +182,15 @@ def test_presets_and_options():
         assert preset.template.train_epochs > 0
         assert preset.template.operator_population == "mixed"
         assert preset.template.demonstrations == "successful"
+        assert preset.template.critic_config().observation_noise == CRITIC_NOISE > 0
         assert preset.template.train_config("hg-dagger").demonstrations == "successful"
     assert full.template.train_epochs == FULL_EPOCHS
     steps = suite_config(parse_args(["--train-epochs", "0", "--operator-population", "expert",
                                      "--human-override", "successful",
-                                     "--demonstrations", "all"])).template
+                                     "--demonstrations", "all", "--critic-noise", "0"])).template
     assert (steps.train_epochs, steps.operator_population) == (0, "expert")
     assert steps.human_override == "successful" and steps.demonstrations == "all"
+    assert steps.critic_observation_noise == 0.0
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -196,6 +198,7 @@ def test_presets_and_options():
     (["--seeds", "0"], "--seeds must be >= 1, got 0"),
     (["--camera", "top"], "--camera works with --demos-only only"),
     (["--report-only"], "--report-only needs --out"),
+    (["--critic-noise", "-1"], "--critic-noise must be a finite number >= 0, got -1.0"),
 ])
 def test_rejects_bad_options(argv, message, capsys):
     with pytest.raises(SystemExit):
