@@ -54,7 +54,7 @@ REFERENCE_DEMOS = {"relocate": 20, "door": 5, "hammer": 10}
 # The two configurations (command-line options override single values).
 # Short: hidden 512 (at 256, BC on these demo budgets collapsed: relocate and hammer 0-1 of
 # 30 for every training seed, benchmarks/training_stability.py); 60 epochs and 20 rollouts
-# keep the whole loop under 20 minutes on 2 cores (17.1 min measured at d933123).
+# keep the whole loop under 20 minutes on 2 cores (15.2 min measured at 64d0611).
 # --full's passes per policy, chosen once for every method on validation seeds (200000..,
 # disjoint from the evaluation's) by a rule fixed before the 200-epoch cells were read: 100
 # unless 200 raised the mean of BC, HG-DAgger and DexPIE (two label rules) by >= 5 points;
