@@ -28,7 +28,7 @@ def _check_field_types(config) -> None:
 
 
 LR_SCHEDULES = ("cosine", "constant")
-# Which demonstration episodes a policy learns from (train.weighting.select_demonstrations).
+# Which demonstration episodes a policy learns from (train.data.select_demonstrations).
 DEMONSTRATION_SELECTIONS = ("all", "successful")
 
 
