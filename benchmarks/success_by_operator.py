@@ -4,9 +4,14 @@ Each `--run` is a finished (or partly finished) `dexpie-experiment --operator-po
 --out X` folder; its results/results.json names the population it ran with. For every method
 row the runs share, this prints the mean success over the tasks (95 % bootstrap interval
 from the run's own headline) per population, ordered by skill (worse, okay, better, expert)
-with `mixed` last, and plots success against skill, one line per method. The runs must share
-tasks and every setting but the population (otherwise the comparison is refused, naming the
-setting): only who operated may differ.
+with `mixed` last; then per task the pooled successes, the human steps per training seed
+(demonstration + intervention) and the critic's held-out ranking next to DexPIE. It plots
+success against skill, one line per method, for the mean and for each task. A task where a
+row has no evaluated cell (e.g. no tier-`worse` relocate demonstration succeeded, so no policy
+could be trained on successful demonstrations) shows "–" and leaves that row's mean out;
+the per-task panels still show the other tasks. The runs must share tasks and every setting
+but the population (otherwise the comparison is refused, naming the setting): only who
+operated may differ.
 
     .venv/bin/python benchmarks/success_by_operator.py --run runs/expert --run runs/mixed \\
         --run runs/better --run runs/okay --run runs/worse
@@ -73,9 +78,28 @@ def success_by_operator(runs: list[dict]) -> dict:
         labels.update({row["key"]: row["label"] for row in results["rows"]})
     table = {p: {row: mean for row, mean in by_population[p]["headline"]["means"].items()
                  if mean is not None} for p in ordered}
-    rows = [row for row in labels if any(row in table[p] for p in ordered)]
-    return dict(populations=ordered, rows=rows, labels=labels, means=table,
-                tasks=by_population[ordered[0]]["config"]["tasks"])
+    tasks = by_population[ordered[0]]["config"]["tasks"]
+    cells = {p: per_task(by_population[p]) for p in ordered}
+    rows = [row for row in labels if any(row in table[p] or row in cells[p] for p in ordered)]
+    return dict(populations=ordered, rows=rows, labels=labels, means=table, tasks=tasks,
+                per_task=cells)
+
+
+def per_task(results: dict) -> dict:
+    """row -> task -> successes and episodes pooled over the training seeds, human steps
+    per training seed (demos + interventions) and the critic's held-out ranking (DexPIE's
+    and the binary indicator's rows; None elsewhere), from the run's table."""
+    cells: dict = {}
+    for entry in results.get("table", []):
+        if not entry.get("episodes"):
+            continue
+        effort = entry.get("human_effort") or {}
+        cells.setdefault(entry["row"], {})[entry["task"]] = dict(
+            successes=int(entry["successes"]), episodes=int(entry["episodes"]),
+            ci95=list(entry["ci95"]), seeds=list(entry.get("seeds", [])),
+            human_steps=effort.get("human_steps"),
+            critic_ranking=entry.get("critic_ranking"))
+    return cells
 
 
 def table_lines(summary: dict) -> list[str]:
@@ -92,31 +116,81 @@ def table_lines(summary: dict) -> list[str]:
     return lines
 
 
-def plot(summary: dict, path: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def task_lines(summary: dict) -> list[str]:
+    """Per task: successes / episodes per population, human steps per seed, critic ranking."""
     populations = summary["populations"]
-    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=110)
-    width = 0.6 / max(len(summary["rows"]), 1)
-    for k, row in enumerate(summary["rows"]):
+    lines = []
+    for task in summary["tasks"]:
+        lines += ["", f"{task}: successes / episodes (human steps per training seed; critic "
+                      f"ranking next to DexPIE)",
+                  "| method | " + " | ".join(populations) + " |",
+                  "|---|" + "---|" * len(populations)]
+        for row in summary["rows"]:
+            cells = []
+            for p in populations:
+                cell = summary["per_task"][p].get(row, {}).get(task)
+                if cell is None:
+                    cells.append("–")
+                    continue
+                text = f"{cell['successes']}/{cell['episodes']}"
+                if cell["human_steps"] is not None:
+                    text += f" ({cell['human_steps']:.0f})"
+                if row == "policy" and cell["critic_ranking"] is not None:
+                    text += f", ranking {cell['critic_ranking']:.2f}"
+                cells.append(text)
+            lines.append(f"| {summary['labels'][row]} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _panel(ax, summary: dict, points, title: str) -> None:
+    """points(population, row) -> (rate, low, high) or None; one errorbar line per row."""
+    populations, rows = summary["populations"], summary["rows"]
+    width = 0.6 / max(len(rows), 1)
+    for k, row in enumerate(rows):
         xs, ys, errors = [], [], [[], []]
         for i, p in enumerate(populations):
-            mean = summary["means"][p].get(row)
-            if mean is None:
+            point = points(p, row)
+            if point is None:
                 continue
-            xs.append(i + (k - (len(summary["rows"]) - 1) / 2) * width)
-            ys.append(mean["point"])
-            errors[0].append(mean["point"] - mean["ci95"][0])
-            errors[1].append(mean["ci95"][1] - mean["point"])
+            rate, low, high = point
+            xs.append(i + (k - (len(rows) - 1) / 2) * width)
+            ys.append(rate)
+            errors[0].append(rate - low)
+            errors[1].append(high - rate)
         ax.errorbar(xs, ys, yerr=errors, marker="o", capsize=3, lw=1.2,
                     label=summary["labels"][row])
     ax.set_xticks(range(len(populations)), populations)
-    ax.set_xlabel("operator who demonstrated and intervened (by skill; mixed = all tiers)")
-    ax.set_ylabel(f"mean success over {', '.join(summary['tasks'])}")
+    ax.set_title(title, fontsize=9)
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+
+
+def plot(summary: dict, path: Path) -> None:
+    """Mean over the tasks (headline intervals), then one panel per task (the run table's
+    interval of the pooled episodes)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    tasks = summary["tasks"]
+    fig, axes = plt.subplots(1, 1 + len(tasks), figsize=(4.2 * (1 + len(tasks)), 4.0),
+                             dpi=110, sharey=True)
+
+    def mean_point(p, row):
+        mean = summary["means"][p].get(row)
+        return None if mean is None else (mean["point"], *mean["ci95"])
+
+    _panel(axes[0], summary, mean_point, f"mean over {', '.join(tasks)}")
+    for ax, task in zip(axes[1:], tasks):
+        def task_point(p, row, task=task):
+            cell = summary["per_task"][p].get(row, {}).get(task)
+            if cell is None:
+                return None
+            return cell["successes"] / cell["episodes"], *cell["ci95"]
+        _panel(ax, summary, task_point, task)
+    axes[0].set_ylabel("success")
+    fig.supxlabel("operator who demonstrated and intervened (by skill; mixed = all tiers)",
+                  fontsize=9)
+    axes[-1].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -129,7 +203,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS / "success_by_operator.json")
     args = parser.parse_args()
     summary = success_by_operator([load_run(folder) for folder in args.run])
-    print("\n".join(table_lines(summary)))
+    print("\n".join(table_lines(summary) + task_lines(summary)))
     summary["runs"] = [str(folder) for folder in args.run]
     write_json(args.out, summary)
     plot(summary, args.out.with_suffix(".png"))
