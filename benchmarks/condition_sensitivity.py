@@ -10,6 +10,15 @@ difference between columns is the condition's alone. If s mattered, human window
 clearly better at s = 1 than at s = 0, and badly rated policy ticks clearly worse at s = 1
 than at their own s.
 
+The loss is mostly the flow's irreducible noise, so a small loss difference need not mean a
+small change in what the policy does. The `actions` columns measure that directly: each
+group's observations are sampled at s = 1 and at s = 0 from the same noise, and at s = 1 from
+a second noise; `shift` is the RMS difference between the s = 1 and s = 0 chunks, `spread`
+the RMS difference between the two s = 1 chunks (what sampling alone changes), `error_s1` /
+`error_s0` the RMS distance of the chunks to the recorded actions (normalised action units,
+padded steps left out). shift / spread well under 1: the condition moves the actions less
+than the sampling noise does.
+
     .venv/bin/python benchmarks/condition_sensitivity.py --run /path/to/short_run
     # another DexPIE checkpoint of the same data, e.g. a label_variants cell:
     .venv/bin/python benchmarks/condition_sensitivity.py --run R \
@@ -56,6 +65,30 @@ def flow_loss(model, batch: dict, optimality, seed: int) -> float:
             delay_steps=torch.zeros(batch["action"].shape[0], dtype=torch.long)))
 
 
+def action_shift(model, batch: dict, seed: int) -> dict:
+    """RMS chunk differences (normalised units, unpadded steps) between s = 1 and s = 0 on the
+    same noise (`shift`), between two noises at s = 1 (`spread`), and of each to the
+    recorded actions (`error_s1`, `error_s0`); batch as for `flow_loss`."""
+    import torch
+    target = batch["action"]
+    observation = {k: v for k, v in batch.items()
+                   if k not in ("action", "action_weight", "optimality")}
+    mask = (batch["action_weight"] > 0).to(target.dtype)[..., None] if "action_weight" in \
+        batch else torch.ones_like(target[..., :1])
+    generator = torch.Generator().manual_seed(seed)
+    first, second = (torch.randn(target.shape, generator=generator) for _ in range(2))
+
+    def rms(difference):
+        return float(((difference.square() * mask).sum() /
+                      (mask.sum() * target.shape[-1]).clamp_min(1)).sqrt())
+
+    high = model.sample(observation, optimality=1.0, noise=first)
+    low = model.sample(observation, optimality=0.0, noise=first)
+    high_again = model.sample(observation, optimality=1.0, noise=second)
+    return dict(shift=rms(high - low), spread=rms(high - high_again),
+                error_s1=rms(high - target), error_s0=rms(low - target))
+
+
 def task_sensitivity(pipeline: Path, samples_per_group: int, seed: int,
                      checkpoint: Path | None = None) -> dict:
     """checkpoint: the DexPIE policy scored (default: the run's last round)."""
@@ -97,7 +130,8 @@ def task_sensitivity(pipeline: Path, samples_per_group: int, seed: int,
         hg_batch = make_training_batch(dataset, chosen, hg_stats)
         hg_batch.pop("optimality")
         row["hg-dagger"] = flow_loss(hg_model.eval(), hg_batch, None, seed)
-        out[group] = dict(samples=len(chosen), mean_s=float(own.mean()), loss=row)
+        out[group] = dict(samples=len(chosen), mean_s=float(own.mean()), loss=row,
+                          actions=action_shift(model.eval(), batch, seed))
     return out
 
 
@@ -118,7 +152,7 @@ def main() -> None:
     torch.set_num_threads(1)
     results = {}
     print(f"{'task':9s} {'group':18s} {'n':>5s} " + " ".join(f"{c:>7s}" for c in CONDITIONS)
-          + "  HG-DAgger")
+          + "  HG-DAgger | actions: shift  spread  error s=1  error s=0")
     for task in args.tasks:
         pipeline = args.run / task / "seed0" / "dexpie"
         if not (pipeline / "pipeline.json").exists():
@@ -128,7 +162,9 @@ def main() -> None:
         for group, row in results[task].items():
             print(f"{task:9s} {group:18s} {row['samples']:>5d} "
                   + " ".join(f"{row['loss'][c]:7.4f}" for c in CONDITIONS)
-                  + f"  {row['loss']['hg-dagger']:9.4f}", flush=True)
+                  + f"  {row['loss']['hg-dagger']:9.4f} | "
+                  + " ".join(f"{row['actions'][k]:7.4f}"
+                             for k in ("shift", "spread", "error_s1", "error_s0")), flush=True)
     write_json(args.out, dict(run=str(args.run), checkpoint=args.checkpoint,
                               samples_per_group=args.samples,
                               seed=args.seed, tasks=results))

@@ -39,3 +39,29 @@ def test_flow_loss_is_the_training_loss_with_the_same_noise_and_no_dropout():
     # The condition reaches the loss: another s gives another value.
     assert sensitivity.flow_loss(model, batch, torch.zeros(5), seed=7) != pytest.approx(
         float(expected))
+
+
+def test_action_shift_is_zero_for_a_model_that_ignores_the_condition_and_not_otherwise():
+    torch.manual_seed(0)
+    config = FlowPolicyConfig(action_dim=3, state_dim=2, horizon=4, hidden_size=32,
+                              num_layers=2, max_delay_steps=1, optimality_dropout=0.0)
+    model = FlowMatchingPolicy(config).eval()
+    batch = {"observation.state": torch.randn(6, 2), "action": torch.randn(6, 4, 3),
+             "action_weight": torch.ones(6, 4)}
+    moved = sensitivity.action_shift(model, batch, seed=3)
+    assert moved["shift"] > 0 and moved["spread"] > 0
+    assert moved == sensitivity.action_shift(model, batch, seed=3)   # seeded
+    with torch.no_grad():   # the condition's embedding made constant: s no longer matters
+        for layer in model.optimality_mlp:
+            if isinstance(layer, torch.nn.Linear):
+                layer.weight.zero_()
+    still = sensitivity.action_shift(model, batch, seed=3)
+    assert still["shift"] == 0.0 and still["error_s1"] == still["error_s0"]
+    assert still["spread"] > 0
+    # padded steps (weight 0) are left out of every figure
+    far = dict(batch, action=batch["action"].clone())
+    far["action"][:, -1] += 100.0
+    far["action_weight"] = torch.ones(6, 4)
+    far["action_weight"][:, -1] = 0.0
+    masked = sensitivity.action_shift(model, far, seed=3)
+    assert masked["error_s1"] < 10.0
