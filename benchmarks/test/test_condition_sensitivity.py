@@ -14,6 +14,13 @@ sensitivity = importlib.util.module_from_spec(_SPEC)
 _SPEC.loader.exec_module(sensitivity)
 
 
+def _small_model() -> FlowMatchingPolicy:
+    torch.manual_seed(0)
+    return FlowMatchingPolicy(FlowPolicyConfig(
+        action_dim=3, state_dim=2, horizon=4, hidden_size=32, num_layers=2, max_delay_steps=1,
+        optimality_dropout=0.0)).eval()
+
+
 def test_groups_split_human_windows_from_well_and_badly_rated_policy_ticks():
     human = np.array([1, 1, 0, 0, 0, 0], dtype=bool)
     s = np.array([1.0, 1.0, 0.9, 0.5, 0.1, 0.71])
@@ -24,10 +31,7 @@ def test_groups_split_human_windows_from_well_and_badly_rated_policy_ticks():
 
 
 def test_flow_loss_is_the_training_loss_with_the_same_noise_and_no_dropout():
-    torch.manual_seed(0)
-    config = FlowPolicyConfig(action_dim=3, state_dim=2, horizon=4, hidden_size=32,
-                              num_layers=2, max_delay_steps=1, optimality_dropout=0.0)
-    model = FlowMatchingPolicy(config).eval()
+    model = _small_model()
     batch = {"observation.state": torch.randn(5, 2), "action": torch.randn(5, 4, 3),
              "action_weight": torch.rand(5, 4)}
     s = torch.tensor([1.0, 0.0, 0.5, float("nan"), 0.2])
@@ -42,10 +46,7 @@ def test_flow_loss_is_the_training_loss_with_the_same_noise_and_no_dropout():
 
 
 def test_action_shift_is_zero_for_a_model_that_ignores_the_condition_and_not_otherwise():
-    torch.manual_seed(0)
-    config = FlowPolicyConfig(action_dim=3, state_dim=2, horizon=4, hidden_size=32,
-                              num_layers=2, max_delay_steps=1, optimality_dropout=0.0)
-    model = FlowMatchingPolicy(config).eval()
+    model = _small_model()
     batch = {"observation.state": torch.randn(6, 2), "action": torch.randn(6, 4, 3),
              "action_weight": torch.ones(6, 4)}
     moved = sensitivity.action_shift(model, batch, seed=3)
