@@ -13,7 +13,7 @@ than at their own s.
 The loss is mostly the flow's irreducible noise, so a small loss difference need not mean a
 small change in what the policy does. The `actions` columns measure that directly: each
 group's observations are sampled at s = 1 and at s = 0 from the same noise, and at s = 1 from
-a second noise; `shift` is the RMS difference between the s = 1 and s = 0 chunks, `spread`
+a second noise, all without guidance (w = 1; deployment's w = 1.5 amplifies the shift); `shift` is the RMS difference between the s = 1 and s = 0 chunks, `spread`
 the RMS difference between the two s = 1 chunks (what sampling alone changes), `error_s1` /
 `error_s0` the RMS distance of the chunks to the recorded actions (normalised action units,
 padded steps left out). shift / spread well under 1: the condition moves the actions less

@@ -7,9 +7,9 @@ from the run's own headline) per population, ordered by skill (worse, okay, bett
 with `mixed` last; then per task the pooled successes, the human steps per training seed
 (demonstration + intervention) and the critic's held-out ranking next to DexPIE. It plots
 success against skill, one line per method, for the mean and for each task. A task where a
-row has no evaluated cell (e.g. no tier-`worse` relocate demonstration succeeded, so no policy
-could be trained on successful demonstrations) shows "–" and leaves that row's mean out;
-the per-task panels still show the other tasks. The runs must share tasks and every setting
+row has no evaluated cell (e.g. a population none of whose demonstrations of that task
+succeeded, so no policy could be trained on the successful ones) shows "–" and leaves that
+row's mean out; the per-task panels still show the other tasks. The runs must share tasks and every setting
 but the population (otherwise the comparison is refused, naming the setting): only who
 operated may differ.
 

@@ -40,7 +40,7 @@ def test_populations_are_ordered_by_skill_and_rows_kept():
 
 
 def test_per_task_lines_show_missing_cells_effort_and_ranking():
-    # tier worse: no policy could be trained on hammer, so DexPIE's mean is left out
+    # a population with no evaluated hammer cell: its means are left out, door still shows
     worse = _run("worse", dict(bc=None, policy=None), table=[
         _cell("door", "bc", 12, 900), _cell("door", "policy", 30, 1500, ranking=0.81)])
     expert = _run("expert", dict(bc=0.6, policy=0.7), table=[
