@@ -155,6 +155,10 @@ def parse_args(argv=None) -> argparse.Namespace:
              "absolute init-only` to run the ablations on another machine; the settings "
              "stay those of the configuration, so the results merge with "
              f"--merge-results (rows: {' '.join(key for key, _ in ROWS)})")
+    add("--only-seeds", nargs="+", type=int, default=[], metavar="SEED",
+        help="compute only these training seeds' cells, e.g. `--seeds 3 --only-seeds 2` on "
+             "one machine and `--only-seeds 0 1` on another; the configuration stays that of "
+             "all its seeds, so the results merge with --merge-results")
     add("--merge-results", type=Path, action="append", default=[], metavar="RESULTS_JSON",
         help="results.json of this same configuration made elsewhere (another machine, a lost "
              "--out); its evaluated cells are not computed here and the results are the union "
@@ -370,6 +374,7 @@ def run_experiment(args, argv) -> int:
     workers = []
     try:
         config.check_rows(tuple(args.only))   # refused before anything is computed
+        config.check_seeds(tuple(args.only_seeds))
         merged = load_merge_results(args.merge_results, config)
         if not args.report_only:
             rows = suite.collect_demos(tuple(args.camera))
@@ -380,13 +385,15 @@ def run_experiment(args, argv) -> int:
                 return 0
         if args.worker:
             (out / "logs" / f"worker{args.worker}.json").write_text(
-                json.dumps(suite.run(args.worker, tuple(args.only), done_elsewhere(merged))["run"]))
+                json.dumps(suite.run(args.worker, tuple(args.only), done_elsewhere(merged),
+                                     tuple(args.only_seeds))["run"]))
             return 0
         if args.report_only:
             results = suite.collect()
         else:
             spawn_workers(argv, out, args.jobs, workers)
-            run = suite.run(only=tuple(args.only), done_elsewhere=done_elsewhere(merged))["run"]
+            run = suite.run(only=tuple(args.only), done_elsewhere=done_elsewhere(merged),
+                            only_seeds=tuple(args.only_seeds))["run"]
             merge_workers(run, workers, print)
             results = suite.collect()   # after the workers: every cell they made is in it
             results["run"] = run

@@ -102,6 +102,15 @@ class SuiteConfig:
             raise ValueError(f"--only {' '.join(absent)}: not a row of this configuration's "
                              f"plan (its rows: {' '.join(self.rows)})")
 
+    def check_seeds(self, only_seeds: tuple[int, ...]) -> None:
+        """ValueError naming any of `only_seeds` (an --only-seeds selection) that is not a
+        training seed of this configuration; creates nothing."""
+        absent = [seed for seed in only_seeds if seed not in self.seeds]
+        if absent:
+            raise ValueError(f"--only-seeds {' '.join(map(str, absent))}: not a training seed "
+                             f"of this configuration (its seeds: "
+                             f"{' '.join(map(str, self.seeds))}; --seeds N has 0..N-1)")
+
     def to_dict(self) -> dict:
         return dict(tasks=list(self.tasks), demos=dict(self.demos), seeds=list(self.seeds),
                     template=dataclasses.asdict(self.template), baselines=list(self.baselines),
@@ -192,11 +201,13 @@ class ExperimentSuite:
                                       v.eval_cell("policy"), lambda v=v: v.evaluate("policy")))
         return cells
 
-    def select(self, only: tuple[str, ...] = ()) -> list[Cell]:
-        """The plan, or its cells of the rows in `only` (`SuiteConfig.check_rows`)."""
+    def select(self, only: tuple[str, ...] = (), only_seeds: tuple[int, ...] = ()) -> list[Cell]:
+        """The plan, or its cells of the rows in `only` (`SuiteConfig.check_rows`) and of the
+        training seeds in `only_seeds` (`SuiteConfig.check_seeds`); empty = no restriction."""
         self.config.check_rows(only)
-        plan = self.plan()
-        return [cell for cell in plan if cell.row in only] if only else plan
+        self.config.check_seeds(only_seeds)
+        return [cell for cell in self.plan() if (not only or cell.row in only)
+                and (not only_seeds or cell.seed in only_seeds)]
 
     def collect_demos(self, cameras: tuple[str, ...] = ()) -> list[dict]:
         """Every task's demonstrations (one shared cell per task); a summary row per task."""
@@ -220,7 +231,7 @@ class ExperimentSuite:
         return rows
 
     def run(self, worker: int = 0, only: tuple[str, ...] = (),
-            done_elsewhere: frozenset = frozenset()) -> dict:
+            done_elsewhere: frozenset = frozenset(), only_seeds: tuple[int, ...] = ()) -> dict:
         """Every cell of the plan in order; returns `collect()` plus what was computed. A
         cell the data cannot make (ValueError) is reported and the plan goes on.
 
@@ -229,15 +240,18 @@ class ExperimentSuite:
         results); what they need is computed on the way, the other cells stay missing.
         done_elsewhere: `results_merge.cell_key`s of cells evaluated in another place whose
         results will be merged in (`--merge-results`): not computed here.
+        only_seeds: compute only the cells of these training seeds (e.g. one seed per
+        machine or per session: the cells stay those of the whole configuration, so the
+        places' results merge into its table).
 
         worker: which of several processes sharing `out` this is; each takes the (training
         seed, task) pipelines in its own order (`pipeline_order`) so that they work on
         different pipelines; a cell another live process is computing is waited for, then
         read (the pipelines' cell locks)."""
         start = time.perf_counter()
-        order = pipeline_order(self.config.tasks, self.config.seeds, worker)
+        order = pipeline_order(self.config.tasks, only_seeds or self.config.seeds, worker)
         seed_order = list(dict.fromkeys(seed for seed, _ in order))
-        plan = self.select(only)
+        plan = self.select(only, only_seeds)
         # The main comparison of every seed and task comes before any extra-demo baseline or
         # ablation (then seed by seed): a long run stopped early (or still going) then has
         # the headline's rows at every training seed instead of one seed's every row.

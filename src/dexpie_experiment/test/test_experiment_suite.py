@@ -232,6 +232,35 @@ def test_only_selects_rows_and_refuses_a_row_outside_the_plan(tmp_path):
         suite.select(("sync", "absolute"))
 
 
+def test_only_seeds_selects_training_seeds_and_refuses_a_seed_outside_the_plan(tmp_path):
+    suite = ExperimentSuite(_config(ablations=("sync",)), tmp_path, progress=False)
+    seed1 = suite.select(only_seeds=(1,))
+    assert {c.seed for c in seed1} == {1} and len(seed1) == len(suite.plan()) // 2
+    assert {(c.row, c.task) for c in seed1} == {(c.row, c.task) for c in suite.plan()}
+    assert [(c.task, c.seed) for c in suite.select(("sync",), (0,))] == [("door", 0),
+                                                                         ("relocate", 0)]
+    assert len(suite.select(only_seeds=(0, 1))) == len(suite.plan())
+    with pytest.raises(ValueError, match=r"--only-seeds 2 5: not a training seed of this "
+                                         r"configuration \(its seeds: 0 1; --seeds N"):
+        suite.select(only_seeds=(1, 2, 5))
+
+
+def test_only_seeds_computes_that_seeds_cells_only(tmp_path, monkeypatch):
+    """A worker of `--only-seeds 1` walks seed 1's cells only, whichever worker it is."""
+    suite = ExperimentSuite(_config(), tmp_path, progress=False)
+    computed = []
+    monkeypatch.setattr(suite, "plan", lambda plan=suite.plan: [
+        dataclasses.replace(c, run=lambda c=c: computed.append((c.seed, c.task)) or dict(
+            successes=1, episodes=2)) for c in plan()])
+    monkeypatch.setattr(suite, "collect", lambda: {})
+    suite.log = lambda line: None
+    for worker in (0, 1, 2):
+        computed.clear()
+        suite.run(worker, only_seeds=(1,))
+        assert {seed for seed, _ in computed} == {1}
+        assert len(computed) == len(suite.select(only_seeds=(1,)))
+
+
 def test_cells_done_elsewhere_are_not_computed(tmp_path, monkeypatch):
     """--only sync with every sync cell but one done elsewhere: that one is computed (here:
     its run is recorded instead), the rest are logged as merged, other rows not touched."""

@@ -155,6 +155,31 @@ def test_a_run_split_in_two_places_merges_into_one_table(tmp_path, capsys):
     assert not (tmp_path / "third" / "demos").exists()   # refused before computing anything
 
 
+def test_a_run_split_by_training_seed_merges_into_the_whole_table(tmp_path, capsys):
+    """--seeds 2 computed one seed per place (--only-seeds): each place evaluates its own
+    seed's cells only, and a report merging the other place's results.json has both seeds
+    in every row, each from the place that computed it."""
+    two = [*TINY, "--seeds", "2"]
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert main([*two, "--only-seeds", "0", "--out", str(first)]) == 0
+    assert main([*two, "--only-seeds", "1", "--out", str(second)]) == 0
+    capsys.readouterr()
+    seed0 = json.loads((first / "results" / "results.json").read_text())
+    assert {e["seed"] for e in seed0["entries"] if e["evaluated"]} == {0}
+    for other_seed in (first / "door" / "seed1", second / "door" / "seed0"):   # settings pin only
+        assert [f.name for f in other_seed.rglob("*") if f.is_file()] == ["pipeline.json"]
+    merge = ["--merge-results", str(first / "results" / "results.json")]
+    assert main([*two, "--out", str(second), "--report-only", *merge]) == 0
+    results = json.loads((second / "results" / "results.json").read_text())
+    assert all(r["episodes"] == 2 * 2 for r in results["table"])   # 2 seeds x 2 episodes
+    assert sorted(results["merged_from"][0]["cells"]) == sorted(
+        f"door seed 0 dexpie/{e['row']} round {e['round']}" for e in seed0["entries"]
+        if e["evaluated"])
+    assert main([*two, "--only-seeds", "2", "--out", str(tmp_path / "third")]) == 2
+    assert "--only-seeds 2: not a training seed" in capsys.readouterr().err
+    assert not (tmp_path / "third" / "demos").exists()   # refused before computing anything
+
+
 def test_only_a_row_outside_the_plan_is_refused(tmp_path, capsys):
     assert main([*TINY, "--only", "sync", "--out", str(tmp_path)]) == 2
     assert "--only sync: not a row of this configuration's plan" in capsys.readouterr().err
