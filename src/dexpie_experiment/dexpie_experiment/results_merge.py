@@ -9,8 +9,10 @@ is averaged or recomputed: `write_results` derives the table and the headline fr
 merged entries, as from a single run's.
 
 Refused (ValueError naming what differs), so a table never mixes settings silently:
-another configuration (tasks, demos, seeds, every training and evaluation setting), other
-demonstrations, or one cell evaluated in two places with different outcomes.
+another configuration (tasks, demos, every training and evaluation setting; training seeds
+outside this run's), other demonstrations, or one cell evaluated in two places with
+different outcomes. A run on fewer of the same training seeds merges: its cells are the
+same cells (a `--seeds 1` run's seed 0 joins a `--seeds 3 --only-seeds 1 2` run).
 """
 from __future__ import annotations
 
@@ -42,10 +44,14 @@ def check_same_configuration(own: dict, other: dict, name: str) -> None:
     """ValueError naming the settings (or demonstrations, where `own` has them yet) in
     which `other` differs."""
     config = json.loads(json.dumps(own["config"]))   # as written: tuples are lists there
-    if other["config"] != config:
+    # The training seeds list no cell's settings: a run of the same configuration on some
+    # of these seeds (e.g. a `--seeds 1` run before `--seeds 3`) has the very same cells.
+    theirs = dict(other["config"], seeds=config.get("seeds"))
+    if theirs != config or not set(other["config"].get("seeds", [])) <= set(config["seeds"]):
         differing = _differing(config, other["config"])
         raise ValueError(f"{name} was made with other settings ({', '.join(differing)} "
-                         "differ): only results of one configuration can be merged")
+                         "differ): only results of one configuration, on some or all of "
+                         "its training seeds, can be merged")
     if "demos" in own and other["demos"] != own["demos"]:
         tasks = sorted(t for t in set(own["demos"]) | set(other["demos"])
                        if own["demos"].get(t) != other["demos"].get(t))

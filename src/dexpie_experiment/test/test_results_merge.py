@@ -82,6 +82,23 @@ def test_a_cell_evaluated_in_both_places_must_agree():
                                            "b.json": _place({PLAN[2]: 5}, "b")})
 
 
+def test_a_run_on_fewer_of_the_same_training_seeds_merges():
+    here = _place({PLAN[1]: 4, PLAN[3]: 7}, "here")
+    seed0 = _results({cell: 3 for cell in PLAN if cell[1] == 0}, "seed0")
+    seed0["config"]["seeds"] = [0]
+    merged = merge_results(here, {"seed0.json": seed0})
+    assert [e.get("successes") for e in merged["entries"]] == [3, 4, 3, 7]
+    assert merged["config"]["seeds"] == [0, 1]   # the whole configuration's
+    other = copy.deepcopy(seed0)
+    other["config"]["seeds"] = [0, 2]
+    with pytest.raises(ValueError, match=r"other settings \(seeds \(\[0, 1\] vs \[0, 2\]\)"):
+        merge_results(here, {"other.json": other})
+    other["config"]["seeds"] = [0]
+    other["config"]["template"]["eval_episodes"] = 30   # fewer seeds, another setting
+    with pytest.raises(ValueError, match=r"template.eval_episodes \(10 vs 30\)"):
+        merge_results(here, {"other.json": other})
+
+
 def test_other_settings_demos_or_cells_are_refused_by_name():
     here = _place({PLAN[0]: 3}, "here")
     other = _place({PLAN[1]: 5}, "there")
