@@ -34,8 +34,8 @@ from pathlib import Path
 
 from dexpie_common.output_paths import OutputPathError, check_output_folder
 from dexpie_experiment.pipeline import PipelineConfig
-from dexpie_experiment.suite import (ABLATIONS, BASELINES, ROWS, ExperimentSuite,
-                                              SuiteConfig)
+from dexpie_experiment.suite import (ABLATIONS, BASELINES, ROWS, ExperimentSuite, Selection,
+                                     SuiteConfig)
 from dexpie_experiment.extra_demos import EXTRA_DEMO_METHODS
 from dexpie_experiment.results_merge import (check_same_configuration, evaluated_keys,
                                            merge_results)
@@ -159,6 +159,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="compute only these training seeds' cells, e.g. `--seeds 3 --only-seeds 2` on "
              "one machine and `--only-seeds 0 1` on another; the configuration stays that of "
              "all its seeds, so the results merge with --merge-results")
+    add("--only-tasks", nargs="+", default=[], metavar="TASK",
+        help="compute only these tasks' cells (with --only and --only-seeds: their "
+             "intersection), e.g. one task of one seed of --full per session; every task's "
+             "demos are still recorded (a merge compares them)")
     add("--merge-results", type=Path, action="append", default=[], metavar="RESULTS_JSON",
         help="results.json of this same configuration made elsewhere (another machine, a lost "
              "--out); its evaluated cells are not computed here and the results are the union "
@@ -373,8 +377,8 @@ def run_experiment(args, argv) -> int:
                             log=lambda message: print(message, flush=True))
     workers = []
     try:
-        config.check_rows(tuple(args.only))   # refused before anything is computed
-        config.check_seeds(tuple(args.only_seeds))
+        selection = Selection(tuple(args.only), tuple(args.only_seeds), tuple(args.only_tasks))
+        selection.check(config)   # refused before anything is computed
         merged = load_merge_results(args.merge_results, config)
         if not args.report_only:
             rows = suite.collect_demos(tuple(args.camera))
@@ -385,15 +389,13 @@ def run_experiment(args, argv) -> int:
                 return 0
         if args.worker:
             (out / "logs" / f"worker{args.worker}.json").write_text(
-                json.dumps(suite.run(args.worker, tuple(args.only), done_elsewhere(merged),
-                                     tuple(args.only_seeds))["run"]))
+                json.dumps(suite.run(args.worker, selection, done_elsewhere(merged))["run"]))
             return 0
         if args.report_only:
             results = suite.collect()
         else:
             spawn_workers(argv, out, args.jobs, workers)
-            run = suite.run(only=tuple(args.only), done_elsewhere=done_elsewhere(merged),
-                            only_seeds=tuple(args.only_seeds))["run"]
+            run = suite.run(selection=selection, done_elsewhere=done_elsewhere(merged))["run"]
             merge_workers(run, workers, print)
             results = suite.collect()   # after the workers: every cell they made is in it
             results["run"] = run

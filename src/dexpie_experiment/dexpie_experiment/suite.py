@@ -51,6 +51,35 @@ ROW_LABELS = dict(ROWS)
 
 
 @dataclass(frozen=True)
+class Selection:
+    """The part of a plan one place computes (`--only`, `--only-seeds`, `--only-tasks`): the
+    cells of these rows, training seeds and tasks; an empty field selects all. The plan and
+    its settings stay the whole configuration's, so the places' results.json merge
+    (`results_merge`). Cells the selected ones need (a baseline's DexPIE rounds) are computed
+    on the way."""
+    rows: tuple[str, ...] = ()
+    seeds: tuple[int, ...] = ()
+    tasks: tuple[str, ...] = ()
+
+    def check(self, config: "SuiteConfig") -> None:
+        """ValueError naming every selected row, seed or task that is not in `config`'s plan
+        (a typo would otherwise compute nothing and report success); creates nothing."""
+        for option, chosen, valid, name, note in (
+                ("--only", self.rows, config.rows, "rows", ""),
+                ("--only-seeds", self.seeds, config.seeds, "training seeds", "; --seeds N: 0..N-1"),
+                ("--only-tasks", self.tasks, config.tasks, "tasks", "")):
+            absent = [str(value) for value in chosen if value not in valid]
+            if absent:
+                raise ValueError(f"{option} {' '.join(absent)}: not in this configuration's "
+                                 f"plan (its {name}: {' '.join(map(str, valid))}{note})")
+
+    def keeps(self, cell: "Cell") -> bool:
+        return ((not self.rows or cell.row in self.rows)
+                and (not self.seeds or cell.seed in self.seeds)
+                and (not self.tasks or cell.task in self.tasks))
+
+
+@dataclass(frozen=True)
 class SuiteConfig:
     """template: every pipeline's settings (task, demos and train_seed are set per cell).
     baselines: pipeline methods trained on the DexPIE loop's data; extra_demo_baselines and
@@ -93,23 +122,6 @@ class SuiteConfig:
         mine = {REFERENCE, "policy", *self.baselines, *self.extra_demo_baselines,
                 *self.ablations}
         return tuple(key for key, _ in ROWS if key in mine)
-
-    def check_rows(self, only: tuple[str, ...]) -> None:
-        """ValueError naming any of `only` (an --only selection) that is not a row of this
-        plan (a typo would otherwise compute nothing and report success); creates nothing."""
-        absent = [row for row in only if row not in self.rows]
-        if absent:
-            raise ValueError(f"--only {' '.join(absent)}: not a row of this configuration's "
-                             f"plan (its rows: {' '.join(self.rows)})")
-
-    def check_seeds(self, only_seeds: tuple[int, ...]) -> None:
-        """ValueError naming any of `only_seeds` (an --only-seeds selection) that is not a
-        training seed of this configuration; creates nothing."""
-        absent = [seed for seed in only_seeds if seed not in self.seeds]
-        if absent:
-            raise ValueError(f"--only-seeds {' '.join(map(str, absent))}: not a training seed "
-                             f"of this configuration (its seeds: "
-                             f"{' '.join(map(str, self.seeds))}; --seeds N has 0..N-1)")
 
     def to_dict(self) -> dict:
         return dict(tasks=list(self.tasks), demos=dict(self.demos), seeds=list(self.seeds),
@@ -201,13 +213,10 @@ class ExperimentSuite:
                                       v.eval_cell("policy"), lambda v=v: v.evaluate("policy")))
         return cells
 
-    def select(self, only: tuple[str, ...] = (), only_seeds: tuple[int, ...] = ()) -> list[Cell]:
-        """The plan, or its cells of the rows in `only` (`SuiteConfig.check_rows`) and of the
-        training seeds in `only_seeds` (`SuiteConfig.check_seeds`); empty = no restriction."""
-        self.config.check_rows(only)
-        self.config.check_seeds(only_seeds)
-        return [cell for cell in self.plan() if (not only or cell.row in only)
-                and (not only_seeds or cell.seed in only_seeds)]
+    def select(self, selection: Selection = Selection()) -> list[Cell]:
+        """The plan's cells that `selection` keeps (ValueError for a selection outside it)."""
+        selection.check(self.config)
+        return [cell for cell in self.plan() if selection.keeps(cell)]
 
     def collect_demos(self, cameras: tuple[str, ...] = ()) -> list[dict]:
         """Every task's demonstrations (one shared cell per task); a summary row per task."""
@@ -230,28 +239,26 @@ class ExperimentSuite:
                 self.log(f"[demos] {task}: cached ({rows[-1]['episodes']} demos)")
         return rows
 
-    def run(self, worker: int = 0, only: tuple[str, ...] = (),
-            done_elsewhere: frozenset = frozenset(), only_seeds: tuple[int, ...] = ()) -> dict:
+    def run(self, worker: int = 0, selection: Selection = Selection(),
+            done_elsewhere: frozenset = frozenset()) -> dict:
         """Every cell of the plan in order; returns `collect()` plus what was computed. A
         cell the data cannot make (ValueError) is reported and the plan goes on.
 
-        only: compute only the cells of these rows (`ROWS` keys, e.g. the ablations, to
-        split one configuration's cells between machines; `results_merge` joins their
+        selection: compute only these cells (`Selection`: e.g. the ablations, or one training
+        seed, on another machine or in a later session; `results_merge` joins the places'
         results); what they need is computed on the way, the other cells stay missing.
         done_elsewhere: `results_merge.cell_key`s of cells evaluated in another place whose
         results will be merged in (`--merge-results`): not computed here.
-        only_seeds: compute only the cells of these training seeds (e.g. one seed per
-        machine or per session: the cells stay those of the whole configuration, so the
-        places' results merge into its table).
 
         worker: which of several processes sharing `out` this is; each takes the (training
         seed, task) pipelines in its own order (`pipeline_order`) so that they work on
         different pipelines; a cell another live process is computing is waited for, then
         read (the pipelines' cell locks)."""
         start = time.perf_counter()
-        order = pipeline_order(self.config.tasks, only_seeds or self.config.seeds, worker)
+        order = pipeline_order(selection.tasks or self.config.tasks,
+                               selection.seeds or self.config.seeds, worker)
         seed_order = list(dict.fromkeys(seed for seed, _ in order))
-        plan = self.select(only, only_seeds)
+        plan = self.select(selection)
         # The main comparison of every seed and task comes before any extra-demo baseline or
         # ablation (then seed by seed): a long run stopped early (or still going) then has
         # the headline's rows at every training seed instead of one seed's every row.

@@ -7,7 +7,7 @@ import pytest
 
 from dexpie_experiment.evaluation import wilson_interval
 from dexpie_experiment.pipeline import PipelineConfig
-from dexpie_experiment.suite import MAIN, ExperimentSuite, SuiteConfig
+from dexpie_experiment.suite import MAIN, ExperimentSuite, Selection, SuiteConfig
 from dexpie_experiment.extra_demos import count_matched_demo_count, effort_matched_demo_count
 from dexpie_experiment.results_report import (pool_seeds, round_curves, table, table_lines,
                                             write_results)
@@ -222,27 +222,33 @@ def test_every_seeds_main_comparison_comes_before_the_costlier_rows(tmp_path, mo
 
 def test_only_selects_rows_and_refuses_a_row_outside_the_plan(tmp_path):
     suite = ExperimentSuite(_config(ablations=("sync",)), tmp_path, progress=False)
-    sync = suite.select(("sync",))
+    sync = suite.select(Selection(rows=("sync",)))
     assert [(c.task, c.seed) for c in sync] == [(t, s) for s in (0, 1) for t in ("door", "relocate")]
-    assert {c.row for c in suite.select(("bc", "sync"))} == {"bc", "sync"}
+    assert {c.row for c in suite.select(Selection(rows=("bc", "sync")))} == {"bc", "sync"}
     assert len(suite.select()) == len(suite.plan())
     assert suite.config.rows == tuple(dict.fromkeys(c.row for c in suite.plan()))
-    with pytest.raises(ValueError, match=r"--only absolute: not a row of this configuration's "
+    with pytest.raises(ValueError, match=r"--only absolute: not in this configuration's "
                                          r"plan \(its rows: bc policy hg-dagger sync\)"):
-        suite.select(("sync", "absolute"))
+        suite.select(Selection(rows=("sync", "absolute")))
 
 
-def test_only_seeds_selects_training_seeds_and_refuses_a_seed_outside_the_plan(tmp_path):
+def test_only_seeds_and_tasks_select_their_cells_and_refuse_what_is_outside_the_plan(tmp_path):
     suite = ExperimentSuite(_config(ablations=("sync",)), tmp_path, progress=False)
-    seed1 = suite.select(only_seeds=(1,))
+    seed1 = suite.select(Selection(seeds=(1,)))
     assert {c.seed for c in seed1} == {1} and len(seed1) == len(suite.plan()) // 2
     assert {(c.row, c.task) for c in seed1} == {(c.row, c.task) for c in suite.plan()}
-    assert [(c.task, c.seed) for c in suite.select(("sync",), (0,))] == [("door", 0),
-                                                                         ("relocate", 0)]
-    assert len(suite.select(only_seeds=(0, 1))) == len(suite.plan())
-    with pytest.raises(ValueError, match=r"--only-seeds 2 5: not a training seed of this "
-                                         r"configuration \(its seeds: 0 1; --seeds N"):
-        suite.select(only_seeds=(1, 2, 5))
+    assert [(c.task, c.seed) for c in suite.select(Selection(("sync",), (0,)))] == [
+        ("door", 0), ("relocate", 0)]
+    assert [(c.task, c.seed) for c in suite.select(Selection(("sync",), (0,), ("door",)))] == [
+        ("door", 0)]
+    assert {c.task for c in suite.select(Selection(tasks=("relocate",)))} == {"relocate"}
+    assert len(suite.select(Selection(seeds=(0, 1)))) == len(suite.plan())
+    with pytest.raises(ValueError, match=r"--only-seeds 2 5: not in this configuration's "
+                                         r"plan \(its training seeds: 0 1; --seeds N: 0..N-1\)"):
+        suite.select(Selection(seeds=(1, 2, 5)))
+    with pytest.raises(ValueError, match=r"--only-tasks hammer: not in this configuration's "
+                                         r"plan \(its tasks: door relocate\)"):
+        suite.select(Selection(tasks=("door", "hammer")))
 
 
 def test_only_seeds_computes_that_seeds_cells_only(tmp_path, monkeypatch):
@@ -256,9 +262,9 @@ def test_only_seeds_computes_that_seeds_cells_only(tmp_path, monkeypatch):
     suite.log = lambda line: None
     for worker in (0, 1, 2):
         computed.clear()
-        suite.run(worker, only_seeds=(1,))
+        suite.run(worker, Selection(seeds=(1,)))
         assert {seed for seed, _ in computed} == {1}
-        assert len(computed) == len(suite.select(only_seeds=(1,)))
+        assert len(computed) == len(suite.select(Selection(seeds=(1,))))
 
 
 def test_cells_done_elsewhere_are_not_computed(tmp_path, monkeypatch):
@@ -271,9 +277,9 @@ def test_cells_done_elsewhere_are_not_computed(tmp_path, monkeypatch):
             successes=1, episodes=2)) for c in plan()])
     monkeypatch.setattr(suite, "collect", lambda: {})
     suite.log = seen.append
-    elsewhere = frozenset(c.key for c in suite.select(("sync",))
+    elsewhere = frozenset(c.key for c in suite.select(Selection(rows=("sync",)))
                           if (c.task, c.seed) != ("door", 1))
-    suite.run(only=("sync",), done_elsewhere=elsewhere)
+    suite.run(selection=Selection(rows=("sync",)), done_elsewhere=elsewhere)
     assert computed == ["door | seed 1 | DexPIE, synchronous inference"]
     assert sum("done elsewhere" in line for line in seen) == 3
     assert not any("BC reference" in line or "HG-DAgger" in line for line in seen)

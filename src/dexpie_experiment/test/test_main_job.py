@@ -176,13 +176,16 @@ def test_a_run_split_by_training_seed_merges_into_the_whole_table(tmp_path, caps
         f"door seed 0 dexpie/{e['row']} round {e['round']}" for e in seed0["entries"]
         if e["evaluated"])
     assert main([*two, "--only-seeds", "2", "--out", str(tmp_path / "third")]) == 2
-    assert "--only-seeds 2: not a training seed" in capsys.readouterr().err
+    assert "--only-seeds 2: not in this configuration's plan" in capsys.readouterr().err
     assert not (tmp_path / "third" / "demos").exists()   # refused before computing anything
 
 
-def test_only_a_row_outside_the_plan_is_refused(tmp_path, capsys):
-    assert main([*TINY, "--only", "sync", "--out", str(tmp_path)]) == 2
-    assert "--only sync: not a row of this configuration's plan" in capsys.readouterr().err
+@pytest.mark.parametrize("selection", [["--only", "sync"], ["--only-seeds", "1"],
+                                       ["--only-tasks", "hammer"]])
+def test_a_selection_outside_the_plan_is_refused(tmp_path, capsys, selection):
+    assert main([*TINY, *selection, "--out", str(tmp_path)]) == 2
+    assert (f"{' '.join(selection)}: not in this configuration's plan"
+            in capsys.readouterr().err)
     assert not (tmp_path / "demos").exists()
 
 
