@@ -247,12 +247,16 @@ class ComparisonPipeline:
             self.train_cell(out, method, demos, rollouts, labels_dir,
                             f"on {len(rollouts)} round(s) of rollouts")
         if method == REFERENCE and self.reference_dir is not None:
-            wanted = self.config.train_config(REFERENCE)
+            wanted = config_to_dict(self.config.train_config(REFERENCE))
             # a key written before it existed holds its default
-            trained = (config_to_dict(type(wanted)())
+            trained = (config_to_dict(type(self.config.train_config(REFERENCE))())
                        | json.loads((out / "training.json").read_text())["config"])
-            if trained != config_to_dict(wanted):
-                raise ValueError(f"the shared reference {out} was trained with another config")
+            if wanted["epochs"]:   # training.json holds the steps the epochs came to on
+                trained["steps"] = wanted["steps"]   # the (shared) demos, not the nominal
+            if trained != wanted:
+                differing = sorted(k for k in wanted if trained.get(k) != wanted[k])
+                raise ValueError(f"the shared reference {out} was trained with another config "
+                                 f"({', '.join(differing)} differ)")
         return out
 
     def train_cell(self, out: Path, method: str, demos: list[Path], rollouts: list[Path],

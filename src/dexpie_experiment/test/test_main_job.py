@@ -250,6 +250,24 @@ def test_every_task_has_a_reference_demo_budget():
     assert set(REFERENCE_DEMOS) == set(TASK_NAMES) and all(n >= 1 for n in REFERENCE_DEMOS.values())
 
 
+def test_an_ablation_shares_the_reference_trained_by_epochs(tmp_path):
+    """sync and init-only train their BC reference as the main loop does, so they use its
+    checkpoint; trained by epochs, its training.json holds the steps the epochs came to
+    (not the nominal --train-steps), and that is still the same reference."""
+    argv = ["--full", "--seeds", "1", "--no-round-evals", *TINY, "--eval-episodes", "1",
+            "--train-epochs", "1", "--only", "sync", "init-only", "--out", str(tmp_path)]
+    assert main(argv) == 0
+    results = json.loads((tmp_path / "results" / "results.json").read_text())
+    assert {e["row"] for e in results["entries"] if e["evaluated"]} == {"sync", "init-only"}
+    assert results["run"]["failed_cells"] == []
+    seed0 = tmp_path / "door" / "seed0"
+    reference = json.loads((seed0 / "dexpie" / "bc_reference" / "policy" /
+                            "training.json").read_text())["config"]
+    assert reference["epochs"] == 1 and reference["steps"] != 20   # steps from the epochs
+    for variant in ("sync", "init-only"):
+        assert not (seed0 / variant / "bc_reference").exists()
+
+
 def test_full_composition_tiny(tmp_path):
     """--full reduced to 1 seed: every baseline, both extra-demo baselines and the three
     ablations, each wired to its pipeline settings, on shared demos."""
