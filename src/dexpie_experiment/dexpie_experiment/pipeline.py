@@ -247,9 +247,10 @@ class ComparisonPipeline:
             self.train_cell(out, method, demos, rollouts, labels_dir,
                             f"on {len(rollouts)} round(s) of rollouts")
         if method == REFERENCE and self.reference_dir is not None:
-            wanted = config_to_dict(self.config.train_config(REFERENCE))
+            reference = self.config.train_config(REFERENCE)
+            wanted = config_to_dict(reference)
             # a key written before it existed holds its default
-            trained = (config_to_dict(type(self.config.train_config(REFERENCE))())
+            trained = (config_to_dict(type(reference)())
                        | json.loads((out / "training.json").read_text())["config"])
             if wanted["epochs"]:   # training.json holds the steps the epochs came to on
                 trained["steps"] = wanted["steps"]   # the (shared) demos, not the nominal

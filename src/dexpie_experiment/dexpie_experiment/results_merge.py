@@ -46,8 +46,9 @@ def check_same_configuration(own: dict, other: dict, name: str) -> None:
     config = json.loads(json.dumps(own["config"]))   # as written: tuples are lists there
     # The training seeds list no cell's settings: a run of the same configuration on some
     # of these seeds (e.g. a `--seeds 1` run before `--seeds 3`) has the very same cells.
-    theirs = dict(other["config"], seeds=config.get("seeds"))
-    if theirs != config or not set(other["config"].get("seeds", [])) <= set(config["seeds"]):
+    seeds = other["config"].get("seeds")   # absent in a hand-edited file: refused below
+    theirs = dict(other["config"], seeds=config["seeds"])
+    if theirs != config or not isinstance(seeds, list) or not set(seeds) <= set(config["seeds"]):
         differing = _differing(config, other["config"])
         raise ValueError(f"{name} was made with other settings ({', '.join(differing)} "
                          "differ): only results of one configuration, on some or all of "
